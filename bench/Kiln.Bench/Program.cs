@@ -1,0 +1,2 @@
+Console.WriteLine("usage: dotnet run --project bench/Kiln.Bench -c Release -- <benchmark>");
+return 2;

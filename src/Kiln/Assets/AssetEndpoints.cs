@@ -1,0 +1,130 @@
+using System.Security.Claims;
+using Kiln.Hosting;
+using Kiln.Jobs;
+using Kiln.Queue;
+using Kiln.Security;
+using Kiln.Storage;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Kiln.Assets;
+
+internal sealed record UploadResponse(IReadOnlyList<IngestedAsset> Assets, Guid? BatchId);
+
+internal sealed record AssetDetails(Asset Asset, IReadOnlyList<Derivative> Derivatives, IReadOnlyList<Job> Jobs);
+
+internal static class AssetEndpoints
+{
+    public static RouteGroupBuilder MapAssets(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api").WithTags("Assets").RequireAuthorization(SecurityExtensions.ClientPolicy);
+        group.MapPost("/uploads", Upload).DisableAntiforgery().DisableRequestTimeout();
+        group.MapGet("/assets", List);
+        group.MapGet("/assets/{id:guid}", Get);
+        group.MapDelete("/assets/{id:guid}", Delete);
+        return group;
+    }
+
+    private static async Task<Results<Accepted<UploadResponse>, ProblemHttpResult>> Upload(
+        HttpContext http,
+        ClaimsPrincipal user,
+        BlobStore blobs,
+        AssetIngest ingest,
+        PipelinePlanner planner,
+        BatchStore batches,
+        IOptions<UploadOptions> options,
+        CancellationToken ct,
+        bool batch = false)
+    {
+        var limits = options.Value;
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = limits.MaxRequestBytes;
+        }
+
+        if (http.Request.ContentLength > limits.MaxRequestBytes)
+        {
+            return Problems.Result(StatusCodes.Status413PayloadTooLarge, "upload.too_large", $"The upload is larger than the limit of {limits.MaxRequestBytes} bytes.");
+        }
+
+        UploadForm form;
+        try
+        {
+            form = await UploadReader.ReadAsync(http.Request, blobs, limits, ct);
+        }
+        catch (UploadRejectedException e)
+        {
+            return Problems.Result(e.Status, e.Code, e.Message);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return Problems.Result(StatusCodes.Status413PayloadTooLarge, "upload.too_large", $"The upload is larger than the limit of {limits.MaxRequestBytes} bytes.");
+        }
+        catch (InvalidDataException e)
+        {
+            return Problems.BadRequest("upload.malformed", "The multipart body is malformed: " + e.Message);
+        }
+
+        if (planner.Validate(form.Settings) is { } error)
+        {
+            foreach (var file in form.Files)
+            {
+                File.Delete(file.TempPath);
+            }
+
+            return Problems.BadRequest("upload.bad_settings", error);
+        }
+
+        var owner = user.KeyId();
+        Guid? batchId = batch ? await batches.CreateAsync(owner, form.Settings, ct) : null;
+        var assets = await ingest.IngestAsync(form, owner, batchId, ct);
+        return TypedResults.Accepted(batchId is null ? null as string : $"/api/batches/{batchId}", new UploadResponse(assets, batchId));
+    }
+
+    private static async Task<Results<Ok<List<Asset>>, ProblemHttpResult>> List(
+        ClaimsPrincipal user, AssetStore assets, CancellationToken ct, int page = 1, int pageSize = 50)
+    {
+        if (page < 1 || pageSize is < 1 or > 500)
+        {
+            return Problems.BadRequest("assets.bad_page", "page must be at least 1 and pageSize between 1 and 500.");
+        }
+
+        return TypedResults.Ok(await assets.ListAsync(user.OwnerScope(), pageSize, (page - 1) * pageSize, ct));
+    }
+
+    private static async Task<Results<Ok<AssetDetails>, ProblemHttpResult>> Get(
+        Guid id, ClaimsPrincipal user, AssetStore assets, JobStore jobs, CancellationToken ct)
+    {
+        if (await assets.GetAsync(id, user.OwnerScope(), ct) is not { } asset)
+        {
+            return Problems.NotFound("Asset");
+        }
+
+        return TypedResults.Ok(new AssetDetails(asset, await assets.DerivativesAsync(id, ct), await jobs.ListForAssetAsync(id, ct)));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(
+        Guid id, ClaimsPrincipal user, AssetStore assets, JobStore jobs, JobStopper stopper, BlobStore blobs, ILogger<AssetStore> logger, CancellationToken ct)
+    {
+        if (await assets.GetAsync(id, user.OwnerScope(), ct) is null)
+        {
+            return Problems.NotFound("Asset");
+        }
+
+        var running = (await jobs.ListForAssetAsync(id, ct)).Where(j => j.State == JobState.Running).Select(j => j.Id).ToList();
+        if (await assets.DeleteAsync(id, user.OwnerScope(), ct) is not { } paths)
+        {
+            return Problems.NotFound("Asset");
+        }
+
+        // Jobs went with the asset; whatever still runs for it must stop, or it would publish into a deleted asset.
+        await stopper.StopAsync(running, JobStopReason.Cancelled, ct);
+        foreach (var path in paths.Select(DerivativeRows.AttemptDirectory).Distinct(StringComparer.Ordinal))
+        {
+            blobs.DeleteQuietly(path, logger);
+        }
+
+        return TypedResults.NoContent();
+    }
+}

@@ -1,0 +1,60 @@
+using System.Security.Claims;
+using System.Text.Json.Nodes;
+using Kiln.Hosting;
+using Kiln.Security;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Kiln.Assets;
+
+/// <summary>A batch over assets that already exist: <c>{"assetIds": [...], "settings": {...}}</c>.</summary>
+internal sealed record BatchRequest(Guid[]? AssetIds, JsonObject? Settings);
+
+internal static class BatchEndpoints
+{
+    private const int MaxAssetsPerBatch = 1000;
+
+    public static RouteGroupBuilder MapBatches(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/batches").WithTags("Batches").RequireAuthorization(SecurityExtensions.ClientPolicy);
+        group.MapPost("/", Create);
+        group.MapGet("/{id:guid}", Get);
+        return group;
+    }
+
+    private static async Task<Results<Accepted<UploadResponse>, ProblemHttpResult>> Create(
+        BatchRequest request, ClaimsPrincipal user, AssetStore assets, BatchStore batches, AssetIngest ingest, PipelinePlanner planner, CancellationToken ct)
+    {
+        if (request.AssetIds is not { Length: > 0 } ids)
+        {
+            return Problems.BadRequest("batch.no_assets", "assetIds must list at least one asset (or upload files with POST /api/uploads?batch=true).");
+        }
+
+        if (ids.Length > MaxAssetsPerBatch)
+        {
+            return Problems.BadRequest("batch.too_many_assets", $"At most {MaxAssetsPerBatch} assets per batch.");
+        }
+
+        if (planner.Validate(request.Settings) is { } error)
+        {
+            return Problems.BadRequest("batch.bad_settings", error);
+        }
+
+        var found = new List<Asset>();
+        foreach (var id in ids.Distinct())
+        {
+            if (await assets.GetAsync(id, user.OwnerScope(), ct) is not { } asset)
+            {
+                return Problems.NotFound($"Asset {id}");
+            }
+
+            found.Add(asset);
+        }
+
+        var batchId = await batches.CreateAsync(user.KeyId(), request.Settings, ct);
+        var planned = await ingest.PlanForAssetsAsync(found, user.KeyId(), batchId, request.Settings, ct);
+        return TypedResults.Accepted($"/api/batches/{batchId}", new UploadResponse(planned, batchId));
+    }
+
+    private static async Task<Results<Ok<BatchSummary>, ProblemHttpResult>> Get(Guid id, ClaimsPrincipal user, BatchStore batches, CancellationToken ct) =>
+        await batches.GetAsync(id, user.OwnerScope(), ct) is { } batch ? TypedResults.Ok(batch) : Problems.NotFound("Batch");
+}

@@ -1,0 +1,41 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Kiln.Hosting;
+
+/// <summary>Top-level settings, section <c>Kiln</c> (environment prefix <c>Kiln__</c>).</summary>
+internal sealed class KilnOptions
+{
+    public const string Section = "Kiln";
+
+    /// <summary>Where originals, derivatives and temporary files live. Kiln__DataDirectory.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>A node name used as lease owner prefix and in logs; defaults to the machine name and process id.</summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>Refuse to start (and report not ready) when the data directory's disk has less free space than this.</summary>
+    [Range(0, long.MaxValue)]
+    public long MinFreeDiskBytes { get; set; } = 512L * 1024 * 1024;
+}
+
+internal sealed class UploadOptions
+{
+    public const string Section = "Kiln:Uploads";
+
+    /// <summary>Largest single file accepted; larger uploads answer 413. Kiln__Uploads__MaxFileBytes.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxFileBytes { get; set; } = 2L * 1024 * 1024 * 1024;
+
+    /// <summary>Largest request body for an upload (all files together). Kiln__Uploads__MaxRequestBytes.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxRequestBytes { get; set; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>Most files in one upload request. Kiln__Uploads__MaxFiles.</summary>
+    [Range(1, 10_000)]
+    public int MaxFiles { get; set; } = 50;
+
+    /// <summary>Largest <c>settings</c> form field in bytes. Kiln__Uploads__MaxSettingsBytes.</summary>
+    [Range(1, 1024 * 1024)]
+    public int MaxSettingsBytes { get; set; } = 16 * 1024;
+}

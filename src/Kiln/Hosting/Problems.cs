@@ -1,0 +1,62 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Kiln.Hosting;
+
+/// <summary>
+/// Problem details with a stable <c>errorCode</c> extension: clients branch on the code, people read the detail.
+/// The code is also in <c>type</c> as <c>urn:kiln:error:{code}</c>.
+/// </summary>
+internal static class Problems
+{
+    public static ProblemHttpResult Result(int status, string code, string detail, IDictionary<string, object?>? extra = null)
+    {
+        var extensions = new Dictionary<string, object?>(StringComparer.Ordinal) { ["errorCode"] = code };
+        if (extra is not null)
+        {
+            foreach (var (k, v) in extra)
+            {
+                extensions[k] = v;
+            }
+        }
+
+        return TypedResults.Problem(detail, statusCode: status, title: TitleFor(status), type: "urn:kiln:error:" + code, extensions: extensions);
+    }
+
+    public static ProblemHttpResult NotFound(string what) => Result(StatusCodes.Status404NotFound, "not_found", $"{what} not found.");
+
+    public static ProblemHttpResult BadRequest(string code, string detail) => Result(StatusCodes.Status400BadRequest, code, detail);
+
+    public static ProblemHttpResult Conflict(string code, string detail) => Result(StatusCodes.Status409Conflict, code, detail);
+
+    /// <summary>Writes a problem straight to the response, for middleware and authentication handlers.</summary>
+    public static Task Write(HttpContext context, int status, string code, string detail)
+    {
+        context.Response.StatusCode = status;
+        var problem = new ProblemDetails
+        {
+            Status = status,
+            Title = TitleFor(status),
+            Type = "urn:kiln:error:" + code,
+            Detail = detail,
+            Instance = context.Request.Path,
+        };
+        problem.Extensions["errorCode"] = code;
+        return context.Response.WriteAsJsonAsync(problem, (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json", context.RequestAborted);
+    }
+
+    private static string TitleFor(int status) => status switch
+    {
+        400 => "Bad request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not found",
+        409 => "Conflict",
+        413 => "Payload too large",
+        415 => "Unsupported media type",
+        416 => "Range not satisfiable",
+        429 => "Too many requests",
+        503 => "Service unavailable",
+        _ => "Error",
+    };
+}

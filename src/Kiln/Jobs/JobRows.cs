@@ -1,0 +1,113 @@
+using System.Text.Json.Nodes;
+using Npgsql;
+
+namespace Kiln.Jobs;
+
+/// <summary>The one mapping between the jobs table and <see cref="Job"/>.</summary>
+internal static class JobRows
+{
+    public const string Columns = """
+        id, asset_id, batch_id, parent_id, owner_id, kind, queue, state, priority, run_at, attempts, max_attempts,
+        stage, progress, speed, eta_seconds, total_bytes, params::text, result::text, error_code, error_message,
+        lease_owner, lease_expires_at, last_progress_at, created_at, started_at, finished_at
+        """;
+
+    public static Job Read(NpgsqlDataReader r) => new()
+    {
+        Id = r.GetGuid(0),
+        AssetId = r.IsDBNull(1) ? null : r.GetGuid(1),
+        BatchId = r.IsDBNull(2) ? null : r.GetGuid(2),
+        ParentId = r.IsDBNull(3) ? null : r.GetGuid(3),
+        OwnerId = r.IsDBNull(4) ? null : r.GetGuid(4),
+        Kind = r.GetString(5),
+        Queue = r.GetString(6),
+        State = r.GetString(7),
+        Priority = r.GetInt32(8),
+        RunAt = r.GetFieldValue<DateTimeOffset>(9),
+        Attempts = r.GetInt32(10),
+        MaxAttempts = r.GetInt32(11),
+        Stage = r.IsDBNull(12) ? null : r.GetString(12),
+        Progress = r.GetFloat(13),
+        Speed = r.IsDBNull(14) ? null : r.GetDouble(14),
+        EtaSeconds = r.IsDBNull(15) ? null : r.GetDouble(15),
+        TotalBytes = r.IsDBNull(16) ? null : r.GetInt64(16),
+        Params = r.IsDBNull(17) ? null : JsonNode.Parse(r.GetString(17)) as JsonObject,
+        Result = r.IsDBNull(18) ? null : JsonNode.Parse(r.GetString(18)),
+        ErrorCode = r.IsDBNull(19) ? null : r.GetString(19),
+        ErrorMessage = r.IsDBNull(20) ? null : r.GetString(20),
+        LeaseOwner = r.IsDBNull(21) ? null : r.GetString(21),
+        LeaseExpiresAt = r.IsDBNull(22) ? null : r.GetFieldValue<DateTimeOffset>(22),
+        LastProgressAt = r.IsDBNull(23) ? null : r.GetFieldValue<DateTimeOffset>(23),
+        CreatedAt = r.GetFieldValue<DateTimeOffset>(24),
+        StartedAt = r.IsDBNull(25) ? null : r.GetFieldValue<DateTimeOffset>(25),
+        FinishedAt = r.IsDBNull(26) ? null : r.GetFieldValue<DateTimeOffset>(26),
+    };
+
+    /// <summary>
+    /// Marks the still-waiting descendants of the given jobs failed or cancelled, at any depth, and returns them
+    /// (id, owner). Used when a parent fails or is cancelled: its children can never run.
+    /// </summary>
+    public const string CascadeSql = """
+        with recursive d as (
+            select id from jobs where parent_id = any(@parents) and state in ('waiting', 'paused')
+            union
+            select j.id from jobs j join d on j.parent_id = d.id where j.state in ('waiting', 'paused')
+        )
+        update jobs set state = @state, error_code = @code, error_message = @message, finished_at = now()
+        where id in (select id from d)
+        returning id, owner_id
+        """;
+
+    /// <summary>Puts the waiting children of completed jobs in the queue; returns (id, owner, queue).</summary>
+    public const string ReleaseChildrenSql = """
+        update jobs set state = 'queued', run_at = now()
+        where parent_id = any(@parents) and state = 'waiting'
+        returning id, owner_id, queue
+        """;
+
+    public static async Task<List<(Guid Id, Guid? Owner)>> CascadeAsync(
+        NpgsqlConnection conn, NpgsqlTransaction? tx, Guid[] parents, string state, string code, string message, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(CascadeSql, conn, tx);
+        cmd.Parameters.AddWithValue("parents", parents);
+        cmd.Parameters.AddWithValue("state", state);
+        cmd.Parameters.AddWithValue("code", code);
+        cmd.Parameters.AddWithValue("message", message);
+        var list = new List<(Guid, Guid?)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add((r.GetGuid(0), r.IsDBNull(1) ? null : r.GetGuid(1)));
+        }
+
+        return list;
+    }
+
+    public static async Task<List<(Guid Id, Guid? Owner, string Queue)>> ReleaseChildrenAsync(
+        NpgsqlConnection conn, NpgsqlTransaction? tx, Guid[] parents, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(ReleaseChildrenSql, conn, tx);
+        cmd.Parameters.AddWithValue("parents", parents);
+        var list = new List<(Guid, Guid?, string)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add((r.GetGuid(0), r.IsDBNull(1) ? null : r.GetGuid(1), r.GetString(2)));
+        }
+
+        return list;
+    }
+
+    public static async Task NotifyQueuesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IEnumerable<string> queues, CancellationToken ct)
+    {
+        var distinct = queues.Distinct(StringComparer.Ordinal).ToArray();
+        if (distinct.Length == 0)
+        {
+            return;
+        }
+
+        await using var cmd = new NpgsqlCommand("select pg_notify('kiln_jobs', q) from unnest(@qs) as q", conn, tx);
+        cmd.Parameters.AddWithValue("qs", distinct);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Kiln.Processing;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+
+namespace Kiln.Observability;
+
+internal static class ObservabilityExtensions
+{
+    public static WebApplicationBuilder AddKilnObservability(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<KilnMetrics>();
+        var format = builder.Configuration["Kiln:Logging:Format"] ?? "json";
+        builder.Logging.ClearProviders();
+        if (format.Equals("json", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.IncludeScopes = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o => o.IncludeScopes = true);
+        }
+
+        builder.Services.AddHealthChecks()
+            .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
+            .AddCheck<DiskSpaceHealthCheck>("disk", tags: ["ready"])
+            .AddCheck<ToolsHealthCheck>("tools", tags: ["ready"])
+            .AddCheck<WorkersHealthCheck>("workers", tags: ["ready"]);
+        return builder;
+    }
+
+    /// <summary>Counts every request by route pattern (not raw path, which would explode the label set).</summary>
+    public static WebApplication UseKilnHttpMetrics(this WebApplication app)
+    {
+        var metrics = app.Services.GetRequiredService<KilnMetrics>();
+        app.Use(async (context, next) =>
+        {
+            var start = Stopwatch.GetTimestamp();
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+                metrics.HttpRequest(context.Request.Method, route, context.Response.StatusCode, Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+        });
+        return app;
+    }
+
+    public static WebApplication MapKilnObservability(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains("ready"),
+            ResponseWriter = WriteHealthAsync,
+        }).WithTags("Health");
+        app.MapGet("/metrics", WriteMetricsAsync).WithTags("Health").ExcludeFromDescription();
+        return app;
+    }
+
+    private static async Task WriteMetricsAsync(HttpContext context, KilnMetrics metrics, NpgsqlDataSource dataSource, InProcessWorkers workers, CancellationToken ct)
+    {
+        var sb = new StringBuilder();
+        metrics.WriteTo(sb);
+        sb.AppendLine("# HELP kiln_jobs Jobs by queue and state.");
+        sb.AppendLine("# TYPE kiln_jobs gauge");
+        await using (var cmd = dataSource.CreateCommand("select queue, state, count(*) from jobs group by queue, state order by 1, 2"))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+        {
+            while (await r.ReadAsync(ct))
+            {
+                sb.Append("kiln_jobs").Append(KilnMetrics.Labels(("queue", r.GetString(0)), ("state", r.GetString(1)))).Append(' ').AppendLine(KilnMetrics.Format(r.GetInt64(2)));
+            }
+        }
+
+        sb.AppendLine("# HELP kiln_inprocess_running_jobs Jobs running in this process.");
+        sb.AppendLine("# TYPE kiln_inprocess_running_jobs gauge");
+        sb.Append("kiln_inprocess_running_jobs ").AppendLine(KilnMetrics.Format(workers.RunningCount));
+        sb.AppendLine("# HELP process_resident_memory_bytes Resident memory size in bytes.");
+        sb.AppendLine("# TYPE process_resident_memory_bytes gauge");
+        sb.Append("process_resident_memory_bytes ").AppendLine(KilnMetrics.Format(Environment.WorkingSet));
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await context.Response.WriteAsync(sb.ToString(), ct);
+    }
+
+    private static Task WriteHealthAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        var body = new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(
+                e => e.Key,
+                e => new { status = e.Value.Status.ToString(), description = e.Value.Description, data = e.Value.Data }),
+        };
+        return context.Response.WriteAsync(JsonSerializer.Serialize(body), context.RequestAborted);
+    }
+}
+
+/// <summary>Ready needs something to run jobs: in-process workers enabled (remote workers report through their own endpoint).</summary>
+internal sealed class WorkersHealthCheck(InProcessWorkers workers, Microsoft.Extensions.Options.IOptions<WorkerOptions> options) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(options.Value.Enabled
+            ? HealthCheckResult.Healthy($"in-process workers running {workers.RunningCount} jobs")
+            : HealthCheckResult.Healthy("in-process workers disabled; jobs need remote workers"));
+}

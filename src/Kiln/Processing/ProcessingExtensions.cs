@@ -1,0 +1,29 @@
+using Kiln.Assets;
+using Kiln.Queue;
+
+namespace Kiln.Processing;
+
+internal static class ProcessingExtensions
+{
+    /// <summary>Registers a job kind the server can enqueue, and its handler when one runs in this process.</summary>
+    public static IServiceCollection AddJobKind<THandler>(this IServiceCollection services, JobKindInfo kind)
+        where THandler : class, IJobHandler
+    {
+        services.AddSingleton(kind);
+        services.AddSingleton<IJobHandler, THandler>();
+        return services;
+    }
+
+    public static IServiceCollection AddPipelineStep(this IServiceCollection services, PipelineStep step) => services.AddSingleton(step);
+
+    public static WebApplicationBuilder AddKilnProcessing(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<JobKindCatalog>();
+        builder.Services.AddSingleton<PipelinePlanner>();
+        builder.Services.AddSingleton<InProcessWorkers>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<InProcessWorkers>());
+        builder.Services.AddJobKind<ProbeHandler>(new JobKindInfo(Kinds.Probe, Kinds.DefaultQueue, Priority: 0));
+        return builder;
+    }
+}

@@ -1,0 +1,43 @@
+using System.Collections.Concurrent;
+
+namespace Kiln.Queue;
+
+/// <summary>
+/// The leases granted by this node and still held. Lets throttled progress (not written to the database) still be
+/// checked against the lease, so a stale or forged message is refused without a round trip.
+/// </summary>
+internal sealed class LeaseRegistry
+{
+    private readonly ConcurrentDictionary<Guid, ActiveLease> _leases = new();
+
+    public void Add(ActiveLease lease) => _leases[lease.JobId] = lease;
+
+    public bool TryGet(Guid jobId, Guid leaseId, out ActiveLease lease)
+    {
+        if (_leases.TryGetValue(jobId, out lease!) && lease.LeaseId == leaseId)
+        {
+            return true;
+        }
+
+        lease = null!;
+        return false;
+    }
+
+    public void Remove(Guid jobId) => _leases.TryRemove(jobId, out _);
+
+    public int Count => _leases.Count;
+}
+
+/// <summary>A held lease and the little the hot path needs to know about its job.</summary>
+internal sealed class ActiveLease(Guid jobId, Guid leaseId, string workerId, string queue, string kind, Guid? ownerId)
+{
+    public Guid JobId { get; } = jobId;
+    public Guid LeaseId { get; } = leaseId;
+    public string WorkerId { get; } = workerId;
+    public string Queue { get; } = queue;
+    public string Kind { get; } = kind;
+    public Guid? OwnerId { get; } = ownerId;
+
+    /// <summary>Stopwatch ticks of the last progress written to the database.</summary>
+    public long LastWriteTicks { get; set; }
+}

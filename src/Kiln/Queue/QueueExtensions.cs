@@ -1,0 +1,27 @@
+using Kiln.Jobs;
+
+namespace Kiln.Queue;
+
+internal static class QueueExtensions
+{
+    public static WebApplicationBuilder AddKilnQueue(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<QueueOptions>().BindConfiguration(QueueOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<QueueWakeups>();
+        services.AddSingleton<QueueNotifier>();
+        services.AddHostedService(sp => sp.GetRequiredService<QueueNotifier>());
+        services.AddSingleton<LeaseRegistry>();
+        services.AddSingleton<JobSignals>();
+        services.AddSingleton<JobStopper>();
+        services.AddSingleton<IJobEventSink, JobEventBus>();
+        services.AddSingleton<CompletionWriter>();
+        services.AddSingleton<IJobDispatcher, JobDispatcher>();
+        services.AddSingleton<QueueMaintenance>();
+        services.AddHostedService(sp => sp.GetRequiredService<QueueMaintenance>());
+        services.AddSingleton<QueueStore>();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<JobCommands>();
+        return builder;
+    }
+}

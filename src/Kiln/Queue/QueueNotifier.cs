@@ -1,0 +1,102 @@
+using System.Collections.Concurrent;
+using Npgsql;
+
+namespace Kiln.Queue;
+
+/// <summary>
+/// Holds one LISTEN connection per node and dispatches notifications by channel. Channels: <c>kiln_jobs</c>
+/// (payload: a queue name that has new ready work) and <c>kiln_signals</c> (payload: <c>cancel|pause:{jobId}</c>);
+/// other features subscribe to their own. After a reconnect every queue is woken, since notifications sent while
+/// the connection was down are lost.
+/// </summary>
+internal sealed class QueueNotifier(
+    NpgsqlDataSource dataSource,
+    QueueWakeups wakeups,
+    ILogger<QueueNotifier> logger) : BackgroundService
+{
+    public const string JobsChannel = "kiln_jobs";
+    public const string SignalsChannel = "kiln_signals";
+    public const string EventsChannel = "kiln_events";
+
+    /// <summary>Listened to from the start, so a subscriber created later misses nothing sent after its creation.</summary>
+    private static readonly string[] Channels = [JobsChannel, SignalsChannel, EventsChannel];
+
+    private readonly ConcurrentDictionary<string, List<Action<string>>> _handlers = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the first LISTEN is in place (tests and start-up wait on it).</summary>
+    public Task Listening => _listening.Task;
+
+    /// <summary>Adds a handler for a channel. Call before the host starts; handlers must not block.</summary>
+    public void Subscribe(string channel, Action<string> handler)
+    {
+        var list = _handlers.GetOrAdd(channel, _ => []);
+        lock (list)
+        {
+            list.Add(handler);
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        Subscribe(JobsChannel, wakeups.Wake);
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var conn = await dataSource.OpenConnectionAsync(stoppingToken);
+                conn.Notification += OnNotification;
+                foreach (var channel in Channels.Union(_handlers.Keys, StringComparer.Ordinal))
+                {
+                    await using var listen = new NpgsqlCommand($"listen {channel}", conn);
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                }
+
+                _listening.TrySetResult();
+                wakeups.WakeAll();
+                delay = TimeSpan.FromMilliseconds(200);
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    await conn.WaitAsync(stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "LISTEN connection lost; reconnecting in {Delay}", delay);
+                await Task.Delay(delay, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private void OnNotification(object sender, NpgsqlNotificationEventArgs e)
+    {
+        if (!_handlers.TryGetValue(e.Channel, out var list))
+        {
+            return;
+        }
+
+        Action<string>[] snapshot;
+        lock (list)
+        {
+            snapshot = [.. list];
+        }
+
+        foreach (var handler in snapshot)
+        {
+            try
+            {
+                handler(e.Payload);
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "Handler for {Channel} failed on {Payload}", e.Channel, e.Payload);
+            }
+        }
+    }
+}

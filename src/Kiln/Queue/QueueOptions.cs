@@ -1,0 +1,51 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Kiln.Queue;
+
+/// <summary>Queue behaviour, section <c>Kiln:Queue</c> (environment prefix <c>Kiln__Queue__</c>).</summary>
+internal sealed class QueueOptions
+{
+    public const string Section = "Kiln:Queue";
+
+    /// <summary>How long a lease lasts without a heartbeat before the job goes back to the queue.</summary>
+    [Range(1, 3600)]
+    public double LeaseSeconds { get; set; } = 30;
+
+    /// <summary>A running job with no progress for this long is aborted and retried.</summary>
+    [Range(1, 86_400)]
+    public double StallTimeoutSeconds { get; set; } = 60;
+
+    [Range(1, 100)]
+    public int DefaultMaxAttempts { get; set; } = 3;
+
+    /// <summary>First retry delay; each further attempt doubles it (2 s, 4 s, 8 s …) with ±10 % jitter.</summary>
+    [Range(0, 3600)]
+    public double BackoffBaseSeconds { get; set; } = 2;
+
+    /// <summary>How often lease expiry and stalls are checked.</summary>
+    [Range(0.05, 60)]
+    public double MaintenanceIntervalSeconds { get; set; } = 1;
+
+    /// <summary>How often old jobs are pruned to each queue's retention.</summary>
+    [Range(1, 86_400)]
+    public double RetentionIntervalSeconds { get; set; } = 60;
+
+    /// <summary>Idle workers wait for a NOTIFY; this is only the safety net should one be missed.</summary>
+    [Range(0.1, 600)]
+    public double IdlePollSeconds { get; set; } = 5;
+
+    /// <summary>Retention for queues created implicitly; an admin can change a queue's values later.</summary>
+    [Range(0, int.MaxValue)]
+    public int KeepCompleted { get; set; } = 1000;
+
+    [Range(0, int.MaxValue)]
+    public int KeepFailed { get; set; } = 200;
+
+    /// <summary>Most jobs leased in one round trip.</summary>
+    [Range(1, 10_000)]
+    public int MaxLeaseBatch { get; set; } = 500;
+
+    /// <summary>Progress is broadcast as it comes but written at most this often per job.</summary>
+    [Range(0.1, 1000)]
+    public double MaxProgressWritesPerSecond { get; set; } = 4;
+}

@@ -5,8 +5,11 @@ using Kiln.Jobs;
 using Kiln.Observability;
 using Kiln.Processing;
 using Kiln.Queue;
+using Kiln.Realtime;
 using Kiln.Security;
 using Kiln.Storage;
+using Kiln.Workers;
+using Kiln.Workers.Testing;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 
@@ -61,7 +64,9 @@ internal static class KilnApp
         builder.AddKilnObservability();
         builder.AddKilnSecurity();
         builder.AddKilnQueue();
-        builder.AddKilnProcessing();
+        builder.AddKilnJobKinds();
+        builder.AddKilnRealtime();
+        builder.AddKilnRemoteWorkers();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -69,6 +74,7 @@ internal static class KilnApp
         app.UseStatusCodePages();
         app.UseKilnHttpMetrics();
         app.UseKilnSecurity();
+        app.UseWebSockets();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapKilnObservability();
         app.MapAssets();
@@ -76,7 +82,20 @@ internal static class KilnApp
         app.MapFiles();
         app.MapJobs();
         app.MapQueues();
+        app.MapKilnRealtime();
+        app.MapWorkers();
         return app;
+    }
+
+    /// <summary>
+    /// Job kinds and their handlers. <c>kiln worker</c> calls this too, so a remote worker runs exactly the handlers
+    /// the server would: a feature with a job kind registers it here, not in <see cref="Build"/>.
+    /// </summary>
+    public static WebApplicationBuilder AddKilnJobKinds(this WebApplicationBuilder builder)
+    {
+        builder.AddKilnProcessing();
+        builder.AddKilnTestKinds();
+        return builder;
     }
 
     /// <summary>Applies migrations, wires start-up singletons, then serves until stopped.</summary>

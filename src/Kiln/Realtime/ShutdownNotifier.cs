@@ -1,0 +1,38 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.SignalR;
+
+namespace Kiln.Realtime;
+
+/// <summary>
+/// Tells every hub client the server is stopping (<c>server-shutdown</c>) before anything else stops, so a
+/// dashboard can say so and reconnect elsewhere instead of showing a dead connection.
+/// </summary>
+internal sealed class ShutdownNotifier(IHubContext<JobsHub> hub, ILogger<ShutdownNotifier> logger) : IHostedLifecycleService
+{
+    public const string Method = "server-shutdown";
+
+    private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(2);
+
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await hub.Clients.All.SendAsync(Method, new JsonObject { ["message"] = "The server is shutting down; reconnect in a moment." }, cancellationToken)
+                .WaitAsync(SendTimeout, cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException or IOException)
+        {
+            logger.LogWarning(e, "Not every hub client could be told the server stops");
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+
+namespace Kiln.Realtime;
+
+/// <summary>
+/// Which jobs this node's hub clients watch, counted per job, and how many admins watch every job. The event path
+/// reads it lock-free on every event, so an unwatched job costs one dictionary probe; joins and leaves take a lock.
+/// </summary>
+internal sealed class WatchRegistry
+{
+    private readonly ConcurrentDictionary<Guid, Watch> _jobs = new();
+    private readonly Lock _gate = new();
+    private int _all;
+
+    /// <summary>Raised when a job gains its first watcher (the id) or the first admin watches everything (null).</summary>
+    public event Action<Guid?>? Started;
+
+    public bool WatchesAll => Volatile.Read(ref _all) > 0;
+
+    public bool IsWatched(Guid jobId) => _jobs.ContainsKey(jobId);
+
+    public bool TryGet(Guid jobId, out Watch watch) => _jobs.TryGetValue(jobId, out watch!);
+
+    public int Count => _jobs.Count;
+
+    public ICollection<Guid> Jobs => _jobs.Keys;
+
+    public void Add(Guid jobId)
+    {
+        bool first;
+        lock (_gate)
+        {
+            first = !_jobs.TryGetValue(jobId, out var watch);
+            if (first)
+            {
+                watch = new Watch();
+                _jobs[jobId] = watch;
+            }
+
+            watch!.Watchers++;
+        }
+
+        if (first)
+        {
+            Started?.Invoke(jobId);
+        }
+    }
+
+    public void Remove(Guid jobId)
+    {
+        lock (_gate)
+        {
+            if (_jobs.TryGetValue(jobId, out var watch) && --watch.Watchers <= 0)
+            {
+                _jobs.TryRemove(jobId, out _);
+            }
+        }
+    }
+
+    public void AddAll()
+    {
+        if (Interlocked.Increment(ref _all) == 1)
+        {
+            Started?.Invoke(null);
+        }
+    }
+
+    public void RemoveAll()
+    {
+        if (Interlocked.Decrement(ref _all) < 0)
+        {
+            Interlocked.Exchange(ref _all, 0);
+        }
+    }
+
+    /// <summary>One watched job: how many joins hold it and whether its end was already sent to them.</summary>
+    internal sealed class Watch
+    {
+        private int _terminalSent;
+
+        public int Watchers { get; set; }
+
+        public bool TerminalSent => Volatile.Read(ref _terminalSent) == 1;
+
+        public void MarkTerminalSent() => Volatile.Write(ref _terminalSent, 1);
+    }
+}

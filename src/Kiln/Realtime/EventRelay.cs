@@ -22,6 +22,8 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
 {
     private const int DrainBatch = 4096;
     private static readonly string SentLabels = KilnMetrics.Labels(("direction", "out"));
+    private static readonly string EventPayloadLabels = KilnMetrics.Labels(("kind", "events"));
+    private static readonly string InterestPayloadLabels = KilnMetrics.Labels(("kind", "interest"));
     private static readonly string ReceivedLabels = KilnMetrics.Labels(("direction", "in"));
     private static readonly string DroppedLabels = KilnMetrics.Labels(("path", "relay"));
 
@@ -106,7 +108,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
         await _notifier.Listening.WaitAsync(stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         var refreshEvery = TimeSpan.FromSeconds(_options.InterestRefreshSeconds);
         var nextRefresh = DateTime.UtcNow + refreshEvery;
-        await SendSafelyAsync([RelayCodec.EncodeHello(Origin)], stoppingToken);
+        await SendSafelyAsync([RelayCodec.EncodeHello(Origin)], 0, stoppingToken);
         var batch = new List<JobEvent>(256);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -146,6 +148,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
                 payloads.AddRange(RelayCodec.EncodeInterest(Origin, fresh, all || _watches.WatchesAll, _options.NotifyPayloadBytes));
             }
 
+            var interestPayloads = payloads.Count;
             batch.Clear();
             if (_outbound.Drain(batch, DrainBatch) > 0)
             {
@@ -155,7 +158,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
 
             if (payloads.Count > 0)
             {
-                await SendSafelyAsync(payloads, stoppingToken);
+                await SendSafelyAsync(payloads, payloads.Count - interestPayloads, stoppingToken);
             }
         }
     }
@@ -166,7 +169,8 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
         _outbound.Poke();
     }
 
-    private async Task SendSafelyAsync(List<string> payloads, CancellationToken ct)
+    /// <summary>Sends the payloads in one statement; <paramref name="eventPayloads"/> of them (the last ones) carry events.</summary>
+    private async Task SendSafelyAsync(List<string> payloads, int eventPayloads, CancellationToken ct)
     {
         try
         {
@@ -174,7 +178,8 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
             cmd.Parameters.AddWithValue("channel", QueueNotifier.EventsChannel);
             cmd.Parameters.AddWithValue("payloads", payloads.ToArray());
             await cmd.ExecuteNonQueryAsync(ct);
-            _metrics.Increment("kiln_relay_notifications_total", "NOTIFY payloads sent by the event relay.", SentLabels, payloads.Count);
+            _metrics.Increment("kiln_relay_notifications_total", "NOTIFY payloads sent by the event relay.", EventPayloadLabels, eventPayloads);
+            _metrics.Increment("kiln_relay_notifications_total", "NOTIFY payloads sent by the event relay.", InterestPayloadLabels, payloads.Count - eventPayloads);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

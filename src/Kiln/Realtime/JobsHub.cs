@@ -130,8 +130,15 @@ internal sealed class JobsHub(JobStore jobs, WatchRegistry watches, HubEventDisp
         return true;
     }
 
+    public override Task OnConnectedAsync()
+    {
+        watches.Connected();
+        return base.OnConnectedAsync();
+    }
+
     public override Task OnDisconnectedAsync(Exception? exception)
     {
+        watches.Disconnected();
         // SignalR drops the groups itself; the watch counts are ours.
         foreach (var jobId in Joined())
         {

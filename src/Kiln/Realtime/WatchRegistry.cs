@@ -3,19 +3,28 @@ using System.Collections.Concurrent;
 namespace Kiln.Realtime;
 
 /// <summary>
-/// Which jobs this node's hub clients watch, counted per job, and how many admins watch every job. The event path
-/// reads it lock-free on every event, so an unwatched job costs one dictionary probe; joins and leaves take a lock.
+/// This node's hub connections: how many there are, which jobs they watch (counted per job) and how many admins
+/// watch every job. The event path reads it lock-free on every event, so an unwatched job costs one dictionary
+/// probe; joins and leaves take a lock.
 /// </summary>
 internal sealed class WatchRegistry
 {
     private readonly ConcurrentDictionary<Guid, Watch> _jobs = new();
     private readonly Lock _gate = new();
     private int _all;
+    private int _connections;
 
     /// <summary>Raised when a job gains its first watcher (the id) or the first admin watches everything (null).</summary>
     public event Action<Guid?>? Started;
 
     public bool WatchesAll => Volatile.Read(ref _all) > 0;
+
+    /// <summary>Hub connections open on this node.</summary>
+    public int Connections => Volatile.Read(ref _connections);
+
+    public void Connected() => Interlocked.Increment(ref _connections);
+
+    public void Disconnected() => Interlocked.Decrement(ref _connections);
 
     public bool IsWatched(Guid jobId) => _jobs.ContainsKey(jobId);
 

@@ -4,6 +4,7 @@ using Kiln.Jobs;
 using Kiln.Security;
 using Kiln.Tests.Infrastructure;
 using Kiln.Workers.Testing;
+using Npgsql;
 
 namespace Kiln.Tests.Realtime;
 
@@ -132,6 +133,26 @@ public sealed class JobsHubTests : IAsyncLifetime
         var error = await hub.WaitForAsync("job-error", e => e!["jobId"]!.GetValue<Guid>() == jobId, TimeSpan.FromSeconds(5));
         Assert.Equal("cancelled", error.Payload!["errorCode"]!.GetValue<string>());
         await hub.WaitForAsync("job-update", e => e!["jobId"]!.GetValue<Guid>() == jobId && e["status"]?.GetValue<string>() == "cancelled");
+    }
+
+    [Fact]
+    public async Task A_watcher_is_told_a_job_ended_even_when_no_event_of_its_end_reached_this_node()
+    {
+        var (key, keyId) = await ClientKeyAsync("reconciled");
+        var jobId = await EnqueueAsync(keyId, [], startIn: TimeSpan.FromHours(1));
+        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
+        await hub.InvokeAsync("join-job", jobId);
+
+        // As if another node finished it while its events could not reach this one.
+        await using (var cmd = _server.Get<NpgsqlDataSource>().CreateCommand(
+            "update jobs set state = 'completed', progress = 100, result = '{\"elsewhere\": true}', finished_at = now() where id = @id"))
+        {
+            cmd.Parameters.AddWithValue("id", jobId);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var completed = await hub.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == jobId, TimeSpan.FromSeconds(5));
+        Assert.True(completed.Payload!["result"]!["elsewhere"]!.GetValue<bool>());
     }
 
     [Fact]

@@ -115,21 +115,39 @@ internal sealed class HubEventDispatcher : BackgroundService, IJobEventListener
                     break;
                 }
 
-                foreach (var jobEvent in batch)
+                // Jobs go to different connections, so their sends run side by side; one job's events stay in order.
+                if (batch.Count == 1)
                 {
-                    try
-                    {
-                        await SendAsync(jobEvent, stoppingToken);
-                    }
-                    catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                    {
-                        return;
-                    }
-                    catch (Exception e)
-                    {
-                        _logger.LogWarning(e, "Sending {Type} for job {JobId} to hub clients failed", jobEvent.Type, jobEvent.JobId);
-                    }
+                    await SendInOrderAsync(batch, stoppingToken);
                 }
+                else
+                {
+                    await Task.WhenAll(batch.GroupBy(e => e.JobId).Select(g => SendInOrderAsync(g, stoppingToken)));
+                }
+
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task SendInOrderAsync(IEnumerable<JobEvent> events, CancellationToken ct)
+    {
+        foreach (var jobEvent in events)
+        {
+            try
+            {
+                await SendAsync(jobEvent, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                _logger.LogWarning(e, "Sending {Type} for job {JobId} to hub clients failed", jobEvent.Type, jobEvent.JobId);
             }
         }
     }

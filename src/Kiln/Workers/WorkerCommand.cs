@@ -21,7 +21,7 @@ internal static class WorkerCommand
         var token = new Option<string?>("--token") { Description = $"A worker token (kiln_wt_…). Defaults to ${TokenVariable}, which keeps it out of the process list." };
         var name = new Option<string>("--name") { Description = "This worker's name as the server shows it.", DefaultValueFactory = _ => SafeName(Environment.MachineName) };
         var slots = new Option<int>("--slots") { Description = "Jobs run at once.", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var kinds = new Option<string[]>("--kinds") { Description = "Serve only these job kinds (default: every kind this build can run).", AllowMultipleArgumentsPerToken = true };
+        var kinds = new Option<string[]>("--kinds") { Description = "Serve only these job kinds, comma-separated or repeated (default: every kind this build can run)." };
         var workDir = new Option<string?>("--work-dir") { Description = "Scratch space for inputs and outputs (default: a private temporary directory)." };
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "Seconds running jobs may take to finish on stop before they are given back.", DefaultValueFactory = _ => 30 };
         var command = new Command("worker", "Run jobs for a Kiln server over its worker WebSocket. Other arguments (--Section:Key=value) configure the handlers.")
@@ -52,7 +52,8 @@ internal static class WorkerCommand
             }
 
             return await RunAsync(
-                [.. parse.UnmatchedTokens], serverUri, secret, parse.GetValue(name)!, slotCount, parse.GetValue(kinds), parse.GetValue(workDir), TimeSpan.FromSeconds(timeout), ct);
+                [.. parse.UnmatchedTokens], serverUri, secret, parse.GetValue(name)!, slotCount,
+                parse.GetValue(kinds)?.SelectMany(k => k.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray(), parse.GetValue(workDir), TimeSpan.FromSeconds(timeout), ct);
         });
         return command;
     }

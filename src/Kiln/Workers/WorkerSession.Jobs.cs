@@ -105,6 +105,11 @@ internal sealed partial class WorkerSession
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            if (job.Progress is { } progress)
+            {
+                await progress.FlushAsync().WaitAsync(timeout.Token);
+            }
+
             if (await report(timeout.Token) is { } refused)
             {
                 Reject(refused, refused == LeaseNotHeld ? "The job's lease is no longer held; the report was ignored." : "The report was not usable; the job failed.", of, job.Lease.JobId);
@@ -239,6 +244,7 @@ internal sealed partial class WorkerSession
         var job = new RemoteJob(lease);
         _jobs[lease.JobId] = job;
         job.Signal = _s.Signals.Register(lease.JobId, reason => OnStop(job, reason));
+        job.Progress = new ProgressPump(report => ForwardProgressAsync(job, report), _s.Logger);
         var token = await _s.Tokens.IssueAsync(lease.JobId, lease.LeaseId, ct);
         var asset = lease.Asset is { } a
             ? new LeaseAssetMessage(a.Id, a.Kind, a.ContentType, a.OriginalName, a.Size, a.Metadata, a.Category)
@@ -258,6 +264,12 @@ internal sealed partial class WorkerSession
         }
 
         job.Signal?.Dispose();
+        if (_stopped.Count >= 10_000)
+        {
+            _stopped.Clear();
+        }
+
+        _stopped[job.Lease.JobId] = job.Lease.LeaseId;
         _socket.Post(new CancelMessage(WorkerProtocol.Cancel, job.Lease.JobId, job.Lease.LeaseId, ReasonName(reason)));
         _ = Task.Run(() => DeleteStaging(job));
         FreeSlot();

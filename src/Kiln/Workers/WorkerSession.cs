@@ -16,6 +16,8 @@ internal sealed class RemoteJob(JobLease lease)
 
     public IDisposable? Signal { get; set; }
 
+    public ProgressPump? Progress { get; set; }
+
     public string OutputDirectory(BlobStore blobs) => new JobDirectories(blobs.JobsTemp, Lease.JobId, Lease.LeaseId).OutputPath;
 }
 
@@ -51,12 +53,16 @@ internal sealed partial class WorkerSession : IDisposable
     private readonly WorkerSessionServices _s;
     private readonly ConcurrentDictionary<Guid, RemoteJob> _jobs = new();
     private readonly ConcurrentDictionary<Task, byte> _finishing = new();
+
+    // Leases the server took back (cancel, pause, stall, lost): the worker may have sent a report before it heard.
+    private readonly ConcurrentDictionary<Guid, Guid> _stopped = new();
     private readonly SemaphoreSlim _slotFreed = new(0, 1);
     private readonly CancellationTokenSource _leasing = new();
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _lastHeardTicks = Environment.TickCount64;
     private long _lastTouchTicks = Environment.TickCount64;
     private int _free;
+    private CancellationToken _sessionToken;
     private volatile bool _giveBackOnEnd;
 
     public WorkerSession(MessageSocket socket, WorkerSessionServices services, Guid keyId, string node, string? address)
@@ -119,6 +125,7 @@ internal sealed partial class WorkerSession : IDisposable
     {
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var leasing = CancellationTokenSource.CreateLinkedTokenSource(session.Token, _leasing.Token);
+        _sessionToken = session.Token;
         var sender = Task.Run(() => _socket.RunSenderAsync(session.Token), CancellationToken.None);
         Task? dispatch = null;
         Task? watchdog = null;
@@ -276,7 +283,7 @@ internal sealed partial class WorkerSession : IDisposable
                 await HeartbeatAsync(ct);
                 break;
             case WorkerProtocol.Progress:
-                await ProgressAsync(message, ct);
+                Progress(message);
                 break;
             case WorkerProtocol.Complete:
                 Complete(message);
@@ -312,7 +319,7 @@ internal sealed partial class WorkerSession : IDisposable
         }
     }
 
-    private async Task ProgressAsync(JsonElement message, CancellationToken ct)
+    private void Progress(JsonElement message)
     {
         var progress = WorkerProtocol.Bind<ProgressMessage>(message);
         if (progress is null)
@@ -327,17 +334,25 @@ internal sealed partial class WorkerSession : IDisposable
             return;
         }
 
-        if (!Holds(progress.JobId, progress.LeaseId, WorkerProtocol.Progress))
+        if (!Holds(progress.JobId, progress.LeaseId, WorkerProtocol.Progress) || !_jobs.TryGetValue(progress.JobId, out var job))
         {
             return;
         }
 
-        var report = new ProgressReport(progress.JobId, progress.LeaseId, progress.Progress, progress.Stage, progress.Speed, progress.Eta, progress.TotalBytes);
-        if (!await _s.Dispatcher.ReportProgressAsync(report, ct))
+        // A throttled database write may wait on a connection; one job's write must not hold up every other message.
+        job.Progress!.Post(new ProgressReport(progress.JobId, progress.LeaseId, progress.Progress, progress.Stage, progress.Speed, progress.Eta, progress.TotalBytes));
+    }
+
+    private async Task ForwardProgressAsync(RemoteJob job, ProgressReport report)
+    {
+        // Refused after the job ended here (its completion waits for this report, a cancel does not) is no news.
+        if (!await _s.Dispatcher.ReportProgressAsync(report, _sessionToken) && IsHeld(job))
         {
-            Reject(LeaseNotHeld, "The job's lease is no longer held.", WorkerProtocol.Progress, progress.JobId);
+            Reject(LeaseNotHeld, "The job's lease is no longer held.", WorkerProtocol.Progress, job.Lease.JobId);
         }
     }
+
+    private bool IsHeld(RemoteJob job) => _jobs.TryGetValue(job.Lease.JobId, out var held) && ReferenceEquals(held, job);
 
     /// <summary>True when the job is running on this connection under that lease; otherwise rejects and counts.</summary>
     private bool Holds(Guid jobId, Guid leaseId, string of)
@@ -345,6 +360,13 @@ internal sealed partial class WorkerSession : IDisposable
         if (_jobs.TryGetValue(jobId, out var job) && job.Lease.LeaseId == leaseId)
         {
             return true;
+        }
+
+        if (_stopped.TryGetValue(jobId, out var stoppedLease) && stoppedLease == leaseId)
+        {
+            // Crossed the cancel on the wire: ignored, counted, but no protocol error to report.
+            _s.Metrics.Rejected(Source, "stale_lease");
+            return false;
         }
 
         Reject("unknown_lease", "No job with that lease runs on this connection.", of, jobId);

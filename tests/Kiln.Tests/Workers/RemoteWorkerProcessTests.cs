@@ -62,7 +62,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
     {
         var token = await WorkerTokenAsync("killed");
         var bytes = await File.ReadAllBytesAsync(TestPaths.CorpusFile("Landscape_3.jpg"));
-        var first = WorkerProcess.Start(_server.BaseAddress, token, "doomed", slots: 2);
+        await using var first = WorkerProcess.Start(_server.BaseAddress, token, "doomed", slots: 2);
         var asset = (await _server.UploadAsync([("photo.jpg", bytes)], Settings(new JsonObject
         {
             ["firstAttemptDurationMs"] = 60_000,

@@ -30,8 +30,8 @@ internal static class TestKinds
 }
 
 /// <summary>
-/// <c>test.sleep</c>: sleeps <c>durationMs</c> (or <c>firstAttemptDurationMs</c> on attempt 1) in <c>steps</c> steps,
-/// reporting progress after each and honouring cancellation. <c>output: true</c> writes a small TEST derivative
+/// <c>test.sleep</c>: waits <c>phaseMs</c>, then sleeps <c>durationMs</c> (or <c>firstAttemptDurationMs</c> on attempt
+/// 1) in <c>steps</c> steps, reporting progress after each and honouring cancellation. <c>output: true</c> writes a small TEST derivative
 /// (jobs with an asset); <c>failCode</c> fails it without retry; <c>stamp: true</c> puts the Unix time in
 /// microseconds into totalBytes of each report, so a benchmark can measure how long progress takes to arrive.
 /// </summary>
@@ -45,6 +45,11 @@ internal sealed class SleepHandler : IJobHandler
         var duration = context.Lease.Attempt == 1 && Number(p, "firstAttemptDurationMs") is { } first ? first : Number(p, "durationMs") ?? 1000;
         var steps = (int)Math.Clamp(Number(p, "steps") ?? 10, 1, 100_000);
         var stamp = p["stamp"] is JsonValue s && s.TryGetValue<bool>(out var b) && b;
+        if (Number(p, "phaseMs") is { } phase and > 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(phase), cancellationToken);
+        }
+
         for (var i = 1; i <= steps; i++)
         {
             if (duration > 0)

@@ -337,6 +337,7 @@ internal sealed partial class WorkerSession
             }
 
             _s.Logger.LogInformation("Worker {WorkerId} disconnected", Id);
+            _s.Metrics.Increment("kiln_remote_worker_sessions_total", "Remote worker connections that said hello, and that ended.", DisconnectedLabels);
         }
     }
 

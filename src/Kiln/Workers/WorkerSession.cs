@@ -48,6 +48,8 @@ internal sealed partial class WorkerSession : IDisposable
 {
     private const string Source = "remote_worker";
     private const string LeaseNotHeld = "lease_not_held";
+    private static readonly string ConnectedLabels = KilnMetrics.Labels(("event", "connected"));
+    private static readonly string DisconnectedLabels = KilnMetrics.Labels(("event", "disconnected"));
 
     private readonly MessageSocket _socket;
     private readonly WorkerSessionServices _s;
@@ -137,6 +139,7 @@ internal sealed partial class WorkerSession : IDisposable
             }
 
             await _s.Store.UpsertAsync(new WorkerRecord(Id, Name, HelloVersion, KeyId, Node, [.. KindsByQueue.Values.SelectMany(k => k)], Slots, Address), session.Token);
+            _s.Metrics.Increment("kiln_remote_worker_sessions_total", "Remote worker connections that said hello, and that ended.", ConnectedLabels);
             dispatch = Task.Run(() => DispatchLoopAsync(leasing.Token), CancellationToken.None);
             watchdog = Task.Run(() => WatchdogAsync(session.Token), CancellationToken.None);
             await ReceiveLoopAsync(session.Token);

@@ -51,6 +51,12 @@ public sealed class AudioOptimizer
         var probe = await _prober.ProbeAsync(inputPath, _limits, cancellationToken);
         var audio = probe.Audio ?? throw new MediaException("media.no_audio", "The file has no audio stream.");
 
+        if (settings.Format is AudioOptimizeFormat.OpusOgg or AudioOptimizeFormat.OpusWebm && settings.BitrateKbps > 256 * (audio.Channels ?? 1))
+        {
+            // libopus refuses more than 256 kb/s per channel; say so in terms of the setting rather than ffmpeg's.
+            throw new ArgumentOutOfRangeException(nameof(settings), settings.BitrateKbps, "Opus supports at most 256 kb/s per channel.");
+        }
+
         var (codec, muxer) = settings.Format switch
         {
             AudioOptimizeFormat.OpusOgg => ("libopus", "ogg"),

@@ -63,9 +63,12 @@ public sealed class WaveformGenerator
         var audio = probe.Audio ?? throw new MediaException("media.no_audio", "The file has no audio track to draw a waveform of.");
         var rate = settings.SampleRate ?? audio.SampleRate ?? 44100;
         var channels = settings.SplitChannels ? Math.Clamp(audio.Channels ?? 1, 1, MaxChannels) : 1;
-        var samplesPerPixel = SamplesPerPixel(probe.Duration, rate, settings.TargetPoints);
+        // The audio stream often outlasts the container's duration (AAC priming and padding); the longer of the
+        // two keeps the point count at or under the target.
+        var duration = audio.Duration > probe.Duration ? audio.Duration : probe.Duration;
+        var samplesPerPixel = SamplesPerPixel(duration, rate, settings.TargetPoints);
         var builder = new WaveformBuilder(channels, rate, samplesPerPixel, settings.Bits);
-        var expectedFrames = probe.Duration is { } d ? d.TotalSeconds * rate : 0;
+        var expectedFrames = duration is { } d ? d.TotalSeconds * rate : 0;
 
         List<string> args =
         [

@@ -101,7 +101,6 @@ public sealed class HlsPackagerTests(AvFixtures fixtures)
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
         sinceCancel.Stop();
-        Assert.True(sinceCancel.IsRunning || sinceCancel.Elapsed > TimeSpan.Zero, "progress never started");
         Assert.InRange(sinceCancel.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(1));
         Assert.Empty(await Processes.FindAsync(marker, TestContext.Current.CancellationToken));
         Assert.False(Directory.Exists(dir), "the output directory was left behind");

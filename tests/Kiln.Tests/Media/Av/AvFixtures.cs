@@ -40,8 +40,8 @@ public sealed class AvFixtures : IAsyncDisposable
     /// <summary>3 s 1280x720 with stereo audio, big enough for two HLS rungs.</summary>
     public Task<string> Video720 => Make("hd.mp4", Testsrc("1280x720", 3) + Sine(3) + H264() + Aac + " -ac 2");
 
-    /// <summary>20 s 1080p: an HLS ladder of it runs long enough to be cancelled mid-way.</summary>
-    public Task<string> Video1080Long => Make("long1080.mp4", Testsrc("1920x1080", 20) + H264(crf: 35));
+    /// <summary>10 s 1080p: an HLS ladder of it runs long enough to be cancelled mid-way.</summary>
+    public Task<string> Video1080Long => Make("long1080.mp4", Testsrc("1920x1080", 10) + H264(crf: 35));
 
     /// <summary><see cref="VideoWithAudio"/>'s streams, stream-copied with a 90° display rotation: stored 320x240, shown 240x320.</summary>
     public Task<string> RotatedVideo => MakeFrom("rotated.mp4", VideoWithAudio, src => $"-i {src} -c copy -metadata:s:v rotate=90");

@@ -3,6 +3,7 @@ using Kiln.Assets;
 using Kiln.Data;
 using Kiln.Jobs;
 using Kiln.Observability;
+using Kiln.Pipelines;
 using Kiln.Processing;
 using Kiln.Queue;
 using Kiln.Security;
@@ -62,6 +63,7 @@ internal static class KilnApp
         builder.AddKilnSecurity();
         builder.AddKilnQueue();
         builder.AddKilnProcessing();
+        builder.AddKilnAvPipeline();
         configure?.Invoke(builder);
 
         var app = builder.Build();

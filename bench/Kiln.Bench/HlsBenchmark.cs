@@ -38,6 +38,8 @@ internal sealed class HlsBenchmark : IBenchmark
 
         var bare = new List<double>();
         var kiln = new List<double>();
+        var bareCpu = new List<double>();
+        var kilnCpu = new List<double>();
         for (var round = 0; round < rounds; round++)
         {
             // Alternating the order cancels out drift (thermal, page cache, other load) between the two.
@@ -46,6 +48,7 @@ internal sealed class HlsBenchmark : IBenchmark
                 var viaKiln = (round + turn) % 2 == 1;
                 var output = Path.Combine(AvBench.WorkDirectory, "hls-out-" + Guid.NewGuid().ToString("N"));
                 double seconds;
+                var (selfBefore, childrenBefore) = AvBench.CpuTimes();
                 if (viaKiln)
                 {
                     var reports = 0;
@@ -53,7 +56,8 @@ internal sealed class HlsBenchmark : IBenchmark
                     await packager.PackageAsync(input, output, settings, new CountingProgress(() => reports++), cancellationToken);
                     seconds = watch.Elapsed.TotalSeconds;
                     kiln.Add(seconds);
-                    Console.WriteLine($"round {round + 1} kiln {AvBench.F(seconds)} s ({reports} progress reports)");
+                    kilnCpu.Add(CpuSince(selfBefore, childrenBefore));
+                    Console.WriteLine($"round {round + 1} kiln {AvBench.F(seconds)} s, cpu {AvBench.F(kilnCpu[^1])} s ({reports} progress reports)");
                 }
                 else
                 {
@@ -61,7 +65,8 @@ internal sealed class HlsBenchmark : IBenchmark
                     var command = FfmpegRunner.BuildFfmpegArguments(HlsPlan.Arguments(input, output, probe, renditions, settings), withProgress: true);
                     seconds = (await AvBench.RunBareAsync("ffmpeg", command, cancellationToken)).TotalSeconds;
                     bare.Add(seconds);
-                    Console.WriteLine($"round {round + 1} bare {AvBench.F(seconds)} s");
+                    bareCpu.Add(CpuSince(selfBefore, childrenBefore));
+                    Console.WriteLine($"round {round + 1} bare {AvBench.F(seconds)} s, cpu {AvBench.F(bareCpu[^1])} s");
                 }
 
                 Directory.Delete(output, recursive: true);
@@ -73,6 +78,10 @@ internal sealed class HlsBenchmark : IBenchmark
         Console.WriteLine($"median bare {AvBench.F(bareMedian)} s, kiln {AvBench.F(kilnMedian)} s, " +
             $"overhead {AvBench.F((kilnMedian - bareMedian) / bareMedian * 100, "0.0")} % (target <= 3 %), " +
             $"speed {AvBench.F(probe.Duration.Value.TotalSeconds / kilnMedian)}x real time");
+        var bareCpuMedian = AvBench.Median(bareCpu);
+        var kilnCpuMedian = AvBench.Median(kilnCpu);
+        Console.WriteLine($"median cpu (this process + ffmpeg/ffprobe) bare {AvBench.F(bareCpuMedian)} s, kiln {AvBench.F(kilnCpuMedian)} s, " +
+            $"overhead {AvBench.F((kilnCpuMedian - bareCpuMedian) / bareCpuMedian * 100, "0.0")} %");
 
         if (args.Contains("--per-rendition"))
         {
@@ -82,14 +91,22 @@ internal sealed class HlsBenchmark : IBenchmark
         return 0;
     }
 
+    private static double CpuSince(TimeSpan selfBefore, TimeSpan childrenBefore)
+    {
+        var (self, children) = AvBench.CpuTimes();
+        return (self - selfBefore + (children - childrenBefore)).TotalSeconds;
+    }
+
     /// <summary>The alternative design: one ffmpeg per rendition, run one after the other, each decoding the source again.</summary>
     private static async Task PerRenditionAsync(
         string input, MediaProbe probe, IReadOnlyList<PlannedRendition> renditions, HlsSettings settings, int rounds, CancellationToken ct)
     {
         var totals = new List<double>();
+        var cpu = new List<double>();
         for (var round = 0; round < rounds; round++)
         {
             double total = 0;
+            var (selfBefore, childrenBefore) = AvBench.CpuTimes();
             foreach (var rendition in renditions)
             {
                 var output = Path.Combine(AvBench.WorkDirectory, "hls-one-" + Guid.NewGuid().ToString("N"));
@@ -100,10 +117,11 @@ internal sealed class HlsBenchmark : IBenchmark
             }
 
             totals.Add(total);
-            Console.WriteLine($"round {round + 1} one process per rendition {AvBench.F(total)} s");
+            cpu.Add(CpuSince(selfBefore, childrenBefore));
+            Console.WriteLine($"round {round + 1} one process per rendition {AvBench.F(total)} s, cpu {AvBench.F(cpu[^1])} s");
         }
 
-        Console.WriteLine($"median one process per rendition (sequential) {AvBench.F(AvBench.Median(totals))} s");
+        Console.WriteLine($"median one process per rendition (sequential) {AvBench.F(AvBench.Median(totals))} s, cpu {AvBench.F(AvBench.Median(cpu))} s");
     }
 
     private sealed class CountingProgress(Action onReport) : IProgress<MediaProgress>

@@ -51,6 +51,18 @@ public sealed class VideoThumbnailerTests(AvFixtures fixtures)
     }
 
     [Fact]
+    public async Task A_portrait_clip_gives_a_portrait_thumbnail()
+    {
+        var output = Path.Combine(fixtures.NewOutputDirectory(), "thumb.jpg");
+
+        var result = await _thumbnailer.CreateAsync(await fixtures.PortraitVideo, output, null, null, TestContext.Current.CancellationToken);
+
+        var jpeg = await _prober.ProbeAsync(output, TestContext.Current.CancellationToken);
+        Assert.Equal((240, 320), (jpeg.Video!.Width, jpeg.Video.Height));
+        Assert.Equal(1, result.At.TotalSeconds, 1);
+    }
+
+    [Fact]
     public async Task A_large_frame_is_scaled_down_to_fit_the_box()
     {
         var output = Path.Combine(fixtures.NewOutputDirectory(), "thumb.jpg");

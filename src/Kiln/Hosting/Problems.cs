@@ -9,6 +9,41 @@ namespace Kiln.Hosting;
 /// </summary>
 internal static class Problems
 {
+    /// <summary>Problems the framework makes (bad JSON, unknown route, empty error statuses) get a stable code too.</summary>
+    public static IServiceCollection AddKilnProblemDetails(this IServiceCollection services) =>
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            if (c.ProblemDetails.Extensions.ContainsKey("errorCode"))
+            {
+                return;
+            }
+
+            var code = CodeFor(c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode);
+            c.ProblemDetails.Extensions["errorCode"] = code;
+            c.ProblemDetails.Type = "urn:kiln:error:" + code;
+        });
+
+    public static string CodeFor(int status) => status switch
+    {
+        400 => "bad_request",
+        401 => "auth.required",
+        403 => "auth.forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        408 => "request_timeout",
+        409 => "conflict",
+        411 => "length_required",
+        412 => "precondition_failed",
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        416 => "range_not_satisfiable",
+        429 => "rate_limited",
+        500 => "internal_error",
+        503 => "unavailable",
+        _ => "error",
+    };
+
     public static ProblemHttpResult Result(int status, string code, string detail, IDictionary<string, object?>? extra = null)
     {
         var extensions = new Dictionary<string, object?>(StringComparer.Ordinal) { ["errorCode"] = code };

@@ -21,8 +21,12 @@ internal static class AssetEndpoints
 {
     public static RouteGroupBuilder MapAssets(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api").WithTags("Assets").RequireAuthorization(SecurityExtensions.ClientPolicy);
-        group.MapPost("/uploads", Upload).DisableAntiforgery().DisableRequestTimeout();
+        var group = routes.MapGroup("/api").WithTags("Assets").ProducesCommonProblems().RequireAuthorization(SecurityExtensions.ClientPolicy);
+        group.MapPost("/uploads", Upload)
+            .Accepts<IFormFileCollection>("multipart/form-data")
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .DisableAntiforgery().DisableRequestTimeout();
         group.MapGet("/assets", List);
         group.MapGet("/assets/{id:guid}", Get);
         group.MapDelete("/assets/{id:guid}", Delete);

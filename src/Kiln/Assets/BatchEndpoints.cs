@@ -15,9 +15,11 @@ internal static class BatchEndpoints
 
     public static RouteGroupBuilder MapBatches(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/batches").WithTags("Batches").RequireAuthorization(SecurityExtensions.ClientPolicy);
+        var group = routes.MapGroup("/api/batches").WithTags("Batches").ProducesCommonProblems().RequireAuthorization(SecurityExtensions.ClientPolicy);
         group.MapPost("/", Create);
-        group.MapPost("/", Upload).Accepts<IFormFileCollection>("multipart/form-data").DisableAntiforgery().DisableRequestTimeout();
+        group.MapPost("/", Upload).Accepts<IFormFileCollection>("multipart/form-data")
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .DisableAntiforgery().DisableRequestTimeout();
         group.MapGet("/{id:guid}", Get);
         return group;
     }

@@ -33,11 +33,13 @@ internal static class FileEndpoints
     public static RouteGroupBuilder MapFiles(this IEndpointRouteBuilder routes)
     {
         // Reading bytes also accepts a signed URL (browsers cannot send the key); everything else needs a key.
-        var group = routes.MapGroup("/api/files").WithTags("Files");
+        var group = routes.MapGroup("/api/files").WithTags("Files").ProducesCommonProblems();
         group.MapGet("/{id:guid}", Get).RequireAuthorization(SecurityExtensions.ClientPolicy);
         group.MapPost("/{id:guid}/signed-url", Sign).RequireAuthorization(SecurityExtensions.ClientPolicy);
-        group.MapMethods("/{id:guid}/download", [HttpMethods.Get, HttpMethods.Head], Download).RequireAuthorization(SecurityExtensions.FileReadPolicy);
-        group.MapMethods("/{id:guid}/content/{**path}", [HttpMethods.Get, HttpMethods.Head], Content).RequireAuthorization(SecurityExtensions.FileReadPolicy);
+        group.MapMethods("/{id:guid}/download", [HttpMethods.Get, HttpMethods.Head], Download).RequireAuthorization(SecurityExtensions.FileReadPolicy)
+            .ProducesProblem(StatusCodes.Status416RangeNotSatisfiable);
+        group.MapMethods("/{id:guid}/content/{**path}", [HttpMethods.Get, HttpMethods.Head], Content).RequireAuthorization(SecurityExtensions.FileReadPolicy)
+            .ProducesProblem(StatusCodes.Status416RangeNotSatisfiable);
         return group;
     }
 

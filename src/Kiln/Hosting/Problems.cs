@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -18,10 +19,34 @@ internal static class Problems
                 return;
             }
 
-            var code = CodeFor(c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode);
+            var status = c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode;
+            var code = CodeFor(status);
             c.ProblemDetails.Extensions["errorCode"] = code;
+            if (status == StatusCodes.Status413PayloadTooLarge && c.ProblemDetails.Detail is null
+                && c.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is { } limit)
+            {
+                c.ProblemDetails.Detail = $"The request body is larger than the limit of {limit} bytes (Kiln:Security:MaxRequestBodyBytes for JSON requests).";
+            }
+
+            if (status == StatusCodes.Status415UnsupportedMediaType && c.ProblemDetails.Detail is null)
+            {
+                c.ProblemDetails.Detail = "This endpoint does not accept the request's Content-Type; the OpenAPI document at /openapi/v1.json lists what it accepts.";
+            }
+
             c.ProblemDetails.Type = "urn:kiln:error:" + code;
         });
+
+    /// <summary>Declares, for the OpenAPI document, the problems every API endpoint may answer.</summary>
+    public static TBuilder ProducesCommonProblems<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        foreach (var status in new[] { 400, 401, 404, 429 })
+        {
+            builder.ProducesProblem(status);
+        }
+
+        return builder;
+    }
 
     public static string CodeFor(int status) => status switch
     {

@@ -5,6 +5,7 @@ using Kiln.Processing;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Console;
 using Npgsql;
 
 namespace Kiln.Observability;
@@ -15,6 +16,10 @@ internal static class ObservabilityExtensions
     {
         builder.Services.AddSingleton<KilnMetrics>();
         var format = builder.Configuration["Kiln:Logging:Format"] ?? "json";
+
+        // Commands whose standard output is their result (kiln keys create) send every log line to stderr.
+        var toStandardError = builder.Configuration.GetValue<bool>("Kiln:Logging:StandardError");
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = toStandardError ? LogLevel.Trace : LogLevel.None);
         builder.Logging.ClearProviders();
         if (format.Equals("json", StringComparison.OrdinalIgnoreCase))
         {

@@ -56,7 +56,7 @@ internal static class KeysCommand
 
     private static async Task<int> WithStoreAsync(Func<ApiKeyStore, Task<int>> action, CancellationToken ct)
     {
-        await using var app = KilnApp.Build([]);
+        await using var app = KilnApp.Build(["--Kiln:Logging:StandardError=true"]);
         await KilnApp.PrepareAsync(app, ct);
         return await action(app.Services.GetRequiredService<ApiKeyStore>());
     }

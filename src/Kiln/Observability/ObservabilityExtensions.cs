@@ -65,13 +65,14 @@ internal static class ObservabilityExtensions
 
     public static WebApplication MapKilnObservability(this WebApplication app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
+        // Probes and scrapes are exempt from rate limits: an overloaded server must still say how it is.
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health").DisableRateLimiting();
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
         {
             Predicate = c => c.Tags.Contains("ready"),
             ResponseWriter = WriteHealthAsync,
-        }).WithTags("Health");
-        app.MapGet("/metrics", WriteMetricsAsync).WithTags("Health").ExcludeFromDescription();
+        }).WithTags("Health").DisableRateLimiting();
+        app.MapGet("/metrics", WriteMetricsAsync).WithTags("Health").ExcludeFromDescription().DisableRateLimiting();
         return app;
     }
 

@@ -82,7 +82,14 @@ internal static class ObservabilityExtensions
         metrics.WriteTo(sb);
         sb.AppendLine("# HELP kiln_jobs Jobs by queue and state.");
         sb.AppendLine("# TYPE kiln_jobs gauge");
-        await using (var cmd = dataSource.CreateCommand("select queue, state, count(*) from jobs group by queue, state order by 1, 2"))
+        // Every queue reports every state, zeros included, so a count that drops to nothing does not go stale.
+        await using (var cmd = dataSource.CreateCommand("""
+            select q.name, s.state, count(j.id)
+            from queues q
+            cross join unnest(array['waiting', 'queued', 'running', 'paused', 'completed', 'failed', 'cancelled']) as s(state)
+            left join jobs j on j.queue = q.name and j.state = s.state
+            group by q.name, s.state order by 1, 2
+            """))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
         {
             while (await r.ReadAsync(ct))

@@ -79,7 +79,7 @@ internal static class KilnApp
         catch (Npgsql.NpgsqlException e)
         {
             var csb = new Npgsql.NpgsqlConnectionStringBuilder(app.Configuration.GetConnectionString("Kiln"));
-            throw new InvalidOperationException(
+            throw new KilnStartupException(
                 $"PostgreSQL at ConnectionStrings:Kiln (host {csb.Host}, port {csb.Port}, database {csb.Database}) cannot be used: {e.Message}", e);
         }
 

@@ -105,7 +105,15 @@ public sealed class QueueEndpointTests : IAsyncLifetime
             gates.Add((await TestJobs.UploadAsync(_server, _server.Admin, [TestJobs.Gate])).Jobs[TestJobs.Gate]);
         }
 
-        await _server.WaitForJobAsync(gates[0], ["running"]);
+        // Whichever probe finishes first releases its gate job; the other two must wait for the one slot.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await _server.Admin.GetJsonAsync($"/api/jobs?queue={TestJobs.Queue}&state=queued"))["total"]!.GetValue<long>() < 2
+            || (await _server.Admin.GetJsonAsync($"/api/jobs?queue={TestJobs.Queue}&state=running"))["total"]!.GetValue<long>() < 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the gate jobs did not get queued and one of them started");
+            await Task.Delay(50);
+        }
+
         await Task.Delay(500);
         var stats = await _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}");
         Assert.Equal(1, stats["active"]!.GetValue<long>());

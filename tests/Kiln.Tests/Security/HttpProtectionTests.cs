@@ -67,8 +67,9 @@ public sealed class RateLimitTests
             }
         }
 
+        // Six tokens shared by all keys: each key alone is far under any per-key limit.
         Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
-        Assert.InRange(statuses.Count(s => s == HttpStatusCode.OK), 6, 12);
+        Assert.True(statuses.Take(6).All(s => s == HttpStatusCode.OK), string.Join(",", statuses));
     }
 }
 

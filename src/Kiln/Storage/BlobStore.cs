@@ -30,9 +30,6 @@ internal sealed class BlobStore
     public static string DerivativeRelativeDirectory(Guid assetId, Guid jobId, Guid leaseId) =>
         Path.Combine("derivatives", assetId.ToString("N"), $"{jobId:N}-{leaseId.ToString("N")[..8]}");
 
-    /// <summary>A job attempt's private directory; its <c>out</c> subdirectory is what gets published.</summary>
-    public string JobWorkDirectory(Guid jobId, Guid leaseId) => Path.Combine(JobsTemp, $"{jobId:N}-{leaseId:N}");
-
     public string NewUploadTempPath() => Path.Combine(UploadsTemp, Guid.NewGuid().ToString("N") + ".part");
 
     /// <summary>Turns a stored relative path into an absolute one, refusing anything that leaves the data directory.</summary>

@@ -107,16 +107,25 @@ internal sealed class ImageSource
         }
     }
 
-    private static void CheckLimits(VipsImage image, bool allPages, ImageLimits limits)
+    /// <summary>Refuses a frame larger than the limit, from probed header values (before any other decoder runs).</summary>
+    public static void EnsureWithin(ImageInfo info, ImageLimits limits) =>
+        EnsureFrameWithin(info.StoredWidth, info.StoredHeight, limits);
+
+    private static void EnsureFrameWithin(int width, int height, ImageLimits limits)
     {
-        var frameHeight = allPages ? image.PageHeight : image.Height;
-        var framePixels = (long)image.Width * frameHeight;
+        var framePixels = (long)width * height;
         if (framePixels > limits.MaxPixels)
         {
             throw new MediaException(
                 ImageErrorCodes.TooLarge,
-                $"The image is {image.Width}x{frameHeight} ({framePixels} pixels); the limit is {limits.MaxPixels} pixels.");
+                $"The image is {width}x{height} ({framePixels} pixels); the limit is {limits.MaxPixels} pixels.");
         }
+    }
+
+    private static void CheckLimits(VipsImage image, bool allPages, ImageLimits limits)
+    {
+        var frameHeight = allPages ? image.PageHeight : image.Height;
+        EnsureFrameWithin(image.Width, frameHeight, limits);
 
         if (!allPages)
         {

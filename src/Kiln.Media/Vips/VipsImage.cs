@@ -40,6 +40,8 @@ internal sealed unsafe class VipsImage : IDisposable
     /// <summary>EXIF orientation 1–8; 1 when the image has none.</summary>
     public int Orientation => VipsNative.vips_image_get_orientation(Ptr);
 
+    public bool HasField(string name) => VipsNative.vips_image_get_typeof(Ptr, name) != 0;
+
     public string? GetString(string name)
     {
         if (VipsNative.vips_image_get_typeof(Ptr, name) == 0 || VipsNative.vips_image_get_string(Ptr, name, out var value) != 0)

@@ -45,6 +45,13 @@ internal static class TestImages
         return path;
     }
 
+    public static string Text(ScratchDirectory scratch)
+    {
+        var path = scratch.File("notes.jpg");
+        File.WriteAllText(path, "plain text that only claims to be a JPEG by its name\n");
+        return path;
+    }
+
     public static string Empty(ScratchDirectory scratch)
     {
         var path = scratch.File("empty.jpg");

@@ -14,11 +14,11 @@ internal static class TestImages
 
     public static string AnimatedWebp(ScratchDirectory scratch, int frames) => Animated(scratch, frames, "webpsave", ".webp");
 
-    /// <summary>Converts a file with the vips CLI; the output format follows the extension.</summary>
-    public static string Convert(ScratchDirectory scratch, string input, string outputName)
+    /// <summary>Converts a file with the vips CLI; the output format follows the extension, options go to the saver.</summary>
+    public static string Convert(ScratchDirectory scratch, string input, string outputName, string saverOptions = "")
     {
         var output = scratch.File(outputName);
-        RunVips("copy", input, output);
+        RunVips("copy", input, output + saverOptions);
         return output;
     }
 

@@ -5,7 +5,7 @@ namespace Kiln.Media.Images;
 /// <summary>
 /// Automatic levels plus a mild sharpen. Levels stretch CIELAB lightness between two percentiles (0.5 % and
 /// 99.5 % by default) and leave the colour channels alone, so contrast improves without the colour casts a
-/// per-channel RGB stretch introduces. The percentiles come from a 512-pixel preview; the correction is then
+/// per-channel RGB stretch introduces; chroma is raised by half as much so colours keep up. The percentiles come from a 512-pixel preview; the correction is then
 /// applied to the full image in one streaming pass. Output is upright; alpha is kept where the format holds it.
 /// </summary>
 public static class ImageEnhancer
@@ -52,6 +52,10 @@ public static class ImageEnhancer
         var gain = range < MinRange ? 1.0 : Math.Min(options.MaxGain, 100.0 / range);
         var offset = range < MinRange ? 0.0 : -black * gain;
 
+        // Stretching lightness alone leaves colours looking washed out next to the new contrast (haze lowers both),
+        // so chroma gets half of the lightness gain.
+        var chroma = 1.0 + ((gain - 1.0) / 2.0);
+
         var format = options.Format == ImageOutputFormat.Auto
             ? (info.HasAlpha ? ImageOutputFormat.Webp : ImageOutputFormat.Jpeg)
             : options.Format;
@@ -72,7 +76,7 @@ public static class ImageEnhancer
 
             image = image.Then(ImagePipeline.FlattenOnWhite)
                 .Then(i => i.Call("colourspace", ("space", "lab")))
-                .Then(i => i.Call("linear", ("a", new[] { gain, 1.0, 1.0 }), ("b", new[] { offset, 0.0, 0.0 })))
+                .Then(i => i.Call("linear", ("a", new[] { gain, chroma, chroma }), ("b", new[] { offset, 0.0, 0.0 })))
                 .Then(i => i.Call("colourspace", ("space", grey ? "b-w" : "srgb")))
                 .Then(i => i.Call("cast", ("format", "uchar")));
             if (options.SharpenSigma > 0)
@@ -108,7 +112,7 @@ public static class ImageEnhancer
     private static (double Black, double White) Levels(string path, EnhanceOptions options, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using var lightness = VipsOperation.Run(
+        using var streamed = VipsOperation.Run(
                 "thumbnail", ("filename", path), ("width", PreviewSize), ("height", PreviewSize), ("size", "down"), ("fail_on", "error"))
             .Then(ImagePipeline.ToSrgb)
             .Then(ImagePipeline.FlattenOnWhite)
@@ -117,6 +121,9 @@ public static class ImageEnhancer
 
             // percent works on a histogram, so lightness is quantised to 0–255 first (0.4 L units per step).
             .Then(i => i.Call("linear", ("a", new[] { 2.55 }), ("b", new[] { 0.0 }), ("uchar", true)));
+
+        // The preview streams from the file once; both percentiles read it, so it is held in memory (512 px: small).
+        using var lightness = streamed.CopyMemory(cancellationToken);
         var black = lightness.Statistic("percent", "threshold", cancellationToken, ("percent", options.LowPercentile)) / 2.55;
         var white = lightness.Statistic("percent", "threshold", cancellationToken, ("percent", options.HighPercentile)) / 2.55;
         return (black, white);

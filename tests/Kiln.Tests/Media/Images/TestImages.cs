@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Kiln.Media.Vips;
 using Kiln.Tests.Infrastructure;
 
@@ -19,6 +20,14 @@ internal static class TestImages
     {
         var output = scratch.File(outputName);
         RunVips("copy", input, output + saverOptions);
+        return output;
+    }
+
+    /// <summary>out = in * a + b per sample, cast back to 8 bits, with the vips CLI.</summary>
+    public static string Linear(ScratchDirectory scratch, string input, string outputName, double a, double b)
+    {
+        var output = scratch.File(outputName);
+        RunVips("linear", input, output, a.ToString(CultureInfo.InvariantCulture), b.ToString(CultureInfo.InvariantCulture), "--uchar");
         return output;
     }
 

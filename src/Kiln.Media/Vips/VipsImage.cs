@@ -149,6 +149,27 @@ internal sealed unsafe class VipsImage : IDisposable
         return output == "threshold" ? op.GetInt(output) : op.GetDouble(output);
     }
 
+    /// <summary>Computes all pixels into one libvips-allocated block: band-interleaved, rows without padding.</summary>
+    public VipsMemory WriteToMemory(CancellationToken cancellationToken)
+    {
+        using var kill = KillOnCancel(cancellationToken);
+        var data = VipsNative.vips_image_write_to_memory(Ptr, out var size);
+        if (data == null)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw VipsException.FromBuffer("write_to_memory");
+        }
+
+        var memory = new VipsMemory(data, size);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            memory.Dispose();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        return memory;
+    }
+
     /// <summary>Copies an 8-bit image's pixels out, band-interleaved, row by row.</summary>
     public byte[] ToBytes(CancellationToken cancellationToken)
     {

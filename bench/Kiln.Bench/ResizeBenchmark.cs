@@ -34,6 +34,24 @@ internal sealed class ResizeBenchmark : IBenchmark
         }
 
         Console.WriteLine($"kiln {applied}; {rounds} rounds of {seconds}s; output {check.Width}x{check.Height}, {check.Bytes.Length} bytes");
+        if (Option(args, "--cpu", 0) is > 0 and var count)
+        {
+            // CPU time per operation is far less disturbed by other load on a shared machine than ops/s.
+            var process = Process.GetCurrentProcess();
+            var cpu = process.TotalProcessorTime;
+            var wall = Stopwatch.StartNew();
+            for (var i = 0; i < count; i++)
+            {
+                Once(buffer, cancellationToken);
+            }
+
+            process.Refresh();
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"kiln cpu-ms/op={(process.TotalProcessorTime - cpu).TotalMilliseconds / count:F2} wall-ms/op={wall.Elapsed.TotalMilliseconds / count:F2}"));
+            return 0;
+        }
+
         foreach (var inFlight in new[] { 1, 2 })
         {
             await Round(buffer, inFlight, TimeSpan.FromSeconds(1), cancellationToken);

@@ -47,6 +47,17 @@ const median = (xs) => {
 };
 
 console.log(`sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, ${rounds} rounds of ${seconds}s`);
+if (process.env.CPU_OPS) {
+  // CPU time per operation: far less disturbed by other load on a shared machine than ops/s.
+  const count = Number(process.env.CPU_OPS);
+  const cpu = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) await once();
+  const used = process.cpuUsage(cpu);
+  const wall = Number(process.hrtime.bigint() - start) / 1e6;
+  console.log(`sharp cpu-ms/op=${((used.user + used.system) / 1000 / count).toFixed(2)} wall-ms/op=${(wall / count).toFixed(2)}`);
+  process.exit(0);
+}
 for (const inFlight of [1, 2]) {
   await round(inFlight); // warm-up
   const rates = [];

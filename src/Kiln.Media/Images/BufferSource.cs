@@ -31,11 +31,11 @@ internal static unsafe class BufferSource
     }
 
     /// <summary>Opens the first frame, header only, and checks it against the limits before any pixel is decoded.</summary>
-    public static VipsImage Open(ReadOnlyMemory<byte> input, string loader, int shrink, ImageLimits limits, CancellationToken cancellationToken)
+    public static VipsImage Open(VipsAreaHandle blob, string loader, int shrink, ImageLimits limits, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var op = VipsOperation.Create(loader);
-        op.Set("buffer", input).Set("access", "sequential").Set("fail_on", "error");
+        op.Set("buffer", blob).Set("access", "sequential").Set("fail_on", "error");
         if (shrink > 1)
         {
             op.Set("shrink", shrink);

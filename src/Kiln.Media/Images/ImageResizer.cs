@@ -1,3 +1,4 @@
+using System.Buffers;
 using Kiln.Media.Images.Resampling;
 using Kiln.Media.Vips;
 
@@ -31,7 +32,8 @@ public static class ImageResizer
         var loader = BufferSource.FindLoader(input);
         try
         {
-            using var resized = Resize(input, loader, width, height, limits, cancellationToken);
+            using var blob = VipsOperation.CopyToBlob(input.Span);
+            using var resized = Resize(blob, loader, width, height, limits, cancellationToken);
             var bytes = resized.SaveToBuffer("jpegsave_buffer", cancellationToken, ("Q", quality), ("strip", true));
             return new ResizedImage(bytes, resized.Width, resized.Height, "image/jpeg");
         }
@@ -41,7 +43,7 @@ public static class ImageResizer
         }
     }
 
-    private static VipsImage Resize(ReadOnlyMemory<byte> input, string loader, int width, int height, ImageLimits limits, CancellationToken cancellationToken)
+    private static VipsImage Resize(VipsAreaHandle input, string loader, int width, int height, ImageLimits limits, CancellationToken cancellationToken)
     {
         using var header = BufferSource.Open(input, loader, shrink: 1, limits, cancellationToken);
         var orientation = header.Orientation;
@@ -100,14 +102,22 @@ public static class ImageResizer
 
         using (pixels)
         {
+            // Pooled: a fresh large array per call would be zeroed by the GC and page-faulted in again each time.
             var stride = targetWidth * 3;
-            var output = new byte[(stride * height) + 1];
-            fixed (byte* destination = output)
+            var output = ArrayPool<byte>.Shared.Rent((stride * height) + 1);
+            try
             {
-                HorizontalLanczos3.For(width, targetWidth).Reduce(pixels.Pointer, width * 3, destination, stride, height);
-            }
+                fixed (byte* destination = output)
+                {
+                    HorizontalLanczos3.For(width, targetWidth).Reduce(pixels.Pointer, width * 3, destination, stride, height);
+                }
 
-            return VipsImage.FromBytes(output.AsSpan(0, stride * height), targetWidth, height, 3);
+                return VipsImage.FromBytes(output.AsSpan(0, stride * height), targetWidth, height, 3);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(output);
+            }
         }
     }
 

@@ -210,22 +210,32 @@ internal sealed unsafe class VipsOperation : IDisposable
                 slots[i] = VipsNative.g_object_ref(images[i].Handle.DangerousGetHandle());
             }
         }
+        else if (type == VipsNative.vips_blob_get_type() && value is VipsAreaHandle blobHandle)
+        {
+            VipsNative.g_value_set_boxed(gv, blobHandle.DangerousGetHandle());
+        }
         else if (type == VipsNative.vips_blob_get_type() && value is ReadOnlyMemory<byte> bytes)
         {
-            // The blob is copied once into libvips-owned memory: a lazily loaded image may read it after this
-            // call returns, so pinning a managed buffer would tie its lifetime to every image derived from it.
-            nint blob;
-            fixed (byte* p = bytes.Span)
-            {
-                blob = VipsNative.vips_blob_copy(p, (nuint)bytes.Length);
-            }
-
-            using var area = new VipsAreaHandle(blob);
+            using var area = CopyToBlob(bytes.Span);
             VipsNative.g_value_set_boxed(gv, area.DangerousGetHandle());
         }
         else
         {
             throw new ArgumentException($"{_name}.{name}: unsupported boxed value {value.GetType().Name}.", nameof(value));
+        }
+    }
+
+    /// <summary>
+    /// Copies bytes into a libvips-owned blob. A lazily loaded image may read its buffer long after the call that
+    /// set it returns, so pinning a managed buffer instead would tie its lifetime to every image derived from it.
+    /// Pass the returned handle to several loaders to copy only once.
+    /// </summary>
+    public static VipsAreaHandle CopyToBlob(ReadOnlySpan<byte> bytes)
+    {
+        VipsRuntime.EnsureInitialized();
+        fixed (byte* p = bytes)
+        {
+            return new VipsAreaHandle(VipsNative.vips_blob_copy(p, (nuint)bytes.Length));
         }
     }
 

@@ -99,6 +99,19 @@ public sealed class ImageOptimizerTests(ScratchDirectory scratch) : IClassFixtur
     }
 
     [Fact]
+    public void A_png_named_jpg_is_optimized_from_its_content()
+    {
+        var input = scratch.File("disguised-png.jpg");
+        File.Copy(FlatGraphicPng(), input, overwrite: true);
+
+        var result = ImageOptimizer.Optimize(input, Out("disguised"), new OptimizeOptions(), ImageLimits.Default, Ct);
+
+        Assert.Equal(ImageFamilies.Png, result.Format);
+        Assert.EndsWith(".png", result.OutputPath, StringComparison.Ordinal);
+        Assert.Equal((300, 200), (result.Width, result.Height));
+    }
+
+    [Fact]
     public void Auto_keeps_webp_as_webp_and_avif_can_be_asked_for()
     {
         var webp = ImageOptimizer.Optimize(TestPaths.CorpusFile("4.webp"), Out("webp"), new OptimizeOptions { Quality = 60 }, ImageLimits.Default, Ct);

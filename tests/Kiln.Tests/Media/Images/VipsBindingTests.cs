@@ -18,6 +18,17 @@ public sealed class VipsBindingTests(ScratchDirectory scratch) : IClassFixture<S
     }
 
     [Fact]
+    public void Untrusted_loaders_are_blocked_even_when_called_directly()
+    {
+        var svg = scratch.File("direct.svg");
+        File.WriteAllText(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"8\" height=\"8\"><rect width=\"8\" height=\"8\"/></svg>");
+
+        var e = Assert.Throws<VipsException>(() => VipsOperation.Run("svgload", ("filename", svg)));
+
+        Assert.Contains("blocked", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public void An_unknown_operation_raises_libvips_own_message()
     {
         var e = Assert.Throws<VipsException>(() => VipsOperation.Create("no_such_operation"));

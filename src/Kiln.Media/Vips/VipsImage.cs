@@ -131,7 +131,7 @@ internal sealed unsafe class VipsImage : IDisposable
         return op.GetBlob("buffer");
     }
 
-    /// <summary>Runs an operation that computes a statistic (a sink) and returns its double output.</summary>
+    /// <summary>Runs an operation that computes a statistic (a sink) and returns its numeric output.</summary>
     public double Statistic(string operation, string output, CancellationToken cancellationToken, params ReadOnlySpan<(string Name, object Value)> arguments)
     {
         using var op = VipsOperation.Create(operation);
@@ -146,7 +146,7 @@ internal sealed unsafe class VipsImage : IDisposable
             BuildSink(op, cancellationToken);
         }
 
-        return output == "threshold" ? op.GetInt(output) : op.GetDouble(output);
+        return op.GetNumber(output);
     }
 
     /// <summary>Computes all pixels into one libvips-allocated block: band-interleaved, rows without padding.</summary>

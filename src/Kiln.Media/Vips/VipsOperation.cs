@@ -98,6 +98,12 @@ internal sealed unsafe class VipsOperation : IDisposable
 
     public double GetDouble(string name) => ReadOutput(name, static gv => VipsNative.g_value_get_double((GValue*)gv));
 
+    /// <summary>Reads an int or double output as a double (statistics declare either).</summary>
+    public double GetNumber(string name) => ReadOutput(name, static gv =>
+        VipsNative.g_type_fundamental(((GValue*)gv)->GType) == VipsNative.GTypeInt
+            ? VipsNative.g_value_get_int((GValue*)gv)
+            : VipsNative.g_value_get_double((GValue*)gv));
+
     /// <summary>Copies a <c>VipsBlob</c> output (an encoded buffer) into managed memory.</summary>
     public byte[] GetBlob(string name) => ReadOutput(name, static gv =>
     {

@@ -147,7 +147,7 @@ public sealed class ImageOptimizerTests(ScratchDirectory scratch) : IClassFixtur
     [Fact]
     public void When_the_re_encode_is_larger_the_original_bytes_are_kept()
     {
-        var small = TestImages.Convert(scratch, TestPaths.CorpusFile("Landscape_1.jpg"), "tiny-q20.jpg", "[Q=20,strip]");
+        var small = TestImages.Convert(scratch, TestPaths.CorpusFile("Landscape_1.jpg"), "tiny-q20.jpg", quality: 20);
 
         var result = ImageOptimizer.Optimize(small, Out("kept"), new OptimizeOptions { Quality = 100 }, ImageLimits.Default, Ct);
 

@@ -99,6 +99,24 @@ public sealed class ImageOptimizerTests(ScratchDirectory scratch) : IClassFixtur
     }
 
     [Fact]
+    public void A_cmyk_jpeg_comes_out_as_srgb_with_similar_colours()
+    {
+        var cmyk = scratch.File("cmyk.jpg");
+        using (var photo = Pixels.Load(TestPaths.CorpusFile("Landscape_1.jpg")))
+        using (var converted = photo.Call("colourspace", ("space", "cmyk")))
+        {
+            converted.Save("jpegsave", cmyk, Ct, ("Q", 90));
+        }
+
+        var result = ImageOptimizer.Optimize(cmyk, Out("cmyk"), new OptimizeOptions { Format = ImageOutputFormat.Webp }, ImageLimits.Default, Ct);
+
+        Assert.Equal("cmyk", ImageProbe.Read(cmyk, Ct).Interpretation);
+        var info = ImageProbe.Read(result.OutputPath, Ct);
+        Assert.Equal(("srgb", 3), (info.Interpretation, info.Bands));
+        Assert.InRange(Math.Abs(Pixels.Mean(result.OutputPath) - Pixels.Mean(TestPaths.CorpusFile("Landscape_1.jpg"))), 0, 15);
+    }
+
+    [Fact]
     public void A_png_named_jpg_is_optimized_from_its_content()
     {
         var input = scratch.File("disguised-png.jpg");

@@ -13,6 +13,9 @@ public sealed record ResizedImage(byte[] Bytes, int Width, int Height, string Co
 /// </summary>
 public static class ImageResizer
 {
+    /// <summary>Rows pulled from libvips per step of the horizontal pass: small enough to stay in cache.</summary>
+    private const int StripHeight = 16;
+
     /// <summary>Fits the image inside <paramref name="width"/> x <paramref name="height"/> and encodes it as JPEG.</summary>
     /// <exception cref="MediaException"><c>image.empty</c>, <c>image.unsupported</c>, <c>image.corrupt</c> or <c>image.too_large</c>.</exception>
     public static ResizedImage ResizeToJpeg(
@@ -92,24 +95,23 @@ public static class ImageResizer
             image = image.Then(i => i.Call("reducev", ("vshrink", (double)i.Height / targetHeight), ("kernel", "lanczos3")));
         }
 
-        int width, height;
-        VipsMemory pixels;
         using (image)
         {
-            (width, height) = (image.Width, image.Height);
-            pixels = image.WriteToMemory(cancellationToken);
-        }
-
-        using (pixels)
-        {
-            // Pooled: a fresh large array per call would be zeroed by the GC and page-faulted in again each time.
+            var (width, height) = (image.Width, image.Height);
+            var reducer = HorizontalLanczos3.For(width, targetWidth);
             var stride = targetWidth * 3;
+
+            // Pooled: a fresh large array per call would be zeroed by the GC and page-faulted in again each time.
             var output = ArrayPool<byte>.Shared.Rent((stride * height) + 1);
             try
             {
                 fixed (byte* destination = output)
                 {
-                    HorizontalLanczos3.For(width, targetWidth).Reduce(pixels.Pointer, width * 3, destination, stride, height);
+                    var target = destination;
+                    image.ReadStrips(
+                        StripHeight,
+                        (data, _, top, rows) => reducer.Reduce(data, width * 3, target + ((long)top * stride), stride, rows),
+                        cancellationToken);
                 }
 
                 return VipsImage.FromBytes(output.AsSpan(0, stride * height), targetWidth, height, 3);

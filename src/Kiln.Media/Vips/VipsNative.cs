@@ -273,4 +273,10 @@ internal static unsafe partial class VipsNative
 
     [LibraryImport(Vips)]
     internal static partial void* vips_image_write_to_memory(nint image, out nuint size);
+
+    [LibraryImport(Vips)]
+    internal static partial nint vips_region_new(nint image);
+
+    [LibraryImport(Vips)]
+    internal static partial byte* vips_region_fetch(nint region, int left, int top, int width, int height, out nuint length);
 }

@@ -68,25 +68,3 @@ internal sealed class VipsAreaHandle : SafeHandle
     }
 }
 
-/// <summary>A block of pixels libvips allocated with <c>g_malloc</c> (from <c>vips_image_write_to_memory</c>).</summary>
-internal sealed unsafe class VipsMemory : SafeHandle
-{
-    public VipsMemory(void* data, nuint length)
-        : base(nint.Zero, ownsHandle: true)
-    {
-        SetHandle((nint)data);
-        Length = length;
-    }
-
-    public nuint Length { get; }
-
-    public byte* Pointer => (byte*)handle;
-
-    public override bool IsInvalid => handle == nint.Zero;
-
-    protected override bool ReleaseHandle()
-    {
-        VipsNative.g_free(handle);
-        return true;
-    }
-}

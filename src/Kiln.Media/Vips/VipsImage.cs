@@ -149,27 +149,6 @@ internal sealed unsafe class VipsImage : IDisposable
         return op.GetNumber(output);
     }
 
-    /// <summary>Computes all pixels into one libvips-allocated block: band-interleaved, rows without padding.</summary>
-    public VipsMemory WriteToMemory(CancellationToken cancellationToken)
-    {
-        using var kill = KillOnCancel(cancellationToken);
-        var data = VipsNative.vips_image_write_to_memory(Ptr, out var size);
-        if (data == null)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            throw VipsException.FromBuffer("write_to_memory");
-        }
-
-        var memory = new VipsMemory(data, size);
-        if (cancellationToken.IsCancellationRequested)
-        {
-            memory.Dispose();
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-
-        return memory;
-    }
-
     /// <summary>
     /// Computes the image strip by strip on the calling thread and hands each strip (band-interleaved rows without
     /// padding, valid only during the call) to <paramref name="consume"/>. Unlike a sink this needs no worker

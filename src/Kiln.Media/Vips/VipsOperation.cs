@@ -94,10 +94,6 @@ internal sealed unsafe class VipsOperation : IDisposable
         return new VipsImage(new VipsImageHandle(obj));
     }
 
-    public int GetInt(string name) => ReadOutput(name, static gv => VipsNative.g_value_get_int((GValue*)gv));
-
-    public double GetDouble(string name) => ReadOutput(name, static gv => VipsNative.g_value_get_double((GValue*)gv));
-
     /// <summary>Reads an int or double output as a double (statistics declare either).</summary>
     public double GetNumber(string name) => ReadOutput(name, static gv =>
         VipsNative.g_type_fundamental(((GValue*)gv)->GType) == VipsNative.GTypeInt

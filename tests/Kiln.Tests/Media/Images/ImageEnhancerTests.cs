@@ -38,8 +38,12 @@ public sealed class ImageEnhancerTests(ScratchDirectory scratch) : IClassFixture
     }
 
     [Theory]
+    [InlineData(2)]
     [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
     [InlineData(6)]
+    [InlineData(7)]
     [InlineData(8)]
     public void Enhanced_output_is_upright_and_matches_the_unrotated_original(int orientation)
     {
@@ -69,6 +73,18 @@ public sealed class ImageEnhancerTests(ScratchDirectory scratch) : IClassFixture
         Assert.True(pngInfo.HasAlpha);
         Assert.Equal((2048, 1536), (pngInfo.Width, pngInfo.Height));
         Assert.Equal(3, ImageProbe.Read(jpeg.OutputPath, Ct).Bands);
+    }
+
+    [Fact]
+    public void An_image_over_the_pixel_limit_is_refused_and_leaves_no_file()
+    {
+        var output = Out("limit");
+
+        var e = Assert.Throws<MediaException>(() => ImageEnhancer.Enhance(
+            TestPaths.CorpusFile("Landscape_1.jpg"), output, new EnhanceOptions(), new ImageLimits { MaxPixels = 100_000 }, Ct));
+
+        Assert.Equal(ImageErrorCodes.TooLarge, e.Code);
+        Assert.Empty(Directory.GetFileSystemEntries(Path.GetDirectoryName(output)!));
     }
 
     [Fact]

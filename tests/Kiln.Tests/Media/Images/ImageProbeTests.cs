@@ -129,6 +129,32 @@ public sealed class ImageProbeTests(ScratchDirectory scratch) : IClassFixture<Sc
         Assert.Equal(ImageErrorCodes.Unsupported, e.Code);
     }
 
+    [Theory]
+    [InlineData("png", new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A })]
+    [InlineData("gif", new byte[] { 0x47, 0x49, 0x46, 0x38, 0x39, 0x61 })]
+    [InlineData("webp", new byte[] { 0x52, 0x49, 0x46, 0x46, 0x00, 0x20, 0x00, 0x00, 0x57, 0x45, 0x42, 0x50 })]
+    [InlineData("tif", new byte[] { 0x49, 0x49, 0x2A, 0x00 })]
+    public void Random_bytes_behind_other_signatures_fail_cleanly_in_every_transform(string extension, byte[] signature)
+    {
+        var bytes = new byte[4096];
+        new Random(extension.Length).NextBytes(bytes);
+        signature.CopyTo(bytes, 0);
+        var path = scratch.File("garbage." + extension);
+        File.WriteAllBytes(path, bytes);
+        var dir = scratch.NewDirectory("garbage-" + extension);
+
+        var codes = new[]
+        {
+            Record.Exception(() => ImageProbe.Read(path, TestContext.Current.CancellationToken)),
+            Record.Exception(() => ImageThumbnailer.Generate(path, dir, ThumbnailSpec.Defaults, ImageLimits.Default, TestContext.Current.CancellationToken)),
+            Record.Exception(() => ImageOptimizer.Optimize(path, Path.Combine(dir, "o"), new OptimizeOptions(), ImageLimits.Default, TestContext.Current.CancellationToken)),
+            Record.Exception(() => ImageEnhancer.Enhance(path, Path.Combine(dir, "e"), new EnhanceOptions(), ImageLimits.Default, TestContext.Current.CancellationToken)),
+        }.Select(e => Assert.IsType<MediaException>(e).Code);
+
+        Assert.All(codes, code => Assert.Contains(code, new[] { ImageErrorCodes.Corrupt, ImageErrorCodes.Unsupported }));
+        Assert.Empty(Directory.GetFileSystemEntries(dir));
+    }
+
     [Fact]
     public void Random_bytes_behind_a_jpeg_signature_are_refused_as_corrupt()
     {

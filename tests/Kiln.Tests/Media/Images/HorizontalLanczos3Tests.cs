@@ -20,11 +20,16 @@ public sealed unsafe class HorizontalLanczos3Tests
         Assert.True(HorizontalLanczos3.CanReduce(inWidth, outWidth, 3));
 
         var ours = new byte[(outWidth * 3 * 40) + 1];
+        var ssse3Only = new byte[ours.Length];
         fixed (byte* s = source)
         fixed (byte* d = ours)
+        fixed (byte* d2 = ssse3Only)
         {
-            HorizontalLanczos3.For(inWidth, outWidth).Reduce(s, inWidth * 3, d, outWidth * 3, 40);
+            HorizontalLanczos3.For(inWidth, outWidth).Reduce(s, inWidth * 3, d, outWidth * 3, 40, useAvx2: true);
+            HorizontalLanczos3.For(inWidth, outWidth).Reduce(s, inWidth * 3, d2, outWidth * 3, 40, useAvx2: false);
         }
+
+        Assert.Equal(ssse3Only, ours);
 
         using var reference = rows.Call("reduceh", ("hshrink", (double)inWidth / outWidth), ("kernel", "lanczos3"));
         var expected = reference.ToBytes(CancellationToken.None);

@@ -37,7 +37,7 @@ internal sealed class ResizeBenchmark : IBenchmark
         if (Option(args, "--cpu", 0) is > 0 and var count)
         {
             // CPU time per operation is far less disturbed by other load on a shared machine than ops/s.
-            var process = Process.GetCurrentProcess();
+            using var process = Process.GetCurrentProcess();
             var cpu = process.TotalProcessorTime;
             var wall = Stopwatch.StartNew();
             for (var i = 0; i < count; i++)
@@ -56,14 +56,17 @@ internal sealed class ResizeBenchmark : IBenchmark
         {
             await Round(buffer, inFlight, TimeSpan.FromSeconds(1), cancellationToken);
             var rates = new List<double>();
+            var cpuPerImage = new List<double>();
             for (var i = 0; i < rounds; i++)
             {
-                rates.Add(await Round(buffer, inFlight, TimeSpan.FromSeconds(seconds), cancellationToken));
+                var (rate, cpu) = await Round(buffer, inFlight, TimeSpan.FromSeconds(seconds), cancellationToken);
+                rates.Add(rate);
+                cpuPerImage.Add(cpu);
             }
 
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"kiln in-flight={inFlight} median={Median(rates):F1} ops/s rounds=[{string.Join(", ", rates.Select(r => r.ToString("F1", CultureInfo.InvariantCulture)))}]"));
+                $"kiln in-flight={inFlight} median={Median(rates):F1} ops/s rounds=[{string.Join(", ", rates.Select(r => r.ToString("F1", CultureInfo.InvariantCulture)))}] cpu-ms/image={Median(cpuPerImage):F2}"));
         }
 
         return 0;
@@ -73,9 +76,12 @@ internal sealed class ResizeBenchmark : IBenchmark
         ImageResizer.ResizeToJpeg(buffer, 720, 588, 80, ImageLimits.Default, cancellationToken);
 
     /// <summary>Runs <paramref name="inFlight"/> dedicated threads, each resizing back to back, for the duration.</summary>
-    private static async Task<double> Round(ReadOnlyMemory<byte> buffer, int inFlight, TimeSpan duration, CancellationToken cancellationToken)
+    /// <returns>Images per second, and the process CPU time per image.</returns>
+    private static async Task<(double Rate, double CpuMsPerImage)> Round(ReadOnlyMemory<byte> buffer, int inFlight, TimeSpan duration, CancellationToken cancellationToken)
     {
         var done = 0;
+        using var process = Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         var lanes = Enumerable.Range(0, inFlight).Select(_ => Task.Factory.StartNew(
             () =>
@@ -90,7 +96,9 @@ internal sealed class ResizeBenchmark : IBenchmark
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default)).ToArray();
         await Task.WhenAll(lanes);
-        return done / clock.Elapsed.TotalSeconds;
+        var elapsed = clock.Elapsed.TotalSeconds;
+        process.Refresh();
+        return (done / elapsed, (process.TotalProcessorTime - cpu).TotalMilliseconds / Math.Max(1, done));
     }
 
     private static double Median(List<double> values)

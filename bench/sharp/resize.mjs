@@ -27,6 +27,7 @@ if (info.width !== 720 || info.height !== 588) {
 
 async function round(inFlight) {
   const deadline = process.hrtime.bigint() + BigInt(seconds * 1e9);
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   let done = 0;
   const lane = async () => {
@@ -37,7 +38,8 @@ async function round(inFlight) {
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
   const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  return done / elapsed;
+  const used = process.cpuUsage(cpu);
+  return { rate: done / elapsed, cpuMs: (used.user + used.system) / 1000 / Math.max(1, done) };
 }
 
 const median = (xs) => {
@@ -61,6 +63,11 @@ if (process.env.CPU_OPS) {
 for (const inFlight of [1, 2]) {
   await round(inFlight); // warm-up
   const rates = [];
-  for (let i = 0; i < rounds; i++) rates.push(await round(inFlight));
-  console.log(`sharp in-flight=${inFlight} median=${median(rates).toFixed(1)} ops/s rounds=[${rates.map((r) => r.toFixed(1)).join(', ')}]`);
+  const cpu = [];
+  for (let i = 0; i < rounds; i++) {
+    const r = await round(inFlight);
+    rates.push(r.rate);
+    cpu.push(r.cpuMs);
+  }
+  console.log(`sharp in-flight=${inFlight} median=${median(rates).toFixed(1)} ops/s rounds=[${rates.map((r) => r.toFixed(1)).join(', ')}] cpu-ms/image=${median(cpu).toFixed(2)}`);
 }

@@ -50,6 +50,7 @@ internal static class KilnApp
         builder.AddKilnSecurity();
         builder.AddKilnQueue();
         builder.AddKilnProcessing();
+        builder.AddKilnImagePipeline();
         builder.AddKilnAvPipeline();
         configure?.Invoke(builder);
         SettingsValidation.NameSettingsInMessages(builder.Services);

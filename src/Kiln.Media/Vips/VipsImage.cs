@@ -44,24 +44,19 @@ internal sealed unsafe class VipsImage : IDisposable
 
     public string? GetString(string name)
     {
-        if (VipsNative.vips_image_get_typeof(Ptr, name) == 0 || VipsNative.vips_image_get_string(Ptr, name, out var value) != 0)
+        if (!HasField(name))
         {
+            return null;
+        }
+
+        if (VipsNative.vips_image_get_string(Ptr, name, out var value) != 0)
+        {
+            // The field exists but is not a string: not an error worth keeping in the shared buffer.
             VipsNative.vips_error_clear();
             return null;
         }
 
         return VipsOperation.PtrToString(value);
-    }
-
-    public int? GetInt(string name)
-    {
-        if (VipsNative.vips_image_get_typeof(Ptr, name) == 0 || VipsNative.vips_image_get_int(Ptr, name, out var value) != 0)
-        {
-            VipsNative.vips_error_clear();
-            return null;
-        }
-
-        return value;
     }
 
     /// <summary>

@@ -102,9 +102,6 @@ internal static unsafe partial class VipsNative
     [LibraryImport(GObject)]
     internal static partial nuint g_type_fundamental(nuint gtype);
 
-    [LibraryImport(GObject, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial nuint g_type_from_name(string name);
-
     // --- libvips: runtime ---
 
     [LibraryImport(Vips, StringMarshalling = StringMarshalling.Utf8)]
@@ -200,12 +197,6 @@ internal static unsafe partial class VipsNative
     internal static partial nint* vips_value_get_array_image(GValue* value, out int n);
 
     [LibraryImport(Vips)]
-    internal static partial double* vips_value_get_array_double(GValue* value, out int n);
-
-    [LibraryImport(Vips)]
-    internal static partial nint vips_blob_new(nint freeFn, void* data, nuint length);
-
-    [LibraryImport(Vips)]
     internal static partial nint vips_blob_copy(void* data, nuint length);
 
     [LibraryImport(Vips)]
@@ -250,19 +241,10 @@ internal static unsafe partial class VipsNative
     internal static partial int vips_image_get_string(nint image, string name, out nint value);
 
     [LibraryImport(Vips, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int vips_image_get_int(nint image, string name, out int value);
-
-    [LibraryImport(Vips, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial void vips_image_set_int(nint image, string name, int value);
-
-    [LibraryImport(Vips, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int vips_image_remove(nint image, string name);
 
     [LibraryImport(Vips)]
     internal static partial void vips_image_set_kill(nint image, int kill);
-
-    [LibraryImport(Vips)]
-    internal static partial void vips_image_set_progress(nint image, int progress);
 
     [LibraryImport(Vips)]
     internal static partial nint vips_image_copy_memory(nint image);

@@ -89,7 +89,7 @@ cmd_run() {
     pgdir="$(pg_home_for "$data/pg")"
     port="${KILN_PG_PORT:-5544}"
     start_pg "$pgdir" "$port"
-    trap 'stop_pg "$pgdir"' EXIT
+    trap "stop_pg '$pgdir'" EXIT
     export ConnectionStrings__Kiln="Host=127.0.0.1;Port=$port;Username=postgres;Password=$(pg_password "$pgdir");Database=kiln"
     log "private PostgreSQL on 127.0.0.1:$port (cluster in $pgdir)"
   fi
@@ -105,7 +105,7 @@ cmd_test() {
   port="$(free_port)"
   # A throwaway cluster: durability is not under test, speed of the suite is.
   PG_FSYNC=off start_pg "$pgdir/pg" "$port"
-  trap 'stop_pg "$pgdir/pg"; rm -rf "$pgdir"' EXIT
+  trap "stop_pg '$pgdir/pg'; rm -rf '$pgdir'" EXIT
   export KILN_TEST_PG="Host=127.0.0.1;Port=$port;Username=postgres;Password=$(pg_password "$pgdir/pg");Database=postgres"
   log "throwaway PostgreSQL on 127.0.0.1:$port"
   cd "$ROOT"

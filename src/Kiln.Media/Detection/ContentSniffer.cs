@@ -12,7 +12,8 @@ public sealed record SniffResult(MediaKind Kind, string ContentType, string Exte
 /// </summary>
 public static class ContentSniffer
 {
-    public const int HeaderLength = 64;
+    /// <summary>Enough for an MPEG-TS stream's third sync byte (offset 376) and EBML/Ogg codec headers.</summary>
+    public const int HeaderLength = 512;
 
     public static readonly SniffResult Unknown = new(MediaKind.Other, "application/octet-stream", "bin");
 
@@ -76,9 +77,10 @@ public static class ContentSniffer
 
         if (h.StartsWith("OggS"u8))
         {
-            return h.IndexOf("OpusHead"u8) >= 0 || h.IndexOf("vorbis"u8) >= 0 || h.IndexOf("FLAC"u8) >= 0 || h.Length < 40
-                ? new(MediaKind.Audio, "audio/ogg", "ogg")
-                : new(MediaKind.Video, "video/ogg", "ogv");
+            // The first page carries the first stream's codec header (0x80 "theora" for video; Vorbis, Opus, FLAC for audio).
+            return h.IndexOf("theora"u8) >= 0
+                ? new(MediaKind.Video, "video/ogg", "ogv")
+                : new(MediaKind.Audio, "audio/ogg", "ogg");
         }
 
         if (h.StartsWith("fLaC"u8))
@@ -101,9 +103,10 @@ public static class ContentSniffer
             return new(MediaKind.Video, "video/mpeg", "mpg");
         }
 
-        if (h.Length >= 1 && h[0] == 0x47 && (h.Length < 189 || h[188] == 0x47))
+        // MPEG-TS has no magic number, only a sync byte every 188 bytes: demand three of them, or as many as the header holds.
+        if (h.Length > 188 && h[0] == 0x47 && h[188] == 0x47 && (h.Length <= 376 || h[376] == 0x47))
         {
-            return h.Length >= 2 ? new(MediaKind.Video, "video/mp2t", "ts") : Unknown;
+            return new(MediaKind.Video, "video/mp2t", "ts");
         }
 
         return Unknown;

@@ -14,30 +14,35 @@ internal sealed record UploadResponse(IReadOnlyList<IngestedAsset> Assets, Guid?
 
 internal sealed record AssetDetails(Asset Asset, IReadOnlyList<Derivative> Derivatives, IReadOnlyList<Job> Jobs);
 
+/// <summary>What receiving an upload needs, injected as one parameter so the two upload endpoints stay readable.</summary>
+internal sealed record UploadServices(BlobStore Blobs, AssetIngest Ingest, PipelinePlanner Planner, BatchStore Batches, IOptions<UploadOptions> Options);
+
 internal static class AssetEndpoints
 {
     public static RouteGroupBuilder MapAssets(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api").WithTags("Assets").RequireAuthorization(SecurityExtensions.ClientPolicy);
-        group.MapPost("/uploads", Upload).DisableAntiforgery().DisableRequestTimeout();
+        var group = routes.MapGroup("/api").WithTags("Assets").ProducesCommonProblems().RequireAuthorization(SecurityExtensions.ClientPolicy);
+        group.MapPost("/uploads", Upload)
+            .Accepts<IFormFileCollection>("multipart/form-data")
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .DisableAntiforgery().DisableRequestTimeout();
         group.MapGet("/assets", List);
         group.MapGet("/assets/{id:guid}", Get);
         group.MapDelete("/assets/{id:guid}", Delete);
         return group;
     }
 
-    private static async Task<Results<Accepted<UploadResponse>, ProblemHttpResult>> Upload(
-        HttpContext http,
-        ClaimsPrincipal user,
-        BlobStore blobs,
-        AssetIngest ingest,
-        PipelinePlanner planner,
-        BatchStore batches,
-        IOptions<UploadOptions> options,
-        CancellationToken ct,
-        bool batch = false)
+    /// <summary><c>POST /api/uploads</c>: multipart files (plus optional settings, category, tags); <c>?batch=true</c> groups them.</summary>
+    private static Task<Results<Accepted<UploadResponse>, ProblemHttpResult>> Upload(
+        HttpContext http, ClaimsPrincipal user, [AsParameters] UploadServices services, CancellationToken ct, bool batch = false) =>
+        ReceiveAsync(http, user, services, batch, ct);
+
+    /// <summary>Streams a multipart upload to disk, ingests the files and enqueues their pipelines.</summary>
+    public static async Task<Results<Accepted<UploadResponse>, ProblemHttpResult>> ReceiveAsync(
+        HttpContext http, ClaimsPrincipal user, UploadServices services, bool batch, CancellationToken ct)
     {
-        var limits = options.Value;
+        var limits = services.Options.Value;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
         {
             bodyLimit.MaxRequestBodySize = limits.MaxRequestBytes;
@@ -51,7 +56,7 @@ internal static class AssetEndpoints
         UploadForm form;
         try
         {
-            form = await UploadReader.ReadAsync(http.Request, blobs, limits, ct);
+            form = await UploadReader.ReadAsync(http.Request, services.Blobs, limits, ct);
         }
         catch (UploadRejectedException e)
         {
@@ -66,7 +71,7 @@ internal static class AssetEndpoints
             return Problems.BadRequest("upload.malformed", "The multipart body is malformed: " + e.Message);
         }
 
-        if (planner.Validate(form.Settings) is { } error)
+        if (services.Planner.Validate(form.Settings) is { } error)
         {
             foreach (var file in form.Files)
             {
@@ -77,8 +82,8 @@ internal static class AssetEndpoints
         }
 
         var owner = user.KeyId();
-        Guid? batchId = batch ? await batches.CreateAsync(owner, form.Settings, ct) : null;
-        var assets = await ingest.IngestAsync(form, owner, batchId, ct);
+        Guid? batchId = batch ? await services.Batches.CreateAsync(owner, form.Settings, ct) : null;
+        var assets = await services.Ingest.IngestAsync(form, owner, batchId, ct);
         return TypedResults.Accepted(batchId is null ? null as string : $"/api/batches/{batchId}", new UploadResponse(assets, batchId));
     }
 

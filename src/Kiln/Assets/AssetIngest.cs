@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Kiln.Jobs;
 using Kiln.Media;
 using Kiln.Storage;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Kiln.Assets;
@@ -14,12 +15,21 @@ internal sealed record IngestedAsset(Guid Id, string Name, string Kind, string C
 /// Turns uploaded files into assets and their jobs. Files are renamed into place first and the rows inserted in one
 /// transaction after; should that fail, the files are removed again, so no asset exists without its file or the reverse.
 /// </summary>
-internal sealed class AssetIngest(NpgsqlDataSource dataSource, BlobStore blobs, JobStore jobs, PipelinePlanner planner, ILogger<AssetIngest> logger)
+internal sealed class AssetIngest(
+    NpgsqlDataSource dataSource,
+    BlobStore blobs,
+    JobStore jobs,
+    PipelinePlanner planner,
+    IOptions<RetentionOptions> retention,
+    TimeProvider time,
+    ILogger<AssetIngest> logger)
 {
     public async Task<List<IngestedAsset>> IngestAsync(UploadForm form, Guid ownerId, Guid? batchId, CancellationToken ct)
     {
         var published = new List<string>();
         var assets = new List<(Asset Asset, List<NewJob> Jobs)>();
+        var ttl = retention.Value.AssetTtlHours;
+        DateTimeOffset? expiresAt = ttl > 0 ? time.GetUtcNow().AddHours(ttl) : null;
         try
         {
             foreach (var file in form.Files)
@@ -39,6 +49,7 @@ internal sealed class AssetIngest(NpgsqlDataSource dataSource, BlobStore blobs, 
                     Path = path,
                     Category = form.Category,
                     Tags = form.Tags,
+                    ExpiresAt = expiresAt,
                 };
                 assets.Add((asset, planner.Plan(id, ownerId, batchId, kind, form.Category, form.Settings)));
             }

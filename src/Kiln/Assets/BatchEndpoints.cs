@@ -15,8 +15,11 @@ internal static class BatchEndpoints
 
     public static RouteGroupBuilder MapBatches(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/batches").WithTags("Batches").RequireAuthorization(SecurityExtensions.ClientPolicy);
+        var group = routes.MapGroup("/api/batches").WithTags("Batches").ProducesCommonProblems().RequireAuthorization(SecurityExtensions.ClientPolicy);
         group.MapPost("/", Create);
+        group.MapPost("/", Upload).Accepts<IFormFileCollection>("multipart/form-data")
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .DisableAntiforgery().DisableRequestTimeout();
         group.MapGet("/{id:guid}", Get);
         return group;
     }
@@ -54,6 +57,11 @@ internal static class BatchEndpoints
         var planned = await ingest.PlanForAssetsAsync(found, user.KeyId(), batchId, request.Settings, ct);
         return TypedResults.Accepted($"/api/batches/{batchId}", new UploadResponse(planned, batchId));
     }
+
+    /// <summary>A batch of new files: the same multipart body as <c>POST /api/uploads</c>, followed as one batch.</summary>
+    private static Task<Results<Accepted<UploadResponse>, ProblemHttpResult>> Upload(
+        HttpContext http, ClaimsPrincipal user, [AsParameters] UploadServices services, CancellationToken ct) =>
+        AssetEndpoints.ReceiveAsync(http, user, services, batch: true, ct);
 
     private static async Task<Results<Ok<BatchSummary>, ProblemHttpResult>> Get(Guid id, ClaimsPrincipal user, BatchStore batches, CancellationToken ct) =>
         await batches.GetAsync(id, user.OwnerScope(), ct) is { } batch ? TypedResults.Ok(batch) : Problems.NotFound("Batch");

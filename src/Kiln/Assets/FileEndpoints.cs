@@ -1,9 +1,11 @@
+using System.Globalization;
 using System.Security.Claims;
 using Kiln.Hosting;
 using Kiln.Security;
 using Kiln.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.StaticFiles;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 
 namespace Kiln.Assets;
@@ -22,25 +24,59 @@ internal sealed record FileInfoResponse(
     string FileName,
     string DownloadUrl);
 
+internal sealed record SignedUrlResponse(string Url, string Query, DateTimeOffset ExpiresAt);
+
 internal static class FileEndpoints
 {
     private static readonly FileExtensionContentTypeProvider ContentTypes = CreateContentTypes();
 
     public static RouteGroupBuilder MapFiles(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/files").WithTags("Files").RequireAuthorization(SecurityExtensions.ClientPolicy);
-        group.MapGet("/{id:guid}", Get);
-        group.MapGet("/{id:guid}/download", Download);
-        group.MapGet("/{id:guid}/content/{**path}", Content);
+        // Reading bytes also accepts a signed URL (browsers cannot send the key); everything else needs a key.
+        var group = routes.MapGroup("/api/files").WithTags("Files").ProducesCommonProblems();
+        group.MapGet("/{id:guid}", Get).RequireAuthorization(SecurityExtensions.ClientPolicy);
+        group.MapPost("/{id:guid}/signed-url", Sign).RequireAuthorization(SecurityExtensions.ClientPolicy);
+        group.MapMethods("/{id:guid}/download", [HttpMethods.Get, HttpMethods.Head], Download).RequireAuthorization(SecurityExtensions.FileReadPolicy)
+            .ProducesProblem(StatusCodes.Status416RangeNotSatisfiable);
+        group.MapMethods("/{id:guid}/content/{**path}", [HttpMethods.Get, HttpMethods.Head], Content).RequireAuthorization(SecurityExtensions.FileReadPolicy)
+            .ProducesProblem(StatusCodes.Status416RangeNotSatisfiable);
         return group;
     }
 
     private static async Task<Results<Ok<FileInfoResponse>, ProblemHttpResult>> Get(Guid id, ClaimsPrincipal user, AssetStore assets, CancellationToken ct) =>
         await ResolveAsync(id, user, assets, ct) is { } file ? TypedResults.Ok(file.Info) : Problems.NotFound("File");
 
-    private static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> Download(
-        Guid id, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, CancellationToken ct)
+    /// <summary>A URL a browser can load without the key, valid for <paramref name="seconds"/> (default and cap are configured).</summary>
+    private static async Task<Results<Ok<SignedUrlResponse>, ProblemHttpResult>> Sign(
+        Guid id, ClaimsPrincipal user, AssetStore assets, UrlSigner signer, IOptions<SecurityOptions> options, CancellationToken ct, int? seconds = null)
     {
+        var limits = options.Value;
+        if (seconds is < 1 || seconds > limits.SignedUrlMaxSeconds)
+        {
+            return Problems.BadRequest("files.bad_lifetime", $"seconds must be between 1 and {limits.SignedUrlMaxSeconds}.");
+        }
+
+        if (await ResolveAsync(id, user, assets, ct) is null)
+        {
+            return Problems.NotFound("File");
+        }
+
+        var signed = signer.Sign(id, TimeSpan.FromSeconds(seconds ?? limits.SignedUrlSeconds));
+        return TypedResults.Ok(new SignedUrlResponse(signed.Url, signed.Query, signed.ExpiresAt));
+    }
+
+    /// <summary>
+    /// The file's bytes with Range (one or several), ETag/If-None-Match and Content-Disposition: attachment by
+    /// default, <c>?disposition=inline</c> for display in the browser.
+    /// </summary>
+    private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ProblemHttpResult>> Download(
+        Guid id, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, CancellationToken ct, string? disposition = null)
+    {
+        if (disposition is not (null or "attachment" or "inline"))
+        {
+            return Problems.BadRequest("files.bad_disposition", "disposition must be attachment or inline.");
+        }
+
         if (await ResolveAsync(id, user, assets, ct) is not { } file)
         {
             return Problems.NotFound("File");
@@ -52,13 +88,14 @@ internal static class FileEndpoints
             return Problems.NotFound("File content");
         }
 
-        var modified = File.GetLastWriteTimeUtc(full);
-        return TypedResults.PhysicalFile(full, file.Info.ContentType, file.Info.FileName, modified, file.ETag, enableRangeProcessing: true);
+        var header = new ContentDispositionHeaderValue(disposition ?? "attachment");
+        header.SetHttpFileName(file.Info.FileName);
+        return Serve(http, full, file.Info.ContentType, file.ETag, header.ToString());
     }
 
     /// <summary>Files beside a derivative (HLS playlists and segments), resolved inside the derivative's directory only.</summary>
-    private static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> Content(
-        Guid id, string path, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, CancellationToken ct)
+    private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ProblemHttpResult>> Content(
+        Guid id, string path, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, CancellationToken ct)
     {
         if (await ResolveAsync(id, user, assets, ct) is not { IsDerivative: true } file)
         {
@@ -74,12 +111,42 @@ internal static class FileEndpoints
 
         var info = new FileInfo(full);
         var etag = new EntityTagHeaderValue($"\"{id:N}-{info.Length:x}-{info.LastWriteTimeUtc.Ticks:x}\"");
-        return TypedResults.PhysicalFile(full, ContentTypeOf(full), null, info.LastWriteTimeUtc, etag, enableRangeProcessing: true);
+        return Serve(http, full, ContentTypeOf(full), etag, null);
+    }
+
+    private static Results<PhysicalFileHttpResult, ByteRangesResult, ProblemHttpResult> Serve(
+        HttpContext http, string full, string contentType, EntityTagHeaderValue etag, string? contentDisposition)
+    {
+        var info = new FileInfo(full);
+        var modified = new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero);
+        switch (ByteRanges.Plan(http.Request, info.Length, etag))
+        {
+            case RangePlan.Unsatisfiable:
+                http.Response.Headers.ContentRange = $"bytes */{info.Length.ToString(CultureInfo.InvariantCulture)}";
+                return Problems.Result(StatusCodes.Status416RangeNotSatisfiable, "range_not_satisfiable", $"No requested range overlaps the file's {info.Length} bytes.");
+            case RangePlan.Serve serve:
+                return new ByteRangesResult(full, contentType, info.Length, serve.Ranges, etag, modified, contentDisposition);
+            default:
+                if (contentDisposition is not null)
+                {
+                    http.Response.Headers.ContentDisposition = contentDisposition;
+                }
+
+                return TypedResults.PhysicalFile(full, contentType, null, modified, etag, enableRangeProcessing: true);
+        }
     }
 
     private static async Task<ResolvedFile?> ResolveAsync(Guid id, ClaimsPrincipal user, AssetStore assets, CancellationToken ct)
     {
-        if (await assets.GetDerivativeAsync(id, ct) is { } found && (user.IsAdmin() || found.OwnerId == user.KeyId()))
+        // A signed URL opens the one file it was signed for, whoever owns it; a key sees its owner's files (admin: all).
+        var signed = user.SignedFileId();
+        if (signed is not null && signed != id)
+        {
+            return null;
+        }
+
+        var scope = signed is null ? user.OwnerScope() : null;
+        if (await assets.GetDerivativeAsync(id, ct) is { } found && (scope is null || found.OwnerId == scope))
         {
             var d = found.Derivative;
             var name = $"{d.AssetId:N}-{d.Type.ToLowerInvariant()}{(d.Variant.Length > 0 ? "-" + d.Variant : "")}{Path.GetExtension(d.Path)}";
@@ -90,7 +157,7 @@ internal static class FileEndpoints
                 IsDerivative: true);
         }
 
-        if (await assets.GetAsync(id, user.OwnerScope(), ct) is { } asset)
+        if (await assets.GetAsync(id, scope, ct) is { } asset)
         {
             var width = asset.Metadata["width"]?.GetValue<int?>();
             var height = asset.Metadata["height"]?.GetValue<int?>();
@@ -98,7 +165,7 @@ internal static class FileEndpoints
             return new ResolvedFile(
                 new FileInfoResponse(asset.Id, asset.Id, "ORIGINAL", "", asset.ContentType, asset.Size, width, height, duration, asset.OriginalName, $"/api/files/{asset.Id}/download"),
                 asset.Path,
-                new EntityTagHeaderValue($"\"{asset.Sha256 ?? asset.Id.ToString("N") + "-" + asset.Size.ToString("x", System.Globalization.CultureInfo.InvariantCulture)}\""),
+                new EntityTagHeaderValue($"\"{asset.Id:N}-{asset.Size.ToString("x", CultureInfo.InvariantCulture)}\""),
                 IsDerivative: false);
         }
 

@@ -3,6 +3,7 @@ using Kiln.Assets;
 using Kiln.Data;
 using Kiln.Jobs;
 using Kiln.Observability;
+using Kiln.Pipelines;
 using Kiln.Processing;
 using Kiln.Queue;
 using Kiln.Realtime;
@@ -34,32 +35,19 @@ internal static class KilnApp
         builder.Services.AddSingleton<AssetStore>();
         builder.Services.AddSingleton<BatchStore>();
         builder.Services.AddSingleton<AssetIngest>();
-        builder.Services.AddHostedService<CleanupService>();
+        builder.Services.AddSingleton<CleanupService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CleanupService>());
         builder.Services.Configure<JsonOptions>(o =>
         {
             o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase));
         });
-        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
-        {
-            // Framework-made problems (bad JSON, unknown route) get a stable code too.
-            if (!c.ProblemDetails.Extensions.ContainsKey("errorCode"))
-            {
-                c.ProblemDetails.Extensions["errorCode"] = c.ProblemDetails.Status switch
-                {
-                    400 => "bad_request",
-                    404 => "not_found",
-                    405 => "method_not_allowed",
-                    413 => "too_large",
-                    415 => "unsupported_media_type",
-                    _ => "error",
-                };
-            }
-        });
+        builder.Services.AddKilnProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(
             (builder.Configuration.GetValue<double?>("Kiln:Workers:ShutdownTimeoutSeconds") ?? 30) + 15));
 
+        SettingsValidation.ValidateConnectionString(builder.Configuration);
         builder.AddKilnData();
         builder.AddKilnObservability();
         builder.AddKilnSecurity();
@@ -68,6 +56,7 @@ internal static class KilnApp
         builder.AddKilnRealtime();
         builder.AddKilnRemoteWorkers();
         configure?.Invoke(builder);
+        SettingsValidation.NameSettingsInMessages(builder.Services);
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -94,6 +83,8 @@ internal static class KilnApp
     public static WebApplicationBuilder AddKilnJobKinds(this WebApplicationBuilder builder)
     {
         builder.AddKilnProcessing();
+        builder.AddKilnImagePipeline();
+        builder.AddKilnAvPipeline();
         builder.AddKilnTestKinds();
         return builder;
     }
@@ -101,7 +92,25 @@ internal static class KilnApp
     /// <summary>Applies migrations, wires start-up singletons, then serves until stopped.</summary>
     public static async Task PrepareAsync(WebApplication app, CancellationToken cancellationToken)
     {
-        await app.Services.GetRequiredService<Migrator>().MigrateAsync(cancellationToken);
+        // Settings first: a bad value should be reported as such, not as whatever it breaks on the way.
+        app.Services.GetService<IStartupValidator>()?.Validate();
+        try
+        {
+            await app.Services.GetRequiredService<Migrator>().MigrateAsync(cancellationToken);
+        }
+        catch (Npgsql.NpgsqlException e)
+        {
+            var csb = new Npgsql.NpgsqlConnectionStringBuilder(app.Configuration.GetConnectionString("Kiln"));
+            throw new KilnStartupException(
+                $"PostgreSQL at ConnectionStrings:Kiln (host {csb.Host}, port {csb.Port}, database {csb.Database}) cannot be used: {e.Message}", e);
+        }
+
+        // Every known queue exists from the start, so an admin can see, pause or limit it before its first job.
+        var queueDefaults = app.Services.GetRequiredService<IOptions<QueueOptions>>().Value;
+        foreach (var queue in app.Services.GetRequiredService<JobKindCatalog>().All.Select(k => k.Queue).Distinct(StringComparer.Ordinal))
+        {
+            await app.Services.GetRequiredService<QueueStore>().EnsureAsync(queue, queueDefaults.KeepCompleted, queueDefaults.KeepFailed, cancellationToken);
+        }
 
         // Subscribes to cross-node stop signals; must exist before the first NOTIFY arrives.
         app.Services.GetRequiredService<JobStopper>();

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Kiln.Hosting;
 
 /// <summary>Top-level settings, section <c>Kiln</c> (environment prefix <c>Kiln__</c>).</summary>
-internal sealed class KilnOptions
+internal sealed class KilnOptions : IValidatableObject
 {
     public const string Section = "Kiln";
 
@@ -14,9 +14,38 @@ internal sealed class KilnOptions
     /// <summary>A node name used as lease owner prefix and in logs; defaults to the machine name and process id.</summary>
     public string? NodeName { get; set; }
 
-    /// <summary>Refuse to start (and report not ready) when the data directory's disk has less free space than this.</summary>
+    /// <summary>/health/ready reports unhealthy while the data directory's disk has less free space than this. Kiln__MinFreeDiskBytes.</summary>
     [Range(0, long.MaxValue)]
     public long MinFreeDiskBytes { get; set; } = 512L * 1024 * 1024;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            yield break;
+        }
+
+        // Fail at start, naming the setting, rather than on the first upload with a bare IOException.
+        string? problem = null;
+        try
+        {
+            var full = Path.GetFullPath(DataDirectory);
+            Directory.CreateDirectory(full);
+            var probe = Path.Combine(full, ".write-test-" + Guid.NewGuid().ToString("N"));
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            problem = e.Message;
+        }
+
+        if (problem is not null)
+        {
+            yield return new ValidationResult(
+                $"{Section}:DataDirectory (env Kiln__DataDirectory) = {DataDirectory}: the directory cannot be created or written: {problem}", [nameof(DataDirectory)]);
+        }
+    }
 }
 
 internal sealed class UploadOptions

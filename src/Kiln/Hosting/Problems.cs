@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -9,6 +10,65 @@ namespace Kiln.Hosting;
 /// </summary>
 internal static class Problems
 {
+    /// <summary>Problems the framework makes (bad JSON, unknown route, empty error statuses) get a stable code too.</summary>
+    public static IServiceCollection AddKilnProblemDetails(this IServiceCollection services) =>
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            if (c.ProblemDetails.Extensions.ContainsKey("errorCode"))
+            {
+                return;
+            }
+
+            var status = c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode;
+            var code = CodeFor(status);
+            c.ProblemDetails.Extensions["errorCode"] = code;
+            if (status == StatusCodes.Status413PayloadTooLarge && c.ProblemDetails.Detail is null
+                && c.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is { } limit)
+            {
+                c.ProblemDetails.Detail = $"The request body is larger than the limit of {limit} bytes (Kiln:Security:MaxRequestBodyBytes for JSON requests).";
+            }
+
+            if (status == StatusCodes.Status415UnsupportedMediaType && c.ProblemDetails.Detail is null)
+            {
+                c.ProblemDetails.Detail = "This endpoint does not accept the request's Content-Type; the OpenAPI document at /openapi/v1.json lists what it accepts.";
+            }
+
+            c.ProblemDetails.Type = "urn:kiln:error:" + code;
+        });
+
+    /// <summary>Declares, for the OpenAPI document, the problems every API endpoint may answer.</summary>
+    public static TBuilder ProducesCommonProblems<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        foreach (var status in new[] { 400, 401, 404, 429 })
+        {
+            builder.ProducesProblem(status);
+        }
+
+        return builder;
+    }
+
+    public static string CodeFor(int status) => status switch
+    {
+        400 => "bad_request",
+        401 => "auth.required",
+        403 => "auth.forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        408 => "request_timeout",
+        409 => "conflict",
+        411 => "length_required",
+        412 => "precondition_failed",
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        416 => "range_not_satisfiable",
+        429 => "rate_limited",
+        500 => "internal_error",
+        503 => "unavailable",
+        _ => "error",
+    };
+
     public static ProblemHttpResult Result(int status, string code, string detail, IDictionary<string, object?>? extra = null)
     {
         var extensions = new Dictionary<string, object?>(StringComparer.Ordinal) { ["errorCode"] = code };

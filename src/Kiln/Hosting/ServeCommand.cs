@@ -10,13 +10,13 @@ internal static class ServeCommand
         {
             TreatUnmatchedTokensAsErrors = false,
         };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => StartupErrors.RunAsync(async () =>
         {
-            var app = KilnApp.Build([.. parse.UnmatchedTokens]);
+            await using var app = KilnApp.Build([.. parse.UnmatchedTokens]);
             await KilnApp.PrepareAsync(app, ct);
             await app.RunAsync();
             return 0;
-        });
+        }));
         return command;
     }
 }
@@ -26,13 +26,13 @@ internal static class MigrateCommand
     public static Command Create()
     {
         var command = new Command("migrate", "Apply database migrations and exit.") { TreatUnmatchedTokensAsErrors = false };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => StartupErrors.RunAsync(async () =>
         {
             await using var app = KilnApp.Build([.. parse.UnmatchedTokens]);
             await KilnApp.PrepareAsync(app, ct);
             Console.WriteLine("Migrations applied.");
             return 0;
-        });
+        }));
         return command;
     }
 }

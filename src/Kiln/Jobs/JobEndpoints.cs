@@ -10,13 +10,13 @@ internal static class JobEndpoints
 {
     public static RouteGroupBuilder MapJobs(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/jobs").WithTags("Jobs").RequireAuthorization(SecurityExtensions.ClientPolicy);
+        var group = routes.MapGroup("/api/jobs").WithTags("Jobs").ProducesCommonProblems().RequireAuthorization(SecurityExtensions.ClientPolicy);
         group.MapGet("/", List);
         group.MapGet("/{id:guid}", Get);
-        group.MapPost("/{id:guid}/cancel", Cancel);
-        group.MapPost("/{id:guid}/pause", Pause);
-        group.MapPost("/{id:guid}/resume", Resume);
-        group.MapPost("/{id:guid}/retry", Retry);
+        group.MapPost("/{id:guid}/cancel", Cancel).ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapPost("/{id:guid}/pause", Pause).ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapPost("/{id:guid}/resume", Resume).ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapPost("/{id:guid}/retry", Retry).ProducesProblem(StatusCodes.Status409Conflict);
         return group;
     }
 

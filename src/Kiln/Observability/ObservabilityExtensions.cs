@@ -5,6 +5,7 @@ using Kiln.Processing;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Console;
 using Npgsql;
 
 namespace Kiln.Observability;
@@ -15,6 +16,10 @@ internal static class ObservabilityExtensions
     {
         builder.Services.AddSingleton<KilnMetrics>();
         var format = builder.Configuration["Kiln:Logging:Format"] ?? "json";
+
+        // Commands whose standard output is their result (kiln keys create) send every log line to stderr.
+        var toStandardError = builder.Configuration.GetValue<bool>("Kiln:Logging:StandardError");
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = toStandardError ? LogLevel.Trace : LogLevel.None);
         builder.Logging.ClearProviders();
         if (format.Equals("json", StringComparison.OrdinalIgnoreCase))
         {
@@ -60,13 +65,14 @@ internal static class ObservabilityExtensions
 
     public static WebApplication MapKilnObservability(this WebApplication app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
+        // Probes and scrapes are exempt from rate limits: an overloaded server must still say how it is.
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health").DisableRateLimiting();
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
         {
             Predicate = c => c.Tags.Contains("ready"),
             ResponseWriter = WriteHealthAsync,
-        }).WithTags("Health");
-        app.MapGet("/metrics", WriteMetricsAsync).WithTags("Health").ExcludeFromDescription();
+        }).WithTags("Health").DisableRateLimiting();
+        app.MapGet("/metrics", WriteMetricsAsync).WithTags("Health").ExcludeFromDescription().DisableRateLimiting();
         return app;
     }
 
@@ -76,7 +82,14 @@ internal static class ObservabilityExtensions
         metrics.WriteTo(sb);
         sb.AppendLine("# HELP kiln_jobs Jobs by queue and state.");
         sb.AppendLine("# TYPE kiln_jobs gauge");
-        await using (var cmd = dataSource.CreateCommand("select queue, state, count(*) from jobs group by queue, state order by 1, 2"))
+        // Every queue reports every state, zeros included, so a count that drops to nothing does not go stale.
+        await using (var cmd = dataSource.CreateCommand("""
+            select q.name, s.state, count(j.id)
+            from queues q
+            cross join unnest(array['waiting', 'queued', 'running', 'paused', 'completed', 'failed', 'cancelled']) as s(state)
+            left join jobs j on j.queue = q.name and j.state = s.state
+            group by q.name, s.state order by 1, 2
+            """))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
         {
             while (await r.ReadAsync(ct))

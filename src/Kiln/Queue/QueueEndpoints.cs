@@ -10,10 +10,10 @@ internal static class QueueEndpoints
 {
     public static RouteGroupBuilder MapQueues(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/queues").WithTags("Queues").RequireAuthorization(SecurityExtensions.ClientPolicy);
+        var group = routes.MapGroup("/api/queues").WithTags("Queues").ProducesCommonProblems().RequireAuthorization(SecurityExtensions.ClientPolicy);
         group.MapGet("/", List);
         group.MapGet("/{name}", Get);
-        var admin = group.MapGroup("/").RequireAuthorization(SecurityExtensions.AdminPolicy);
+        var admin = group.MapGroup("/").RequireAuthorization(SecurityExtensions.AdminPolicy).ProducesProblem(StatusCodes.Status403Forbidden);
         admin.MapPost("/{name}/pause", Pause);
         admin.MapPost("/{name}/resume", Resume);
         admin.MapPost("/{name}/retry-failed", RetryFailed);

@@ -9,40 +9,50 @@ namespace Kiln.Security;
 
 /// <summary>
 /// <c>Authorization: Bearer &lt;key&gt;</c>, or <c>?access_token=</c> on the hub and WebSocket paths where browsers
-/// cannot set headers. A key is cached for a few seconds so a busy client does not cost a query per request; a
-/// revocation therefore takes effect within that time.
+/// cannot set headers, or a signed file URL (<c>?expires=…&amp;sig=…</c>) on a file's download and content paths.
+/// A key is cached for <see cref="SecurityOptions.KeyCacheSeconds"/> so a busy client does not cost a query per
+/// request; a revocation therefore takes effect within that time.
 /// </summary>
 internal sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
     ApiKeyStore keys,
+    UrlSigner signer,
+    IOptions<SecurityOptions> security,
     IMemoryCache cache) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
-    public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
+
+    /// <summary>The claim naming the one file a signed URL opens.</summary>
+    public const string FileClaim = "kiln:file";
+
+    private const string FailureCodeItem = "kiln:auth-failure";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var secret = ReadSecret(Request);
         if (secret is null)
         {
-            return AuthenticateResult.NoResult();
+            return Request.Query.ContainsKey("sig") ? AuthenticateSignedUrl() : AuthenticateResult.NoResult();
         }
 
         if (secret.Length > 200)
         {
-            return AuthenticateResult.Fail("Malformed API key.");
+            return Fail("auth.invalid_key", "Malformed API key.");
         }
 
-        var key = await cache.GetOrCreateAsync("apikey:" + Convert.ToHexString(ApiKeyStore.Hash(secret)), async entry =>
-        {
-            entry.AbsoluteExpirationRelativeToNow = CacheFor;
-            return await keys.FindActiveAsync(secret, Context.RequestAborted);
-        });
+        var cacheFor = TimeSpan.FromSeconds(security.Value.KeyCacheSeconds);
+        var key = cacheFor > TimeSpan.Zero
+            ? await cache.GetOrCreateAsync("apikey:" + Convert.ToHexString(ApiKeyStore.Hash(secret)), async entry =>
+            {
+                entry.AbsoluteExpirationRelativeToNow = cacheFor;
+                return await keys.FindActiveAsync(secret, Context.RequestAborted);
+            })
+            : await keys.FindActiveAsync(secret, Context.RequestAborted);
         if (key is null)
         {
-            return AuthenticateResult.Fail("Unknown or revoked API key.");
+            return Fail("auth.invalid_key", "Unknown or revoked API key.");
         }
 
         var identity = new ClaimsIdentity(
@@ -59,13 +69,47 @@ internal sealed class ApiKeyAuthenticationHandler(
     {
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = "Bearer";
-        await Problems.Write(Context, StatusCodes.Status401Unauthorized, "auth.required", "A valid API key is required: Authorization: Bearer <key>.");
+        var (code, detail) = Context.Items[FailureCodeItem] as (string, string)?
+            ?? ("auth.required", "A valid API key is required: Authorization: Bearer <key>.");
+        await Problems.Write(Context, StatusCodes.Status401Unauthorized, code, detail);
     }
 
     protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
     {
         Response.StatusCode = StatusCodes.Status403Forbidden;
         await Problems.Write(Context, StatusCodes.Status403Forbidden, "auth.forbidden", "This API key may not do that.");
+    }
+
+    /// <summary>A signed URL stands for a key only on <c>/api/files/{id}/download</c> and <c>/api/files/{id}/content/…</c>.</summary>
+    private AuthenticateResult AuthenticateSignedUrl()
+    {
+        if (SignedFileId(Request.Path) is not { } fileId)
+        {
+            return AuthenticateResult.NoResult();
+        }
+
+        return signer.Verify(fileId, Request.Query["expires"], Request.Query["sig"]) switch
+        {
+            SignatureCheck.Valid => AuthenticateResult.Success(new AuthenticationTicket(
+                new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Role, Roles.SignedUrl), new Claim(FileClaim, fileId.ToString())], SchemeName)),
+                SchemeName)),
+            SignatureCheck.Expired => Fail("auth.url_expired", "This signed URL has expired; ask for a new one."),
+            _ => Fail("auth.bad_signature", "This signed URL's signature does not match; it was altered or is for another file."),
+        };
+    }
+
+    private AuthenticateResult Fail(string code, string detail)
+    {
+        Context.Items[FailureCodeItem] = (code, detail);
+        return AuthenticateResult.Fail(detail);
+    }
+
+    private static Guid? SignedFileId(PathString path)
+    {
+        var segments = (path.Value ?? "").Split('/', StringSplitOptions.RemoveEmptyEntries);
+        return segments.Length >= 4 && segments[0] == "api" && segments[1] == "files"
+            && (segments is [_, _, _, "download"] || segments[3] == "content")
+            && Guid.TryParse(segments[2], out var id) ? id : null;
     }
 
     private static string? ReadSecret(HttpRequest request)
@@ -93,6 +137,10 @@ internal static class CallerExtensions
         Guid.Parse(user.FindFirstValue(ClaimTypes.NameIdentifier) ?? throw new InvalidOperationException("Not authenticated."));
 
     public static bool IsAdmin(this ClaimsPrincipal user) => user.IsInRole(Roles.Admin);
+
+    /// <summary>The file a signed URL opens, or null when the caller is an API key.</summary>
+    public static Guid? SignedFileId(this ClaimsPrincipal user) =>
+        user.IsInRole(Roles.SignedUrl) && Guid.TryParse(user.FindFirstValue(ApiKeyAuthenticationHandler.FileClaim), out var id) ? id : null;
 
     /// <summary>The owner filter for queries: null for an admin (sees everything), the key's id for a client.</summary>
     public static Guid? OwnerScope(this ClaimsPrincipal user) => user.IsAdmin() ? null : user.KeyId();

@@ -10,6 +10,9 @@ internal static class Roles
     public const string Client = "client";
     public const string Worker = "worker";
 
+    /// <summary>Not a key: the caller of a signed file URL. Never stored.</summary>
+    public const string SignedUrl = "signed-url";
+
     public static bool IsValid(string role) => role is Admin or Client or Worker;
 }
 

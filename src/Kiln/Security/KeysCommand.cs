@@ -54,10 +54,10 @@ internal static class KeysCommand
         return keys;
     }
 
-    private static async Task<int> WithStoreAsync(Func<ApiKeyStore, Task<int>> action, CancellationToken ct)
+    private static Task<int> WithStoreAsync(Func<ApiKeyStore, Task<int>> action, CancellationToken ct) => StartupErrors.RunAsync(async () =>
     {
-        await using var app = KilnApp.Build([]);
+        await using var app = KilnApp.Build(["--Kiln:Logging:StandardError=true"]);
         await KilnApp.PrepareAsync(app, ct);
         return await action(app.Services.GetRequiredService<ApiKeyStore>());
-    }
+    });
 }

@@ -1,9 +1,11 @@
 using System.Globalization;
+using System.Security.Claims;
 using System.Threading.RateLimiting;
 using Kiln.Hosting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Kiln.Security;
@@ -13,6 +15,9 @@ internal static class SecurityExtensions
     public const string AdminPolicy = "admin";
     public const string ClientPolicy = "client";
     public const string WorkerPolicy = "worker";
+
+    /// <summary>Reading a file's bytes: an API key, or a signed URL for that file.</summary>
+    public const string FileReadPolicy = "file-read";
     private const string CorsPolicy = "kiln";
 
     public static WebApplicationBuilder AddKilnSecurity(this WebApplicationBuilder builder)
@@ -20,13 +25,16 @@ internal static class SecurityExtensions
         builder.Services.AddOptions<SecurityOptions>().BindConfiguration(SecurityOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddMemoryCache();
         builder.Services.AddSingleton<ApiKeyStore>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<UrlSigner>();
         builder.Services.AddHostedService<AdminKeyBootstrap>();
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(AdminPolicy, p => p.RequireRole(Roles.Admin))
             .AddPolicy(ClientPolicy, p => p.RequireRole(Roles.Admin, Roles.Client))
-            .AddPolicy(WorkerPolicy, p => p.RequireRole(Roles.Worker));
+            .AddPolicy(WorkerPolicy, p => p.RequireRole(Roles.Worker))
+            .AddPolicy(FileReadPolicy, p => p.RequireRole(Roles.Admin, Roles.Client, Roles.SignedUrl));
 
         var security = builder.Configuration.GetSection(SecurityOptions.Section).Get<SecurityOptions>() ?? new SecurityOptions();
         builder.Services.AddCors(o => o.AddPolicy(CorsPolicy, p =>
@@ -46,14 +54,13 @@ internal static class SecurityExtensions
         builder.Services.AddRateLimiter(o =>
         {
             o.GlobalLimiter = BuildLimiter(security);
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             o.OnRejected = async (context, ct) =>
             {
-                if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
-                {
-                    context.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                }
-
-                await Problems.Write(context.HttpContext, StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests; slow down and retry later.");
+                // Token buckets replenish every second, so a second is the honest answer when the lease has none.
+                var seconds = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)) : 1;
+                context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                await Problems.Write(context.HttpContext, StatusCodes.Status429TooManyRequests, "rate_limited", $"Too many requests; retry after {seconds} s.");
             };
         });
         return builder;
@@ -101,14 +108,10 @@ internal static class SecurityExtensions
         {
             limiters.Add(PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
-                // Partition by the presented key (authentication runs after the limiter only for rejected calls, so
-                // the raw header is the stable partition key); anonymous callers by address.
-                var key = context.Request.Headers.Authorization.ToString();
-                if (string.IsNullOrEmpty(key))
-                {
-                    key = "ip:" + context.Connection.RemoteIpAddress;
-                }
-
+                // Authentication has run: a known key is its own partition; anonymous callers, signed URLs and
+                // unknown keys share their address's, so inventing keys buys no extra requests.
+                var keyId = context.User.FindFirstValue(ClaimTypes.NameIdentifier);
+                var key = keyId is not null ? "key:" + keyId : "ip:" + context.Connection.RemoteIpAddress;
                 return RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = security.PerKeyBurst,

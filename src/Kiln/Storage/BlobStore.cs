@@ -6,7 +6,7 @@ namespace Kiln.Storage;
 /// <summary>
 /// The data directory's layout. Everything the database points at is a path relative to the data directory, so the
 /// directory can move. Layout: <c>originals/{asset}/</c>, <c>derivatives/{asset}/{job}-{lease}/</c>,
-/// <c>tmp/uploads/</c> (streams in progress), <c>tmp/jobs/{job}-{lease}/</c> (work and staged outputs).
+/// <c>tmp/uploads/</c> (streams in progress), <c>tmp/jobs/{job}/</c> (work and staged outputs, kept across a pause).
 /// Temporary files live on the same file system as their destination, so publishing is one atomic rename.
 /// </summary>
 internal sealed class BlobStore
@@ -29,9 +29,6 @@ internal sealed class BlobStore
 
     public static string DerivativeRelativeDirectory(Guid assetId, Guid jobId, Guid leaseId) =>
         Path.Combine("derivatives", assetId.ToString("N"), $"{jobId:N}-{leaseId.ToString("N")[..8]}");
-
-    /// <summary>A job attempt's private directory; its <c>out</c> subdirectory is what gets published.</summary>
-    public string JobWorkDirectory(Guid jobId, Guid leaseId) => Path.Combine(JobsTemp, $"{jobId:N}-{leaseId:N}");
 
     public string NewUploadTempPath() => Path.Combine(UploadsTemp, Guid.NewGuid().ToString("N") + ".part");
 

@@ -11,22 +11,29 @@ internal sealed class RetentionOptions
 {
     public const string Section = "Kiln:Retention";
 
-    /// <summary>Assets (original and derivatives) expire this many hours after upload; 0 keeps them until deleted.</summary>
+    /// <summary>Assets (original and derivatives) expire this many hours after upload; 0 keeps them until deleted. Kiln__Retention__AssetTtlHours.</summary>
     [Range(0, 24 * 365 * 100)]
     public double AssetTtlHours { get; set; }
 
-    /// <summary>How often expired assets are removed.</summary>
+    /// <summary>
+    /// Finished jobs (completed, failed, cancelled) are deleted this many hours after they finished; 0 keeps them,
+    /// bounded only by each queue's keep_completed / keep_failed counts. Kiln__Retention__FinishedJobTtlHours.
+    /// </summary>
+    [Range(0, 24 * 365 * 100)]
+    public double FinishedJobTtlHours { get; set; }
+
+    /// <summary>How often expired assets and old jobs are removed. Kiln__Retention__CleanupIntervalSeconds.</summary>
     [Range(1, 86_400)]
     public double CleanupIntervalSeconds { get; set; } = 300;
 
-    /// <summary>Upload temp files older than this are left over from a crash and are deleted.</summary>
+    /// <summary>Upload temp files older than this are left over from a crash and are deleted at start. Kiln__Retention__OrphanTempMinutes.</summary>
     [Range(1, 100_000)]
     public double OrphanTempMinutes { get; set; } = 60;
 }
 
 /// <summary>
 /// At start, removes what a crash left in tmp/ (job directories of jobs no longer running or paused, stale
-/// uploads); then periodically deletes expired assets with their files.
+/// uploads); then periodically deletes expired assets with their files and finished jobs past their retention.
 /// </summary>
 internal sealed class CleanupService(
     NpgsqlDataSource dataSource,
@@ -52,10 +59,15 @@ internal sealed class CleanupService(
             try
             {
                 await RemoveExpiredAssetsAsync(stoppingToken);
+                await RemoveOldJobsAsync(stoppingToken);
             }
-            catch (Exception e) when (e is IOException or NpgsqlException or UnauthorizedAccessException)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                logger.LogWarning(e, "Removing expired assets failed; will try again");
+                return;
+            }
+            catch (Exception e) when (e is IOException or NpgsqlException or UnauthorizedAccessException or TimeoutException)
+            {
+                logger.LogWarning(e, "Periodic cleanup failed; will try again");
             }
         }
         while (await TimerTicks.NextAsync(timer, stoppingToken));
@@ -93,6 +105,38 @@ internal sealed class CleanupService(
         }
 
         return removed;
+    }
+
+    /// <summary>Deletes finished jobs older than the configured retention, in bounded chunks; returns how many.</summary>
+    public async Task<int> RemoveOldJobsAsync(CancellationToken ct)
+    {
+        if (options.Value.FinishedJobTtlHours <= 0)
+        {
+            return 0;
+        }
+
+        var total = 0;
+        int deleted;
+        do
+        {
+            await using var cmd = dataSource.CreateCommand("""
+                delete from jobs where id in (
+                    select id from jobs
+                    where state in ('completed', 'failed', 'cancelled') and finished_at < now() - @ttl
+                    limit 5000 for update skip locked)
+                """);
+            cmd.Parameters.AddWithValue("ttl", TimeSpan.FromHours(options.Value.FinishedJobTtlHours));
+            deleted = await cmd.ExecuteNonQueryAsync(ct);
+            total += deleted;
+        }
+        while (deleted == 5000);
+
+        if (total > 0)
+        {
+            logger.LogInformation("Deleted {Count} finished jobs older than {Hours} h", total, options.Value.FinishedJobTtlHours);
+        }
+
+        return total;
     }
 
     public async Task<int> RemoveExpiredAssetsAsync(CancellationToken ct)

@@ -18,6 +18,7 @@ internal sealed class RemoteWorkerRegistry(
     WorkerStore store,
     IOptions<RemoteWorkerOptions> options,
     IOptions<WorkerOptions> workerOptions,
+    IOptions<SecurityOptions> securityOptions,
     ILogger<RemoteWorkerRegistry> logger) : BackgroundService, IHostedLifecycleService
 {
     private readonly ConcurrentDictionary<WorkerSession, byte> _sessions = new();
@@ -41,7 +42,7 @@ internal sealed class RemoteWorkerRegistry(
     /// <summary>Ends every session of a revoked key here and refuses it from now on; returns how many sessions ended.</summary>
     public int Revoke(Guid keyId)
     {
-        _revoked[keyId] = DateTime.UtcNow + ApiKeyAuthenticationHandler.CacheFor + ApiKeyAuthenticationHandler.CacheFor;
+        _revoked[keyId] = DateTime.UtcNow + TimeSpan.FromSeconds((2 * securityOptions.Value.KeyCacheSeconds) + 5);
         return Disconnect(keyId, "worker token revoked");
     }
 

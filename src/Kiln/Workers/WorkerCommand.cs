@@ -115,6 +115,17 @@ internal static class WorkerCommand
     {
         await using var host = BuildHost(configArgs);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Kiln.Worker");
+        try
+        {
+            // The handlers' settings are checked before connecting, as the server checks its own at start.
+            host.Services.GetService<Microsoft.Extensions.Options.IStartupValidator>()?.Validate();
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException e)
+        {
+            logger.LogError("Invalid configuration: {Message}", e.Message);
+            return 2;
+        }
+
         var handlers = host.Services.GetServices<IJobHandler>().ToDictionary(h => h.Kind, StringComparer.Ordinal);
         if (kinds is { Length: > 0 })
         {

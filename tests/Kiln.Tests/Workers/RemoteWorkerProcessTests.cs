@@ -22,6 +22,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
         {
             [TestKinds.Setting] = "true",
             ["Kiln:Workers:Slots:default"] = "0",
+            ["Kiln:Workers:Slots:image"] = "0",
             ["Kiln:Queue:BackoffBaseSeconds"] = "0.05",
             ["Kiln:RemoteWorkers:TokenCheckIntervalSeconds"] = "0.5",
         });
@@ -55,6 +56,29 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
         Assert.Equal(2, listed["slots"]!.GetValue<int>());
         Assert.Contains(TestKinds.Sleep, listed["kinds"]!.AsArray().Select(k => k!.GetValue<string>()));
         Assert.Contains("probe", listed["kinds"]!.AsArray().Select(k => k!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task A_worker_process_runs_the_same_image_handler_as_the_server_and_its_thumbnails_are_published()
+    {
+        var token = await WorkerTokenAsync("images");
+        await using var worker = WorkerProcess.Start(_server.BaseAddress, token, "imager", slots: 2);
+        var bytes = await File.ReadAllBytesAsync(TestPaths.CorpusFile("Landscape_3.jpg"));
+
+        var asset = (await _server.UploadAsync([("photo.jpg", bytes)], new JsonObject { ["jobs"] = new JsonArray("image.thumbnails") }))["assets"]![0]!;
+        var jobId = asset["jobs"]!.AsArray().First(j => j!["kind"]!.GetValue<string>() == "image.thumbnails")!["id"]!.GetValue<Guid>();
+        var job = await WaitAsync(jobId, worker);
+
+        Assert.Equal("completed", job["state"]!.GetValue<string>());
+        var details = (await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/assets/{asset["id"]}"))!;
+        var derivatives = details["derivatives"]!.AsArray().ToDictionary(d => d!["type"]!.GetValue<string>(), d => d!);
+        Assert.Equal(["LARGE", "MEDIUM", "THUMBNAIL"], derivatives.Keys.Order());
+        Assert.Equal(150, derivatives["THUMBNAIL"]["width"]!.GetValue<int>());
+        Assert.Equal(150, derivatives["THUMBNAIL"]["height"]!.GetValue<int>());
+        using var thumbnail = await _server.Admin.GetAsync($"/api/files/{derivatives["THUMBNAIL"]["id"]}/download");
+        var jpeg = await thumbnail.Content.ReadAsByteArrayAsync();
+        Assert.Equal([0xFF, 0xD8, 0xFF], jpeg[..3]);
+        Assert.Equal(jpeg.Length, derivatives["THUMBNAIL"]["size"]!.GetValue<long>());
     }
 
     [Fact]

@@ -1,0 +1,63 @@
+using Kiln.Media.Vips;
+
+namespace Kiln.Media.Images;
+
+/// <summary>Format detection and lazy loading for images held in memory (the counterpart of <see cref="ImageSource"/>).</summary>
+internal static unsafe class BufferSource
+{
+    public static string FindLoader(ReadOnlyMemory<byte> input)
+    {
+        if (input.IsEmpty)
+        {
+            throw ImageErrorCodes.EmptyFile();
+        }
+
+        VipsRuntime.EnsureInitialized();
+        string? loader;
+        fixed (byte* p = input.Span)
+        {
+            loader = VipsOperation.PtrToString(VipsNative.vips_foreign_find_load_buffer(p, (nuint)input.Length));
+        }
+
+        if (loader is null)
+        {
+            VipsNative.vips_error_clear();
+            throw ImageErrorCodes.UnsupportedFormat("The data is not in an image format Kiln accepts.");
+        }
+
+        return ImageFamilies.FromLoader(loader) is null
+            ? throw ImageErrorCodes.UnsupportedFormat($"Images read by {loader} are not accepted.")
+            : loader;
+    }
+
+    /// <summary>Opens the first frame, header only, and checks it against the limits before any pixel is decoded.</summary>
+    public static VipsImage Open(VipsAreaHandle blob, string loader, int shrink, ImageLimits limits, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var op = VipsOperation.Create(loader);
+        op.Set("buffer", blob).Set("access", "sequential").Set("fail_on", "error");
+        if (shrink > 1)
+        {
+            op.Set("shrink", shrink);
+        }
+
+        try
+        {
+            op.Build();
+        }
+        catch (VipsException e)
+        {
+            throw ImageErrorCodes.CorruptData("The image header cannot be read: " + e.Message, e);
+        }
+
+        var image = op.GetImage("out");
+        var pixels = (long)image.Width * image.Height * shrink * shrink;
+        if (pixels > limits.MaxPixels)
+        {
+            image.Dispose();
+            throw new MediaException(ImageErrorCodes.TooLarge, $"The image has about {pixels} pixels; the limit is {limits.MaxPixels}.");
+        }
+
+        return image;
+    }
+}

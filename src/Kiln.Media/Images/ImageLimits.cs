@@ -1,0 +1,19 @@
+namespace Kiln.Media.Images;
+
+/// <summary>
+/// Limits checked from the header, before any pixel is decoded, so a small file that claims a huge canvas
+/// (a decompression bomb) is refused without costing memory or time.
+/// </summary>
+public sealed record ImageLimits
+{
+    public static ImageLimits Default { get; } = new();
+
+    /// <summary>Pixels of one frame (stored width x height). 100 megapixels by default.</summary>
+    public long MaxPixels { get; init; } = 100_000_000;
+
+    /// <summary>Frames of an animation that are decoded together (all frames x frame size must fit MaxTotalPixels too).</summary>
+    public int MaxFrames { get; init; } = 1000;
+
+    /// <summary>Pixels of all decoded frames together, for animations loaded whole.</summary>
+    public long MaxTotalPixels { get; init; } = 400_000_000;
+}

@@ -1,0 +1,144 @@
+using Kiln.Media.Vips;
+
+namespace Kiln.Media.Images;
+
+/// <summary>
+/// Detects an image file's format from its bytes and opens it lazily, refusing it from the header alone when
+/// it is empty, of a format Kiln does not accept, or larger than the limits.
+/// </summary>
+internal sealed class ImageSource
+{
+    private ImageSource(string path, string loader, string family, long bytes)
+    {
+        Path = path;
+        Loader = loader;
+        Family = family;
+        Bytes = bytes;
+    }
+
+    public string Path { get; }
+
+    /// <summary>The libvips loader class, for example <c>VipsForeignLoadJpegFile</c>.</summary>
+    public string Loader { get; }
+
+    /// <summary>jpeg, png, webp, gif, heif or tiff (heif is refined to avif once the header is read).</summary>
+    public string Family { get; private set; }
+
+    public long Bytes { get; }
+
+    /// <summary>Families whose frames make an animation; only these are ever loaded with all pages.</summary>
+    public bool CanAnimate => Family is ImageFamilies.Gif or ImageFamilies.Webp;
+
+    public static ImageSource Detect(string path)
+    {
+        var file = new FileInfo(path);
+        if (!file.Exists)
+        {
+            throw new FileNotFoundException("Input image not found.", path);
+        }
+
+        if (file.Length == 0)
+        {
+            throw ImageErrorCodes.EmptyFile();
+        }
+
+        VipsRuntime.EnsureInitialized();
+
+        // vips_foreign_find_load sniffs the first bytes of the file (each loader's is_a); the file name only
+        // matters for formats without a signature, and none of the accepted families is one of those.
+        var loader = VipsOperation.PtrToString(VipsNative.vips_foreign_find_load(path));
+        if (loader is null)
+        {
+            VipsNative.vips_error_clear();
+            throw ImageErrorCodes.UnsupportedFormat("The file is not in an image format Kiln accepts.");
+        }
+
+        var family = ImageFamilies.FromLoader(loader)
+            ?? throw ImageErrorCodes.UnsupportedFormat($"Images read by {loader} are not accepted.");
+        return new ImageSource(path, loader, family, file.Length);
+    }
+
+    /// <summary>
+    /// Opens the image. Only the header is read here; pixels are decoded later by whatever sink pulls them.
+    /// </summary>
+    /// <param name="sequential">Top-to-bottom access only: the decoder streams instead of holding the whole image.</param>
+    /// <param name="allPages">Load every frame as one tall strip (animations); otherwise only the first.</param>
+    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var op = VipsOperation.Create(Loader);
+        op.Set("filename", Path)
+            .Set("access", sequential ? "sequential" : "random")
+            // Truncated or damaged data fails the load instead of yielding grey or half-decoded pixels.
+            .Set("fail_on", "error");
+        if (allPages && CanAnimate)
+        {
+            op.Set("n", -1);
+        }
+
+        try
+        {
+            op.Build();
+        }
+        catch (VipsException e)
+        {
+            throw ImageErrorCodes.CorruptData("The image header cannot be read: " + e.Message, e);
+        }
+
+        var image = op.GetImage("out");
+        try
+        {
+            RefineFamily(image);
+            CheckLimits(image, allPages && CanAnimate, limits);
+            return image;
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+
+    private void RefineFamily(VipsImage image)
+    {
+        if (Family == ImageFamilies.Heif && image.GetString("heif-compression") == "av1")
+        {
+            Family = ImageFamilies.Avif;
+        }
+    }
+
+    /// <summary>Refuses a frame larger than the limit, from probed header values (before any other decoder runs).</summary>
+    public static void EnsureWithin(ImageInfo info, ImageLimits limits) =>
+        EnsureFrameWithin(info.StoredWidth, info.StoredHeight, limits);
+
+    private static void EnsureFrameWithin(int width, int height, ImageLimits limits)
+    {
+        var framePixels = (long)width * height;
+        if (framePixels > limits.MaxPixels)
+        {
+            throw new MediaException(
+                ImageErrorCodes.TooLarge,
+                $"The image is {width}x{height} ({framePixels} pixels); the limit is {limits.MaxPixels} pixels.");
+        }
+    }
+
+    private static void CheckLimits(VipsImage image, bool allPages, ImageLimits limits)
+    {
+        var frameHeight = allPages ? image.PageHeight : image.Height;
+        EnsureFrameWithin(image.Width, frameHeight, limits);
+
+        if (!allPages)
+        {
+            return;
+        }
+
+        var frames = image.Height / Math.Max(1, frameHeight);
+        var totalPixels = (long)image.Width * image.Height;
+        if (frames > limits.MaxFrames || totalPixels > limits.MaxTotalPixels)
+        {
+            throw new MediaException(
+                ImageErrorCodes.TooLarge,
+                $"The animation has {frames} frames ({totalPixels} pixels); the limits are {limits.MaxFrames} frames and {limits.MaxTotalPixels} pixels.");
+        }
+    }
+}

@@ -1,0 +1,261 @@
+using System.Runtime.InteropServices;
+
+namespace Kiln.Media.Vips;
+
+/// <summary>
+/// A libvips image: usually a lazy pipeline that computes pixels only when a sink (a saver, a statistic)
+/// pulls them. Header fields are cheap to read; the methods build new pipeline stages.
+/// </summary>
+internal sealed unsafe class VipsImage : IDisposable
+{
+    internal VipsImage(VipsImageHandle handle)
+    {
+        Handle = handle;
+    }
+
+    internal VipsImageHandle Handle { get; }
+
+    private nint Ptr => Handle.DangerousGetHandle();
+
+    public int Width => VipsNative.vips_image_get_width(Ptr);
+
+    public int Height => VipsNative.vips_image_get_height(Ptr);
+
+    public int Bands => VipsNative.vips_image_get_bands(Ptr);
+
+    /// <summary>The band format as libvips' <c>VipsBandFormat</c> number (0 = uchar).</summary>
+    public int Format => VipsNative.vips_image_get_format(Ptr);
+
+    public string Interpretation =>
+        VipsOperation.PtrToString(VipsNative.vips_enum_nick(
+            VipsNative.vips_interpretation_get_type(), VipsNative.vips_image_get_interpretation(Ptr))) ?? "unknown";
+
+    public bool HasAlpha => VipsNative.vips_image_hasalpha(Ptr) != 0;
+
+    /// <summary>Pages in the file (from <c>n-pages</c>), not only the ones loaded; 1 when the format has no pages.</summary>
+    public int PageCount => VipsNative.vips_image_get_n_pages(Ptr);
+
+    public int PageHeight => VipsNative.vips_image_get_page_height(Ptr);
+
+    /// <summary>EXIF orientation 1–8; 1 when the image has none.</summary>
+    public int Orientation => VipsNative.vips_image_get_orientation(Ptr);
+
+    public bool HasField(string name) => VipsNative.vips_image_get_typeof(Ptr, name) != 0;
+
+    public string? GetString(string name)
+    {
+        if (!HasField(name))
+        {
+            return null;
+        }
+
+        if (VipsNative.vips_image_get_string(Ptr, name, out var value) != 0)
+        {
+            // The field exists but is not a string: not an error worth keeping in the shared buffer.
+            VipsNative.vips_error_clear();
+            return null;
+        }
+
+        return VipsOperation.PtrToString(value);
+    }
+
+    /// <summary>
+    /// Returns a copy that shares the pixels but has its own metadata, which may then be changed: libvips images
+    /// can be shared (through its cache or other pipelines), so metadata is only ever set on a fresh copy.
+    /// </summary>
+    public VipsImage CopyWithInt(string name, int value)
+    {
+        var copy = VipsOperation.Run("copy", ("in", this));
+        VipsNative.vips_image_set_int(copy.Ptr, name, value);
+        return copy;
+    }
+
+    public VipsImage Call(string operation, params ReadOnlySpan<(string Name, object Value)> arguments)
+    {
+        using var op = VipsOperation.Create(operation);
+        op.Set("in", this);
+        foreach (var (argName, value) in arguments)
+        {
+            op.Set(argName, value);
+        }
+
+        op.Build();
+        return op.GetImage("out");
+    }
+
+    /// <summary>Computes all pixels into memory, so later stages can read them in any order or many times.</summary>
+    public VipsImage CopyMemory(CancellationToken cancellationToken)
+    {
+        using var kill = KillOnCancel(cancellationToken);
+        var copy = VipsNative.vips_image_copy_memory(Ptr);
+        cancellationToken.ThrowIfCancellationRequested();
+        return copy == nint.Zero ? throw VipsException.FromBuffer("copy_memory") : new VipsImage(new VipsImageHandle(copy));
+    }
+
+    /// <summary>Runs a saver (a sink) on this image; pixels are computed here.</summary>
+    public void Save(string saver, string path, CancellationToken cancellationToken, params ReadOnlySpan<(string Name, object Value)> options)
+    {
+        using var op = VipsOperation.Create(saver);
+        op.Set("in", this).Set("filename", path);
+        foreach (var (name, value) in options)
+        {
+            op.Set(name, value);
+        }
+
+        using (KillOnCancel(cancellationToken))
+        {
+            BuildSink(op, cancellationToken);
+        }
+    }
+
+    /// <summary>Runs a buffer saver (<c>jpegsave_buffer</c>, …) and returns the encoded bytes.</summary>
+    public byte[] SaveToBuffer(string saver, CancellationToken cancellationToken, params ReadOnlySpan<(string Name, object Value)> options)
+    {
+        using var op = VipsOperation.Create(saver);
+        op.Set("in", this);
+        foreach (var (name, value) in options)
+        {
+            op.Set(name, value);
+        }
+
+        using (KillOnCancel(cancellationToken))
+        {
+            BuildSink(op, cancellationToken);
+        }
+
+        return op.GetBlob("buffer");
+    }
+
+    /// <summary>Runs an operation that computes a statistic (a sink) and returns its numeric output.</summary>
+    public double Statistic(string operation, string output, CancellationToken cancellationToken, params ReadOnlySpan<(string Name, object Value)> arguments)
+    {
+        using var op = VipsOperation.Create(operation);
+        op.Set("in", this);
+        foreach (var (name, value) in arguments)
+        {
+            op.Set(name, value);
+        }
+
+        using (KillOnCancel(cancellationToken))
+        {
+            BuildSink(op, cancellationToken);
+        }
+
+        return op.GetNumber(output);
+    }
+
+    /// <summary>
+    /// Computes the image strip by strip on the calling thread and hands each strip (band-interleaved rows without
+    /// padding, valid only during the call) to <paramref name="consume"/>. Unlike a sink this needs no worker
+    /// threads and no buffer for the whole image; cancellation is checked between strips.
+    /// </summary>
+    public void ReadStrips(int stripHeight, StripConsumer consume, CancellationToken cancellationToken)
+    {
+        using var region = new GObjectHandle(VipsNative.vips_region_new(Ptr));
+        if (region.IsInvalid)
+        {
+            throw VipsException.FromBuffer("region_new");
+        }
+
+        var (width, height) = (Width, Height);
+        for (var top = 0; top < height; top += stripHeight)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var rows = Math.Min(stripHeight, height - top);
+            var data = VipsNative.vips_region_fetch(region.DangerousGetHandle(), 0, top, width, rows, out var length);
+            if (data == null)
+            {
+                throw VipsException.FromBuffer("region_fetch");
+            }
+
+            try
+            {
+                consume(data, length, top, rows);
+            }
+            finally
+            {
+                VipsNative.g_free((nint)data);
+            }
+        }
+    }
+
+    /// <summary>Receives one strip of <see cref="ReadStrips"/>.</summary>
+    public delegate void StripConsumer(byte* data, nuint length, int top, int rows);
+
+    /// <summary>Copies an 8-bit image's pixels out, band-interleaved, row by row.</summary>
+    public byte[] ToBytes(CancellationToken cancellationToken)
+    {
+        using var kill = KillOnCancel(cancellationToken);
+        var data = VipsNative.vips_image_write_to_memory(Ptr, out var size);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (data == null)
+        {
+            throw VipsException.FromBuffer("write_to_memory");
+        }
+
+        try
+        {
+            return new ReadOnlySpan<byte>(data, checked((int)size)).ToArray();
+        }
+        finally
+        {
+            VipsNative.g_free((nint)data);
+        }
+    }
+
+    public static VipsImage FromBytes(ReadOnlySpan<byte> pixels, int width, int height, int bands)
+    {
+        VipsRuntime.EnsureInitialized();
+        fixed (byte* p = pixels)
+        {
+            var image = VipsNative.vips_image_new_from_memory_copy(p, (nuint)pixels.Length, width, height, bands, 0);
+            return image == nint.Zero ? throw VipsException.FromBuffer("new_from_memory") : new VipsImage(new VipsImageHandle(image));
+        }
+    }
+
+    public void Dispose() => Handle.Dispose();
+
+    private static void BuildSink(VipsOperation op, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            op.Build();
+        }
+        catch (VipsException) when (cancellationToken.IsCancellationRequested)
+        {
+            // libvips reports a killed evaluation as an error; the caller asked for the stop, so say so.
+            throw new OperationCanceledException(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Sets libvips' kill flag on this image when the token fires, so the worker threads evaluating it stop at
+    /// the next tile instead of finishing a long computation nobody wants.
+    /// </summary>
+    private CancellationTokenRegistration KillOnCancel(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return default;
+        }
+
+        var handle = Handle;
+        return cancellationToken.Register(() =>
+        {
+            var added = false;
+            handle.DangerousAddRef(ref added);
+            try
+            {
+                VipsNative.vips_image_set_kill(handle.DangerousGetHandle(), 1);
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+            }
+        });
+    }
+}

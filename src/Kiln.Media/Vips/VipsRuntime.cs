@@ -1,0 +1,115 @@
+using System.Globalization;
+
+namespace Kiln.Media.Vips;
+
+/// <summary>Process-wide libvips settings, applied once by <see cref="VipsRuntime.Initialize"/>.</summary>
+public sealed record VipsSettings
+{
+    /// <summary>
+    /// Worker threads libvips uses for one pipeline. 1 suits a server that already runs several jobs at once
+    /// (parallelism comes from the jobs); 0 keeps libvips' default (one per core).
+    /// </summary>
+    public int Concurrency { get; init; } = 1;
+
+    /// <summary>
+    /// Operations kept in libvips' operation cache. Kiln processes each file once, so caching only holds
+    /// memory and open files; 0 disables it.
+    /// </summary>
+    public int CacheMaxOperations { get; init; }
+
+    public long CacheMaxMemoryBytes { get; init; }
+
+    public int CacheMaxFiles { get; init; }
+
+    /// <summary>
+    /// Blocks the loaders libvips marks untrusted (ImageMagick, PDF, SVG, FITS, Matrix, raw …): they parse
+    /// complex formats with libraries that are not fuzzed for hostile input.
+    /// </summary>
+    public bool BlockUntrustedLoaders { get; init; } = true;
+}
+
+/// <summary>What <see cref="VipsRuntime.Initialize"/> applied; the host logs it at start.</summary>
+public sealed record VipsRuntimeInfo(
+    string Version,
+    int Concurrency,
+    int CacheMaxOperations,
+    long CacheMaxMemoryBytes,
+    int CacheMaxFiles,
+    bool UntrustedLoadersBlocked)
+{
+    public override string ToString() => string.Create(
+        CultureInfo.InvariantCulture,
+        $"libvips {Version}: concurrency={Concurrency}, cache max operations={CacheMaxOperations}, cache max memory={CacheMaxMemoryBytes} B, cache max files={CacheMaxFiles}, untrusted loaders blocked={UntrustedLoadersBlocked}");
+}
+
+/// <summary>
+/// One-time, thread-safe start of libvips. The first call wins: libvips' settings are process-global, so a
+/// second caller with other settings would silently change the first one's behaviour; it gets the applied values
+/// back instead and can compare.
+/// </summary>
+public static class VipsRuntime
+{
+    private static readonly Lock Gate = new();
+    private static VipsRuntimeInfo? _applied;
+
+    /// <summary>The settings in force, or null before the first call.</summary>
+    public static VipsRuntimeInfo? Applied => Volatile.Read(ref _applied);
+
+    public static VipsRuntimeInfo Initialize(VipsSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentOutOfRangeException.ThrowIfNegative(settings.Concurrency);
+        ArgumentOutOfRangeException.ThrowIfNegative(settings.CacheMaxOperations);
+        ArgumentOutOfRangeException.ThrowIfNegative(settings.CacheMaxMemoryBytes);
+        ArgumentOutOfRangeException.ThrowIfNegative(settings.CacheMaxFiles);
+
+        lock (Gate)
+        {
+            if (_applied is not null)
+            {
+                return _applied;
+            }
+
+            if (VipsNative.vips_init("kiln") != 0)
+            {
+                throw VipsException.FromBuffer("vips_init");
+            }
+
+            // Leak checking prints to stderr at exit and costs time on every allocation.
+            VipsNative.vips_leak_set(0);
+            if (settings.Concurrency > 0)
+            {
+                VipsNative.vips_concurrency_set(settings.Concurrency);
+            }
+
+            VipsNative.vips_cache_set_max(settings.CacheMaxOperations);
+            VipsNative.vips_cache_set_max_mem((nuint)settings.CacheMaxMemoryBytes);
+            VipsNative.vips_cache_set_max_files(settings.CacheMaxFiles);
+
+            // vips_block_untrusted_set exists since libvips 8.13; Debian 12 ships 8.14.
+            VipsNative.vips_block_untrusted_set(settings.BlockUntrustedLoaders ? 1 : 0);
+
+            var version = string.Create(
+                CultureInfo.InvariantCulture,
+                $"{VipsNative.vips_version(0)}.{VipsNative.vips_version(1)}.{VipsNative.vips_version(2)}");
+            var info = new VipsRuntimeInfo(
+                version,
+                VipsNative.vips_concurrency_get(),
+                settings.CacheMaxOperations,
+                settings.CacheMaxMemoryBytes,
+                settings.CacheMaxFiles,
+                settings.BlockUntrustedLoaders);
+            Volatile.Write(ref _applied, info);
+            return info;
+        }
+    }
+
+    /// <summary>Starts libvips with default settings when no host called <see cref="Initialize"/> first.</summary>
+    internal static void EnsureInitialized()
+    {
+        if (Volatile.Read(ref _applied) is null)
+        {
+            Initialize(new VipsSettings());
+        }
+    }
+}

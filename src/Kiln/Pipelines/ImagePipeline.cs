@@ -1,0 +1,106 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.Json.Nodes;
+using Kiln.Assets;
+using Kiln.Media;
+using Kiln.Media.Images;
+using Kiln.Media.Vips;
+using Kiln.Processing;
+using Microsoft.Extensions.Options;
+
+namespace Kiln.Pipelines;
+
+/// <summary>Section <c>Kiln:Images</c>: libvips settings and the limits on what it decodes.</summary>
+internal sealed class ImageOptions
+{
+    public const string Section = "Kiln:Images";
+
+    /// <summary>Largest image accepted, in pixels of one frame; refused from the header, before decoding. Kiln__Images__MaxPixels.</summary>
+    [Range(1, 10_000_000_000)]
+    public long MaxPixels { get; set; } = 100_000_000;
+
+    /// <summary>Most animation frames decoded together.</summary>
+    [Range(1, 100_000)]
+    public int MaxFrames { get; set; } = 1000;
+
+    /// <summary>Threads libvips uses inside one image; jobs already run in parallel, so 1 is usually best.</summary>
+    [Range(0, 64)]
+    public int VipsConcurrency { get; set; } = 1;
+
+    /// <summary>Asset categories whose images get <c>image.enhance</c> by default.</summary>
+    public string[] EnhanceCategories { get; set; } = ["DISP", "DECD"];
+
+    public ImageLimits Limits => new() { MaxPixels = MaxPixels, MaxFrames = MaxFrames, MaxTotalPixels = Math.Max(MaxPixels, 4 * MaxPixels) };
+}
+
+/// <summary>The image job kinds (DESIGN.md §3) and their default pipeline.</summary>
+internal static class ImagePipeline
+{
+    public const string Optimize = "image.optimize";
+    public const string Thumbnails = "image.thumbnails";
+    public const string Enhance = "image.enhance";
+
+    public static WebApplicationBuilder AddKilnImagePipeline(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ImageOptions>().BindConfiguration(ImageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddKilnImageHandlers();
+        var categories = builder.Configuration.GetSection(ImageOptions.Section).Get<ImageOptions>()?.EnhanceCategories ?? new ImageOptions().EnhanceCategories;
+        builder.Services.AddPipelineStep(new PipelineStep("image", Optimize));
+        builder.Services.AddPipelineStep(new PipelineStep("image", Thumbnails));
+        builder.Services.AddPipelineStep(new PipelineStep("image", Enhance, input =>
+            input.Category is not null && categories.Contains(input.Category, StringComparer.OrdinalIgnoreCase)));
+        return builder;
+    }
+
+    /// <summary>Handlers and kinds; shared with the remote worker, which runs the same handlers.</summary>
+    public static IServiceCollection AddKilnImageHandlers(this IServiceCollection services)
+    {
+        services.AddOptions<ImageOptions>().BindConfiguration(ImageOptions.Section);
+        services.AddSingleton<VipsReady>();
+        services.AddSingleton<IAssetProber, ImageAssetProber>();
+        services.AddJobKind<ImageThumbnailsHandler>(new JobKindInfo(Thumbnails, Kinds.ImageQueue, Priority: 5));
+        services.AddJobKind<ImageOptimizeHandler>(new JobKindInfo(Optimize, Kinds.ImageQueue, Priority: 10));
+        services.AddJobKind<ImageEnhanceHandler>(new JobKindInfo(Enhance, Kinds.ImageQueue, Priority: 10));
+        return services;
+    }
+}
+
+/// <summary>Initialises libvips once, with the configured settings, before the first image job touches it.</summary>
+internal sealed class VipsReady
+{
+    public VipsReady(IOptions<ImageOptions> options, ILogger<VipsReady> logger)
+    {
+        var applied = VipsRuntime.Initialize(new VipsSettings { Concurrency = options.Value.VipsConcurrency, BlockUntrustedLoaders = true });
+        logger.LogInformation("libvips {Version} ready: {Settings}", applied.Version, applied);
+        Limits = options.Value.Limits;
+    }
+
+    public ImageLimits Limits { get; }
+}
+
+/// <summary>Probe metadata of images, read from the header: refuses an image over the pixel limit before decoding it.</summary>
+internal sealed class ImageAssetProber(VipsReady vips) : IAssetProber
+{
+    public string MediaKind => "image";
+
+    public Task<JsonObject> ProbeAsync(string path, CancellationToken cancellationToken)
+    {
+        var info = ImageProbe.Read(path, cancellationToken);
+        if ((long)info.StoredWidth * info.StoredHeight > vips.Limits.MaxPixels)
+        {
+            throw new MediaException(ImageErrorCodes.TooLarge, $"The image has {(long)info.StoredWidth * info.StoredHeight} pixels; the limit is {vips.Limits.MaxPixels}.");
+        }
+
+        return Task.FromResult(new JsonObject
+        {
+            ["width"] = info.Width,
+            ["height"] = info.Height,
+            ["format"] = info.Format,
+            ["orientation"] = info.Orientation,
+            ["hasAlpha"] = info.HasAlpha,
+            ["frames"] = info.Pages,
+            ["animated"] = info.IsAnimated,
+            ["bands"] = info.Bands,
+            ["interpretation"] = info.Interpretation,
+        });
+    }
+}

@@ -1,0 +1,98 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Kiln.Tests.Api.Support;
+
+namespace Kiln.Tests.Api;
+
+public sealed class AssetEndpointTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private readonly Infrastructure.KilnServer _server = fixture.Server;
+
+    [Fact]
+    public async Task An_asset_is_shown_with_its_derivatives_and_jobs()
+    {
+        var (asset, jobs) = await TestJobs.UploadAsync(_server, _server.Admin, [TestJobs.Output], "data.bin", parameters: new JsonObject { [TestJobs.Output] = new JsonObject { ["bytes"] = 1234 } });
+        await _server.WaitForJobAsync(jobs[TestJobs.Output], ["completed"]);
+
+        var details = await _server.Admin.GetJsonAsync($"/api/assets/{asset}");
+        Assert.Equal(asset, details["asset"]!["id"]!.GetValue<Guid>());
+        Assert.Equal("data.bin", details["asset"]!["originalName"]!.GetValue<string>());
+        Assert.Equal("other", details["asset"]!["kind"]!.GetValue<string>());
+        var derivative = Assert.Single(details["derivatives"]!.AsArray())!;
+        Assert.Equal("TEST", derivative["type"]!.GetValue<string>());
+        Assert.Equal(1234, derivative["size"]!.GetValue<long>());
+        Assert.Equal(jobs[TestJobs.Output], derivative["jobId"]!.GetValue<Guid>());
+        Assert.Equal(
+            new[] { jobs["probe"], jobs[TestJobs.Output] }.Order(),
+            details["jobs"]!.AsArray().Select(j => j!["id"]!.GetValue<Guid>()).Order());
+        Assert.All(details["jobs"]!.AsArray(), j => Assert.Equal("completed", j!["state"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task Deleting_an_asset_removes_its_rows_and_every_file_from_disk()
+    {
+        var (asset, jobs) = await TestJobs.UploadAsync(_server, _server.Admin, [TestJobs.Output]);
+        await _server.WaitForJobAsync(jobs[TestJobs.Output], ["completed"]);
+        var originalDir = Path.Combine(_server.DataDirectory, "originals", asset.ToString("N"));
+        var derivativeDir = Path.Combine(_server.DataDirectory, "derivatives", asset.ToString("N"));
+        Assert.True(File.Exists(Path.Combine(originalDir, "original")));
+        Assert.NotEmpty(Directory.EnumerateFiles(derivativeDir, "*", SearchOption.AllDirectories));
+
+        using var deleted = await _server.Admin.DeleteAsync($"/api/assets/{asset}");
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+
+        Assert.False(Directory.Exists(originalDir), "the original's directory is gone");
+        Assert.False(Directory.Exists(derivativeDir), "the derivatives' directory is gone");
+        foreach (var url in new[] { $"/api/assets/{asset}", $"/api/jobs/{jobs[TestJobs.Output]}", $"/api/files/{asset}" })
+        {
+            using var gone = await _server.Admin.GetAsync(url);
+            Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        }
+
+        using var again = await _server.Admin.DeleteAsync($"/api/assets/{asset}");
+        Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
+        Assert.Equal("not_found", await JobEndpointTests.ErrorCodeAsync(again));
+    }
+
+    [Fact]
+    public async Task Deleting_an_asset_stops_its_running_job()
+    {
+        var (asset, jobs) = await TestJobs.UploadAsync(_server, _server.Admin, [TestJobs.Gate]);
+        await _server.WaitForJobAsync(jobs[TestJobs.Gate], ["running"]);
+
+        using var deleted = await _server.Admin.DeleteAsync($"/api/assets/{asset}");
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var running = await _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}");
+        while (running["active"]!.GetValue<long>() > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            running = await _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}");
+        }
+
+        Assert.Equal(0, running["active"]!.GetValue<long>());
+        Assert.False(Directory.Exists(Path.Combine(_server.DataDirectory, "originals", asset.ToString("N"))));
+    }
+
+    [Fact]
+    public async Task Assets_are_listed_newest_first_in_pages()
+    {
+        var (client, _) = await _server.CreateClientKeyAsync("lister");
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add((await TestJobs.UploadAsync(_server, client, [], $"f{i}.bin")).AssetId);
+        }
+
+        var first = await client.GetFromJsonAsync<JsonArray>("/api/assets?pageSize=2");
+        var second = await client.GetFromJsonAsync<JsonArray>("/api/assets?pageSize=2&page=2");
+        Assert.Equal([ids[2], ids[1]], first!.Select(a => a!["id"]!.GetValue<Guid>()));
+        Assert.Equal([ids[0]], second!.Select(a => a!["id"]!.GetValue<Guid>()));
+
+        using var bad = await client.GetAsync("/api/assets?pageSize=501");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("assets.bad_page", await JobEndpointTests.ErrorCodeAsync(bad));
+    }
+}

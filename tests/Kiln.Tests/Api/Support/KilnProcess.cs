@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Kiln.Tests.Api.Support;
+
+/// <summary>
+/// The built <c>kiln.dll</c> run as a real process (<c>dotnet kiln.dll …</c>), configured through environment
+/// variables the way an operator would. For the CLI and for what only a process shows (console logs, exit codes).
+/// </summary>
+internal sealed partial class KilnProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _stdout = new();
+    private readonly ConcurrentQueue<string> _stderr = new();
+
+    private KilnProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                _stdout.Enqueue(e.Data);
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                _stderr.Enqueue(e.Data);
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static string Dll { get; } = Path.Combine(AppContext.BaseDirectory, "kiln.dll");
+
+    public IReadOnlyCollection<string> StandardOutput => _stdout;
+
+    public IReadOnlyCollection<string> StandardError => _stderr;
+
+    public bool HasExited => _process.HasExited;
+
+    public static KilnProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        psi.ArgumentList.Add(Dll);
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        // Only what the test sets: nothing from the developer's shell may change what the process does.
+        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("Kiln__", StringComparison.OrdinalIgnoreCase)
+            || k.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase) || k.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            psi.Environment.Remove(key);
+        }
+
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment)
+        {
+            psi.Environment[key] = value;
+        }
+
+        return new KilnProcess(Process.Start(psi)!);
+    }
+
+    /// <summary>Runs a command to its end; returns the exit code and both outputs.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        await using var process = Start(environment, args);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process._process.WaitForExitAsync(timeout.Token);
+        process._process.WaitForExit();
+        return (process._process.ExitCode, string.Join('\n', process._stdout), string.Join('\n', process._stderr));
+    }
+
+    /// <summary>Waits for a line on standard output that matches; returns it.</summary>
+    public async Task<string> WaitForOutputAsync(Func<string, bool> match, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_stdout.FirstOrDefault(match) is { } line)
+            {
+                return line;
+            }
+
+            if (_process.HasExited)
+            {
+                break;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"No matching output. stdout:\n{string.Join('\n', _stdout)}\nstderr:\n{string.Join('\n', _stderr)}");
+    }
+
+    /// <summary>Starts <c>kiln serve</c> on a free port and waits until it listens; returns the process and its address.</summary>
+    public static async Task<(KilnProcess Process, Uri Address)> ServeAsync(IReadOnlyDictionary<string, string> environment)
+    {
+        var process = Start(environment, "serve", "--urls", "http://127.0.0.1:0");
+        var line = await process.WaitForOutputAsync(l => l.Contains("Now listening on", StringComparison.Ordinal));
+        return (process, new Uri(ListeningAddress().Match(line).Value));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    [GeneratedRegex(@"http://127\.0\.0\.1:\d+")]
+    private static partial Regex ListeningAddress();
+}

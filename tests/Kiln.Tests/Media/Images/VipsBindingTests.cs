@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using Kiln.Media.Vips;
+
+namespace Kiln.Tests.Media.Images;
+
+public sealed class VipsBindingTests(ScratchDirectory scratch) : IClassFixture<ScratchDirectory>
+{
+    [Fact]
+    public void Initialize_is_idempotent_and_reports_what_was_applied()
+    {
+        var first = VipsRuntime.Initialize(new VipsSettings());
+        var second = VipsRuntime.Initialize(new VipsSettings { Concurrency = 7 });
+
+        Assert.Same(first, second);
+        Assert.StartsWith("8.", first.Version, StringComparison.Ordinal);
+        Assert.True(first.UntrustedLoadersBlocked);
+        Assert.Contains("libvips 8.", first.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Untrusted_loaders_are_blocked_even_when_called_directly()
+    {
+        var svg = scratch.File("direct.svg");
+        File.WriteAllText(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"8\" height=\"8\"><rect width=\"8\" height=\"8\"/></svg>");
+
+        var e = Assert.Throws<VipsException>(() => VipsOperation.Run("svgload", ("filename", svg)));
+
+        Assert.Contains("blocked", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void An_unknown_operation_raises_libvips_own_message()
+    {
+        var e = Assert.Throws<VipsException>(() => VipsOperation.Create("no_such_operation"));
+
+        Assert.Contains("no_such_operation", e.Message, StringComparison.Ordinal);
+        Assert.Contains("not found", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_argument_names_the_operation_and_the_argument()
+    {
+        using var op = VipsOperation.Create("black");
+
+        var e = Assert.Throws<VipsException>(() => op.Set("colour", 3));
+
+        Assert.Contains("black.colour", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_failed_build_raises_and_clears_the_error_buffer()
+    {
+        var e = Assert.Throws<VipsException>(() => VipsOperation.Run("black", ("width", 10)));
+        Assert.Contains("black", e.Message, StringComparison.Ordinal);
+
+        // The next failure carries only its own text.
+        var next = Assert.Throws<VipsException>(() => VipsOperation.Run("xyz", ("width", 10)));
+        Assert.DoesNotContain("black", next.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Images_round_trip_through_memory_with_enums_arrays_and_metadata()
+    {
+        using var black = VipsOperation.Run("black", ("width", 4), ("height", 3), ("bands", 3));
+        using var coloured = black.Call("linear", ("a", new[] { 1.0 }), ("b", new[] { 10.0, 20.0, 30.0 }), ("uchar", true));
+        using var tagged = coloured.CopyWithInt("orientation", 6);
+
+        var bytes = tagged.ToBytes(CancellationToken.None);
+
+        Assert.Equal((4, 3, 3), (tagged.Width, tagged.Height, tagged.Bands));
+        Assert.Equal(6, tagged.Orientation);
+        Assert.Equal(1, coloured.Orientation);
+        Assert.Equal(36, bytes.Length);
+        Assert.Equal(new byte[] { 10, 20, 30 }, bytes[..3]);
+        using var back = VipsImage.FromBytes(bytes, 4, 3, 3);
+        Assert.Equal(20.0, back.Statistic("avg", "out", CancellationToken.None), 3);
+    }
+
+    [Fact]
+    public void Saving_to_a_buffer_returns_the_encoded_bytes()
+    {
+        using var black = VipsOperation.Run("black", ("width", 32), ("height", 16));
+
+        var jpeg = black.SaveToBuffer("jpegsave_buffer", CancellationToken.None, ("Q", 80));
+
+        Assert.Equal(new byte[] { 0xFF, 0xD8, 0xFF }, jpeg[..3]);
+    }
+
+    [Fact]
+    public void Cancelling_stops_a_long_evaluation_promptly()
+    {
+        // A large blurred canvas takes many seconds to encode; the kill flag must stop it within the next tiles.
+        using var canvas = VipsOperation.Run("gaussnoise", ("width", 12000), ("height", 12000));
+        using var blurred = canvas.Call("gaussblur", ("sigma", 20.0));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromMilliseconds(300));
+        var clock = Stopwatch.StartNew();
+
+        Assert.Throws<OperationCanceledException>(() => blurred.Save("jpegsave", scratch.File("never.jpg"), cts.Token));
+
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+    }
+}

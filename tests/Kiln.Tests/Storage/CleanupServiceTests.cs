@@ -1,0 +1,155 @@
+using System.Net;
+using Kiln.Storage;
+using Kiln.Tests.Api.Support;
+using Kiln.Tests.Infrastructure;
+
+namespace Kiln.Tests.Storage;
+
+public sealed class CleanupServiceTests
+{
+    [Fact]
+    public async Task An_upload_gets_an_expiry_from_the_asset_ttl()
+    {
+        await using var server = await TestJobs.StartServerAsync(new Dictionary<string, string?> { ["Kiln:Retention:AssetTtlHours"] = "48" });
+        var (asset, _) = await TestJobs.UploadAsync(server, server.Admin, []);
+        var expiresAt = (await server.Admin.GetJsonAsync($"/api/assets/{asset}"))["asset"]!["expiresAt"]!.GetValue<DateTimeOffset>();
+        Assert.InRange(expiresAt - DateTimeOffset.UtcNow, TimeSpan.FromHours(47.9), TimeSpan.FromHours(48));
+    }
+
+    [Fact]
+    public async Task Without_a_ttl_assets_never_expire()
+    {
+        await using var server = await TestJobs.StartServerAsync();
+        var (asset, _) = await TestJobs.UploadAsync(server, server.Admin, []);
+        Assert.Null((await server.Admin.GetJsonAsync($"/api/assets/{asset}"))["asset"]!["expiresAt"]);
+    }
+
+    [Fact]
+    public async Task Expired_assets_are_deleted_periodically_with_their_files()
+    {
+        // A TTL of about a second and a one-second sweep: the service itself must remove the asset.
+        await using var server = await TestJobs.StartServerAsync(new Dictionary<string, string?>
+        {
+            ["Kiln:Retention:AssetTtlHours"] = "0.0003",
+            ["Kiln:Retention:CleanupIntervalSeconds"] = "1",
+        });
+        var (asset, jobs) = await TestJobs.UploadAsync(server, server.Admin, [TestJobs.Output]);
+        await server.WaitForJobAsync(jobs[TestJobs.Output], ["completed"]);
+        var original = Path.Combine(server.DataDirectory, "originals", asset.ToString("N"));
+        var derivatives = Path.Combine(server.DataDirectory, "derivatives", asset.ToString("N"));
+        Assert.True(Directory.Exists(derivatives));
+
+        // The rows go first and the files right after the commit, so wait for both.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await server.Admin.GetAsync($"/api/assets/{asset}")).StatusCode == HttpStatusCode.OK
+            || Directory.Exists(original) || Directory.Exists(derivatives))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the expired asset or its files were not removed");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(HttpStatusCode.NotFound, (await server.Admin.GetAsync($"/api/jobs/{jobs[TestJobs.Output]}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Finished_jobs_older_than_the_retention_are_deleted_and_live_ones_kept()
+    {
+        await using var server = await TestJobs.StartServerAsync(new Dictionary<string, string?> { ["Kiln:Retention:FinishedJobTtlHours"] = "0.0001" });
+        var (_, done) = await TestJobs.UploadAsync(server, server.Admin, [TestJobs.Output, TestJobs.Fail]);
+        var (_, held) = await TestJobs.UploadAsync(server, server.Admin, [TestJobs.Gate]);
+        await server.WaitForJobAsync(done[TestJobs.Output], ["completed"]);
+        await server.WaitForJobAsync(done[TestJobs.Fail], ["failed"]);
+        await server.WaitForJobAsync(held[TestJobs.Gate], ["running"]);
+        await Task.Delay(TimeSpan.FromSeconds(0.5));
+
+        var removed = await server.Get<CleanupService>().RemoveOldJobsAsync(CancellationToken.None);
+
+        Assert.Equal(4, removed);
+        foreach (var id in done.Values.Append(held["probe"]))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await server.Admin.GetAsync($"/api/jobs/{id}")).StatusCode);
+        }
+
+        Assert.Equal("running", (await server.WaitForJobAsync(held[TestJobs.Gate], ["running"]))["state"]!.GetValue<string>());
+        server.Get<TestGate>().Open();
+    }
+
+    [Fact]
+    public async Task Without_a_job_retention_age_nothing_is_deleted_by_age()
+    {
+        await using var server = await TestJobs.StartServerAsync();
+        var (_, jobs) = await TestJobs.UploadAsync(server, server.Admin, []);
+        await server.WaitForJobAsync(jobs["probe"], ["completed"]);
+        Assert.Equal(0, await server.Get<CleanupService>().RemoveOldJobsAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task At_start_stale_uploads_and_directories_of_dead_jobs_are_removed_but_live_work_is_kept()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var data = Directory.CreateTempSubdirectory("kiln-cleanup-").FullName;
+        try
+        {
+            Guid paused;
+            await using (var first = await TestJobs.StartServerAsync(database: database, dataDirectory: data))
+            {
+                var (_, jobs) = await TestJobs.UploadAsync(first, first.Admin, [TestJobs.Gate]);
+                paused = jobs[TestJobs.Gate];
+                await first.WaitForJobAsync(paused, ["running"]);
+                Assert.Equal(HttpStatusCode.OK, (await first.Admin.PostAsync($"/api/jobs/{paused}/pause", null)).StatusCode);
+                await first.StopAsync();
+            }
+
+            var uploads = Path.Combine(data, "tmp", "uploads");
+            var jobsTemp = Path.Combine(data, "tmp", "jobs");
+            var stale = Path.Combine(uploads, "stale.part");
+            var fresh = Path.Combine(uploads, "fresh.part");
+            await File.WriteAllTextAsync(stale, "left by a crash");
+            File.SetLastWriteTimeUtc(stale, DateTime.UtcNow.AddHours(-2));
+            await File.WriteAllTextAsync(fresh, "another node is receiving this");
+            var dead = Path.Combine(jobsTemp, Guid.NewGuid().ToString("N"));
+            var live = Path.Combine(jobsTemp, paused.ToString("N"));
+            foreach (var dir in new[] { dead, live })
+            {
+                Directory.CreateDirectory(dir);
+                await File.WriteAllTextAsync(Path.Combine(dir, "partial.bin"), "work");
+            }
+
+            await using var second = await TestJobs.StartServerAsync(database: database, dataDirectory: data);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (File.Exists(stale) || Directory.Exists(dead))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "orphans were not removed at start");
+                await Task.Delay(50);
+            }
+
+            Assert.True(File.Exists(fresh), "a recent upload may belong to another node");
+            Assert.True(File.Exists(Path.Combine(live, "partial.bin")), "a paused job keeps its partial work");
+            Assert.Equal(0, await second.Get<CleanupService>().RemoveOrphansAsync(CancellationToken.None));
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_sweep_deletes_every_expired_asset_once()
+    {
+        await using var server = await TestJobs.StartServerAsync(new Dictionary<string, string?> { ["Kiln:Retention:AssetTtlHours"] = "0.0001" });
+        var (first, _) = await TestJobs.UploadAsync(server, server.Admin, []);
+        var (second, _) = await TestJobs.UploadAsync(server, server.Admin, []);
+        await Task.Delay(TimeSpan.FromSeconds(0.5));
+
+        var cleanup = server.Get<CleanupService>();
+        // The service's own sweep ran at start, before anything expired; the next is minutes away.
+        Assert.Equal(2, await cleanup.RemoveExpiredAssetsAsync(CancellationToken.None));
+        Assert.Equal(0, await cleanup.RemoveExpiredAssetsAsync(CancellationToken.None));
+        foreach (var id in new[] { first, second })
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await server.Admin.GetAsync($"/api/assets/{id}")).StatusCode);
+        }
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(server.DataDirectory, "originals")));
+    }
+}

@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Kiln.Hosting;
 using Kiln.Jobs;
 using Kiln.Observability;
 using Kiln.Processing;
@@ -9,19 +9,7 @@ using Kiln.Storage;
 
 namespace Kiln.Workers;
 
-/// <summary>A job leased to a remote worker over this connection.</summary>
-internal sealed class RemoteJob(JobLease lease)
-{
-    public JobLease Lease { get; } = lease;
-
-    public IDisposable? Signal { get; set; }
-
-    public ProgressPump? Progress { get; set; }
-
-    public string OutputDirectory(BlobStore blobs) => new JobDirectories(blobs.JobsTemp, Lease.JobId, Lease.LeaseId).OutputPath;
-}
-
-/// <summary>Everything a session needs from the server, resolved once per connection.</summary>
+/// <summary>Everything a session needs from the server, resolved once.</summary>
 internal sealed record WorkerSessionServices(
     IJobDispatcher Dispatcher,
     JobKindCatalog Catalog,
@@ -36,35 +24,26 @@ internal sealed record WorkerSessionServices(
     ILogger Logger);
 
 /// <summary>
-/// One connected remote worker, server side. After its <c>hello</c> the server pushes leases to it from a dispatch
-/// loop (no polling: it sleeps on the queue's wake-up), and every message the worker sends is checked — type, size,
-/// fields, that the job and lease are this connection's — before anything reaches the dispatcher; anything else is
-/// answered with <c>rejected</c> and counted. Cancel, pause, stall and lost leases reach the worker as <c>cancel</c>.
-/// When the connection ends, jobs still held go back to the queue: counted as an attempt when the worker vanished
-/// (a job that crashes its worker must not loop forever), not counted when the worker gave them back or the server
-/// ended the session (shutdown, revoked token).
+/// One connected remote worker, server side: the <c>hello</c>, then a dispatch loop pushing leases
+/// (<see cref="WorkerDispatchLoop"/>) and a receive loop handing the worker's messages to
+/// <see cref="WorkerReports"/>, which checks each before anything is written. Cancel, pause, stall and lost leases
+/// reach the worker as <c>cancel</c>. When the connection ends, jobs still held go back to the queue: counted as
+/// an attempt when the worker vanished (a job that crashes its worker must not loop forever), not counted when the
+/// server ended the session on purpose (shutdown, revoked token).
 /// </summary>
-internal sealed partial class WorkerSession : IDisposable
+internal sealed class WorkerSession : IDisposable
 {
-    private const string Source = "remote_worker";
-    private const string LeaseNotHeld = "lease_not_held";
     private static readonly string ConnectedLabels = KilnMetrics.Labels(("event", "connected"));
     private static readonly string DisconnectedLabels = KilnMetrics.Labels(("event", "disconnected"));
 
     private readonly MessageSocket _socket;
     private readonly WorkerSessionServices _s;
-    private readonly ConcurrentDictionary<Guid, RemoteJob> _jobs = new();
-    private readonly ConcurrentDictionary<Task, byte> _finishing = new();
-
-    // Leases the server took back (cancel, pause, stall, lost): the worker may have sent a report before it heard.
-    private readonly ConcurrentDictionary<Guid, Guid> _stopped = new();
-    private readonly SemaphoreSlim _slotFreed = new(0, 1);
     private readonly CancellationTokenSource _leasing = new();
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly RemoteJobSet _jobs = new();
+    private WorkerReports? _reports;
     private long _lastHeardTicks = Environment.TickCount64;
     private long _lastTouchTicks = Environment.TickCount64;
-    private int _free;
-    private CancellationToken _sessionToken;
     private volatile bool _giveBackOnEnd;
 
     public WorkerSession(MessageSocket socket, WorkerSessionServices services, Guid keyId, string node, string? address)
@@ -86,10 +65,6 @@ internal sealed partial class WorkerSession : IDisposable
 
     public string Name { get; private set; } = "";
 
-    public int Slots { get; private set; }
-
-    public IReadOnlyDictionary<string, string[]> KindsByQueue { get; private set; } = new Dictionary<string, string[]>();
-
     public int RunningCount => _jobs.Count;
 
     /// <summary>Completes when the session has ended and its leases are settled.</summary>
@@ -107,7 +82,7 @@ internal sealed partial class WorkerSession : IDisposable
     {
         _giveBackOnEnd = true;
         StopLeasing();
-        foreach (var job in _jobs.Values)
+        foreach (var job in _jobs.All)
         {
             _socket.Post(new CancelMessage(WorkerProtocol.Cancel, job.Lease.JobId, job.Lease.LeaseId, "shutdown"));
         }
@@ -115,34 +90,31 @@ internal sealed partial class WorkerSession : IDisposable
         _socket.PostClose(status, reason);
     }
 
-    /// <summary>Cuts the connection without a close handshake; jobs go back without counting an attempt.</summary>
-    public void Abort()
-    {
-        _giveBackOnEnd = true;
-        _socket.Abort();
-    }
-
     /// <summary>Runs the session to its end: hello, then messages until the worker goes or the session is ended.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var leasing = CancellationTokenSource.CreateLinkedTokenSource(session.Token, _leasing.Token);
-        _sessionToken = session.Token;
         var sender = Task.Run(() => _socket.RunSenderAsync(session.Token), CancellationToken.None);
         Task? dispatch = null;
         Task? watchdog = null;
         try
         {
-            if (!await HandshakeAsync(session.Token))
+            var hello = await HandshakeAsync(session.Token);
+            if (hello is null)
             {
                 return;
             }
 
-            await _s.Store.UpsertAsync(new WorkerRecord(Id, Name, HelloVersion, KeyId, Node, [.. KindsByQueue.Values.SelectMany(k => k)], Slots, Address), session.Token);
+            var (kindsByQueue, slots) = hello.Value;
+            _jobs.AddSlots(slots);
+            _reports = new WorkerReports(_s, _jobs, _socket, () => Id) { SessionToken = session.Token };
+            await _s.Store.UpsertAsync(new WorkerRecord(Id, Name, HelloVersion, KeyId, Node, [.. kindsByQueue.Values.SelectMany(k => k)], slots, Address), session.Token);
             _s.Metrics.Increment("kiln_remote_worker_sessions_total", "Remote worker connections that said hello, and that ended.", ConnectedLabels);
-            dispatch = Task.Run(() => DispatchLoopAsync(leasing.Token), CancellationToken.None);
+            var loop = new WorkerDispatchLoop(_s, _jobs, _socket, Id, kindsByQueue, _reports.ForwardProgressAsync, OnStop);
+            dispatch = Task.Run(() => loop.RunAsync(leasing.Token), CancellationToken.None);
             watchdog = Task.Run(() => WatchdogAsync(session.Token), CancellationToken.None);
-            await ReceiveLoopAsync(session.Token);
+            await ReceiveLoopAsync(_reports, session.Token);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
@@ -166,34 +138,23 @@ internal sealed partial class WorkerSession : IDisposable
         }
     }
 
-    private string HelloVersion { get; set; } = "";
-
-    private void StopLeasing()
-    {
-        try
-        {
-            _leasing.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // The session already ended: nothing leases on it.
-        }
-    }
-
     public void Dispose()
     {
         _leasing.Dispose();
-        _slotFreed.Dispose();
+        _jobs.Dispose();
     }
 
-    private async Task<bool> HandshakeAsync(CancellationToken ct)
+    private string HelloVersion { get; set; } = "";
+
+    /// <summary>Reads and checks the <c>hello</c>; null (and the connection closing) when it is not acceptable.</summary>
+    private async Task<(Dictionary<string, string[]> KindsByQueue, int Slots)?> HandshakeAsync(CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(_s.Options.HeartbeatTimeoutSeconds));
         var (outcome, bytes) = await _socket.ReceiveAsync(timeout.Token);
         if (outcome == ReceiveOutcome.Closed)
         {
-            return false;
+            return null;
         }
 
         string? error = outcome switch
@@ -209,11 +170,8 @@ internal sealed partial class WorkerSession : IDisposable
             using (document)
             {
                 error = readError ?? (type != WorkerProtocol.Hello ? "hello_required" : null);
-                if (error is null)
-                {
-                    hello = WorkerProtocol.Bind<HelloMessage>(document!.RootElement);
-                    error = hello is null ? "invalid_field" : null;
-                }
+                hello = error is null ? WorkerProtocol.Bind<HelloMessage>(document!.RootElement) : null;
+                error ??= hello is null ? "invalid_field" : null;
             }
         }
 
@@ -226,26 +184,27 @@ internal sealed partial class WorkerSession : IDisposable
 
         if (error is not null || detail is not null)
         {
-            Reject(error ?? "invalid_hello", detail ?? "The first message must be a valid hello.", WorkerProtocol.Hello, null);
+            var code = error ?? "invalid_hello";
+            _s.Metrics.Rejected(WorkerReports.Source, code);
+            _s.Logger.LogWarning("Refused a worker from {Address}: {Code} {Detail}", Address, code, detail);
+            _socket.Post(new RejectedMessage(WorkerProtocol.Rejected, code, detail ?? "The first message must be a valid hello.", WorkerProtocol.Hello));
             _socket.PostClose(WebSocketCloseStatus.PolicyViolation, "invalid hello");
-            return false;
+            return null;
         }
 
         Name = hello!.Name;
         HelloVersion = hello.Version;
-        Slots = hello.Slots;
-        _free = hello.Slots;
         Id = $"remote:{hello.Name}@{Node}#{Guid.NewGuid().ToString("N")[..8]}";
-        KindsByQueue = served.GroupBy(k => _s.Catalog.Get(k).Queue, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
         var ignored = hello.Kinds.Except(served, StringComparer.Ordinal).ToArray();
         _s.Logger.LogInformation(
-            "Worker {WorkerId} ({Version}) connected from {Address} with {Slots} slots for {Kinds}", Id, hello.Version, Address, Slots, string.Join(", ", served));
+            "Worker {WorkerId} ({Version}) connected from {Address} with {Slots} slots for {Kinds}", Id, hello.Version, Address, hello.Slots, string.Join(", ", served));
         _socket.Post(new WelcomeMessage(
             WorkerProtocol.Welcome, Id, served, ignored, _s.Options.HeartbeatIntervalSeconds, _s.Options.MaxMessageBytes, WorkerProtocol.Version));
-        return true;
+        var kindsByQueue = served.GroupBy(k => _s.Catalog.Get(k).Queue, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
+        return (kindsByQueue, hello.Slots);
     }
 
-    private async Task ReceiveLoopAsync(CancellationToken ct)
+    private async Task ReceiveLoopAsync(WorkerReports reports, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -257,28 +216,28 @@ internal sealed partial class WorkerSession : IDisposable
                     _socket.PostClose(WebSocketCloseStatus.NormalClosure, "bye");
                     return;
                 case ReceiveOutcome.TooLarge:
-                    Reject("too_large", $"Messages are limited to {_s.Options.MaxMessageBytes} bytes.", null, null);
+                    reports.Reject("too_large", $"Messages are limited to {_s.Options.MaxMessageBytes} bytes.", null, null);
                     continue;
                 case ReceiveOutcome.Binary:
-                    Reject("malformed", "Messages are JSON text.", null, null);
+                    reports.Reject("malformed", "Messages are JSON text.", null, null);
                     continue;
             }
 
             var (document, type, error) = WorkerProtocol.Read(bytes);
             if (document is null)
             {
-                Reject(error!, "A message is a JSON object with a string type.", null, null);
+                reports.Reject(error!, "A message is a JSON object with a string type.", null, null);
                 continue;
             }
 
             using (document)
             {
-                await HandleAsync(type!, document.RootElement, ct);
+                await HandleAsync(reports, type!, document.RootElement, ct);
             }
         }
     }
 
-    private async Task HandleAsync(string type, JsonElement message, CancellationToken ct)
+    private async Task HandleAsync(WorkerReports reports, string type, JsonElement message, CancellationToken ct)
     {
         switch (type)
         {
@@ -286,34 +245,34 @@ internal sealed partial class WorkerSession : IDisposable
                 await HeartbeatAsync(ct);
                 break;
             case WorkerProtocol.Progress:
-                Progress(message);
+                reports.Progress(message);
                 break;
             case WorkerProtocol.Complete:
-                Complete(message);
+                reports.Complete(message);
                 break;
             case WorkerProtocol.Fail:
-                Fail(message);
+                reports.Fail(message);
                 break;
             case WorkerProtocol.Release:
-                Release(message);
+                reports.Release(message);
                 break;
             case WorkerProtocol.Drain:
                 _s.Logger.LogInformation("Worker {WorkerId} is draining: no more leases", Id);
                 StopLeasing();
                 break;
             case WorkerProtocol.Hello:
-                Reject("duplicate_hello", "hello is sent once, first.", type, null);
+                reports.Reject("duplicate_hello", "hello is sent once, first.", type, null);
                 break;
             default:
-                Reject("unknown_type", $"Unknown message type '{Truncate(type, 40)}'.", null, null);
+                reports.Reject("unknown_type", $"Unknown message type '{(type.Length <= 40 ? type : type[..40])}'.", null, null);
                 break;
         }
     }
 
+    /// <summary>Renews the leases of the worker's jobs, and its row in <c>workers</c> (at most once per interval).</summary>
     private async Task HeartbeatAsync(CancellationToken ct)
     {
-        var leases = _jobs.Values.Select(j => j.Lease.LeaseId).ToArray();
-        await _s.Dispatcher.HeartbeatAsync(Id, leases, ct);
+        await _s.Dispatcher.HeartbeatAsync(Id, [.. _jobs.All.Select(j => j.Lease.LeaseId)], ct);
         var now = Environment.TickCount64;
         if (now - Volatile.Read(ref _lastTouchTicks) >= _s.Options.HeartbeatIntervalSeconds * 500)
         {
@@ -322,66 +281,100 @@ internal sealed partial class WorkerSession : IDisposable
         }
     }
 
-    private void Progress(JsonElement message)
+    /// <summary>Raised by <see cref="JobSignals"/> (cancel, pause, stall, lost lease), maybe on another thread: the lease is already gone.</summary>
+    private void OnStop(RemoteJob job, JobStopReason reason)
     {
-        var progress = WorkerProtocol.Bind<ProgressMessage>(message);
-        if (progress is null)
-        {
-            Reject("invalid_field", "progress needs jobId, leaseId and a numeric progress.", WorkerProtocol.Progress, null);
-            return;
-        }
-
-        if (WorkerProtocol.Validate(progress) is { } invalid)
-        {
-            Reject(invalid, "progress must be a finite number from 0 to 100, with valid details.", WorkerProtocol.Progress, progress.JobId);
-            return;
-        }
-
-        if (!Holds(progress.JobId, progress.LeaseId, WorkerProtocol.Progress) || !_jobs.TryGetValue(progress.JobId, out var job))
+        if (!_jobs.TryStop(job))
         {
             return;
         }
 
-        // A throttled database write may wait on a connection; one job's write must not hold up every other message.
-        job.Progress!.Post(new ProgressReport(progress.JobId, progress.LeaseId, progress.Progress, progress.Stage, progress.Speed, progress.Eta, progress.TotalBytes));
+        _socket.Post(new CancelMessage(WorkerProtocol.Cancel, job.Lease.JobId, job.Lease.LeaseId, ReasonName(reason)));
+        _ = Task.Run(() => RemoteJobSet.DeleteStaging(job, _s.Blobs, _s.Logger));
+        _jobs.FreeSlot();
     }
 
-    private async Task ForwardProgressAsync(RemoteJob job, ProgressReport report)
+    /// <summary>A worker silent for the heartbeat timeout is cut off; its leases go back as a lost worker's.</summary>
+    private async Task WatchdogAsync(CancellationToken ct)
     {
-        // Refused after the job ended here (its completion waits for this report, a cancel does not) is no news.
-        if (!await _s.Dispatcher.ReportProgressAsync(report, _sessionToken) && IsHeld(job))
+        var timeoutMs = (long)(_s.Options.HeartbeatTimeoutSeconds * 1000);
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Min(1, _s.Options.HeartbeatIntervalSeconds)));
+        while (await TimerTicks.NextAsync(timer, ct))
         {
-            Reject(LeaseNotHeld, "The job's lease is no longer held.", WorkerProtocol.Progress, job.Lease.JobId);
+            if (Environment.TickCount64 - Volatile.Read(ref _lastHeardTicks) > timeoutMs)
+            {
+                _s.Logger.LogWarning("Worker {WorkerId} silent for {Timeout}s; disconnecting it", Id, _s.Options.HeartbeatTimeoutSeconds);
+                _s.Metrics.Rejected(WorkerReports.Source, "heartbeat_timeout");
+                _socket.Abort();
+                return;
+            }
         }
     }
 
-    private bool IsHeld(RemoteJob job) => _jobs.TryGetValue(job.Lease.JobId, out var held) && ReferenceEquals(held, job);
-
-    /// <summary>True when the job is running on this connection under that lease; otherwise rejects and counts.</summary>
-    private bool Holds(Guid jobId, Guid leaseId, string of)
+    /// <summary>After the connection ended: waits for reports being written, then puts every job still held back in the queue.</summary>
+    private async Task SettleAsync()
     {
-        if (_jobs.TryGetValue(jobId, out var job) && job.Lease.LeaseId == leaseId)
+        await _jobs.ReportsWrittenAsync().WaitAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        foreach (var job in _jobs.TakeAll())
         {
-            return true;
+            try
+            {
+                if (_giveBackOnEnd)
+                {
+                    await _s.Dispatcher.ReleaseAsync(job.Lease.JobId, job.Lease.LeaseId, timeout.Token);
+                }
+                else
+                {
+                    await _s.Dispatcher.FailAsync(
+                        new FailureReport(job.Lease.JobId, job.Lease.LeaseId, "worker_lost", $"The remote worker {Name} disconnected while running the job."),
+                        timeout.Token);
+                }
+            }
+            catch (Exception e)
+            {
+                _s.Logger.LogError(e, "Giving back job {JobId} of worker {WorkerId} failed; its lease will expire", job.Lease.JobId, Id);
+            }
+
+            RemoteJobSet.DeleteStaging(job, _s.Blobs, _s.Logger);
         }
 
-        if (_stopped.TryGetValue(jobId, out var stoppedLease) && stoppedLease == leaseId)
+        if (Id.Length == 0)
         {
-            // Crossed the cancel on the wire: ignored, counted, but no protocol error to report.
-            _s.Metrics.Rejected(Source, "stale_lease");
-            return false;
+            return;
         }
 
-        Reject("unknown_lease", "No job with that lease runs on this connection.", of, jobId);
-        return false;
+        try
+        {
+            await _s.Store.DisconnectedAsync(Id, timeout.Token);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or OperationCanceledException)
+        {
+            _s.Logger.LogWarning(e, "Could not record that worker {WorkerId} disconnected", Id);
+        }
+
+        _s.Logger.LogInformation("Worker {WorkerId} disconnected", Id);
+        _s.Metrics.Increment("kiln_remote_worker_sessions_total", "Remote worker connections that said hello, and that ended.", DisconnectedLabels);
     }
 
-    private void Reject(string code, string message, string? of, Guid? jobId)
+    private void StopLeasing()
     {
-        _s.Metrics.Rejected(Source, code);
-        _s.Logger.LogWarning("Rejected a {Of} message from worker {WorkerId}: {Code}", of ?? "worker", Id.Length > 0 ? Id : Address, code);
-        _socket.Post(new RejectedMessage(WorkerProtocol.Rejected, code, message, of, jobId));
+        try
+        {
+            _leasing.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session already ended: nothing leases on it.
+        }
     }
 
-    private static string Truncate(string value, int max) => value.Length <= max ? value : value[..max];
+    private static string ReasonName(JobStopReason reason) => reason switch
+    {
+        JobStopReason.Cancelled => "cancelled",
+        JobStopReason.Paused => "paused",
+        JobStopReason.LeaseLost => "lease_lost",
+        JobStopReason.Stalled => "stalled",
+        _ => reason.ToString().ToLowerInvariant(),
+    };
 }

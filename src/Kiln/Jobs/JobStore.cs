@@ -13,16 +13,27 @@ internal sealed class JobStore(
     IJobEventSink events,
     IOptions<QueueOptions> options)
 {
+    /// <summary>
+    /// A child starts as its parent's outcome allows: queued once the parent completed, failed or cancelled with it,
+    /// else waiting. A parent inserted by the same statement is not visible to it yet, so its children wait.
+    /// </summary>
     private const string InsertSql = """
-        insert into jobs (id, asset_id, batch_id, parent_id, owner_id, kind, queue, state, priority, run_at, max_attempts, params)
-        select u.id, u.asset_id, u.batch_id, u.parent_id, u.owner_id, u.kind, u.queue,
-            case when u.parent_id is null then 'queued'
-                else coalesce((select case p.state when 'completed' then 'queued' when 'failed' then 'failed'
-                    when 'cancelled' then 'cancelled' else 'waiting' end from jobs p where p.id = u.parent_id), 'waiting')
-            end,
-            u.priority, coalesce(u.run_at, now()), u.max_attempts, coalesce(u.params, '{}')
+        insert into jobs (id, asset_id, batch_id, parent_id, owner_id, kind, queue, state, priority, run_at, max_attempts, params,
+            error_code, error_message, finished_at)
+        select u.id, u.asset_id, u.batch_id, u.parent_id, u.owner_id, u.kind, u.queue, s.state,
+            u.priority, coalesce(u.run_at, now()), u.max_attempts, coalesce(u.params, '{}'),
+            case s.state when 'failed' then 'parent_failed' when 'cancelled' then 'parent_cancelled' end,
+            case s.state when 'failed' then 'A job this one depends on failed.'
+                when 'cancelled' then 'A job this one depends on was cancelled.' end,
+            case when s.state in ('failed', 'cancelled') then now() end
         from unnest(@ids, @asset_ids, @batch_ids, @parent_ids, @owner_ids, @kinds, @queues, @priorities, @run_ats, @max_attempts, @params::jsonb[])
             as u(id, asset_id, batch_id, parent_id, owner_id, kind, queue, priority, run_at, max_attempts, params)
+        cross join lateral (
+            select case when u.parent_id is null then 'queued'
+                else coalesce((select case p.state when 'completed' then 'queued' when 'failed' then 'failed'
+                    when 'cancelled' then 'cancelled' else 'waiting' end from jobs p where p.id = u.parent_id), 'waiting')
+            end as state
+        ) s
         returning id, state, queue, owner_id
         """;
 
@@ -53,7 +64,7 @@ internal sealed class JobStore(
         {
             await using var ownTx = ownConnection ? await conn.BeginTransactionAsync(cancellationToken) : null;
             var tx = transaction ?? ownTx;
-            await EnsureQueuesAsync(conn, transaction, jobs, cancellationToken);
+            var created = await EnsureQueuesAsync(conn, tx, jobs, cancellationToken);
             var inserted = new List<EnqueuedJob>(jobs.Count);
             await using (var cmd = new NpgsqlCommand(InsertSql, conn, tx))
             {
@@ -79,6 +90,12 @@ internal sealed class JobStore(
             if (ownTx is not null)
             {
                 await ownTx.CommitAsync(cancellationToken);
+
+                // Only now are the queue rows certain to exist; a caller's transaction may still roll back.
+                foreach (var queue in created)
+                {
+                    _knownQueues[queue] = true;
+                }
             }
 
             return new EnqueuedJobs(inserted);
@@ -148,13 +165,13 @@ internal sealed class JobStore(
         }
     }
 
-    /// <summary>Creates missing queue rows; names are cached only outside a caller's transaction, which may roll back.</summary>
-    private async Task EnsureQueuesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IReadOnlyList<NewJob> jobs, CancellationToken ct)
+    /// <summary>Creates queue rows not known to exist yet; returns the names it made sure of.</summary>
+    private async Task<string[]> EnsureQueuesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IReadOnlyList<NewJob> jobs, CancellationToken ct)
     {
         var missing = jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).Where(q => !_knownQueues.ContainsKey(q)).ToArray();
         if (missing.Length == 0)
         {
-            return;
+            return missing;
         }
 
         await using var cmd = new NpgsqlCommand("""
@@ -165,13 +182,7 @@ internal sealed class JobStore(
         cmd.Parameters.AddWithValue("keep_completed", options.Value.KeepCompleted);
         cmd.Parameters.AddWithValue("keep_failed", options.Value.KeepFailed);
         await cmd.ExecuteNonQueryAsync(ct);
-        if (tx is null)
-        {
-            foreach (var q in missing)
-            {
-                _knownQueues[q] = true;
-            }
-        }
+        return missing;
     }
 
     /// <summary>Forgets cached queue names (a test or an admin deleted rows behind our back).</summary>

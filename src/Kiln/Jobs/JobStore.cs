@@ -37,6 +37,9 @@ internal sealed class JobStore(
         returning id, state, queue, owner_id
         """;
 
+    /// <summary>From this many jobs on, a batch without parents or delays is written with binary COPY.</summary>
+    private const int CopyThreshold = 200;
+
     private readonly ConcurrentDictionary<string, bool> _knownQueues = new(StringComparer.Ordinal);
 
     public async Task<EnqueuedJobs> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
@@ -66,8 +69,13 @@ internal sealed class JobStore(
             var tx = transaction ?? ownTx;
             var created = await EnsureQueuesAsync(conn, tx, jobs, cancellationToken);
             var inserted = new List<EnqueuedJob>(jobs.Count);
-            await using (var cmd = new NpgsqlCommand(InsertSql, conn, tx))
+            if (jobs.Count >= CopyThreshold && jobs.All(j => j.ParentId is null && j.RunAt is null))
             {
+                await CopyAsync(conn, jobs, inserted, cancellationToken);
+            }
+            else
+            {
+                await using var cmd = new NpgsqlCommand(InsertSql, conn, tx);
                 cmd.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
                 AddNullableUuids(cmd, "asset_ids", jobs.Select(j => j.AssetId));
                 AddNullableUuids(cmd, "batch_ids", jobs.Select(j => j.BatchId));
@@ -162,6 +170,51 @@ internal sealed class JobStore(
             {
                 events.Publish(job.State == JobState.Queued ? JobEvents.Queued(job.Id, job.OwnerId) : JobEvents.Update(job.Id, job.OwnerId, job.State));
             }
+        }
+    }
+
+    /// <summary>
+    /// Bulk enqueue: binary COPY, several times cheaper for the server than unnesting a dozen arrays. Only for jobs
+    /// that are all ready at once (no parent to look up; run_at and created_at take the server's now()).
+    /// </summary>
+    private static async Task CopyAsync(NpgsqlConnection conn, IReadOnlyList<NewJob> jobs, List<EnqueuedJob> inserted, CancellationToken ct)
+    {
+        await using (var writer = await conn.BeginBinaryImportAsync(
+            "copy jobs (id, asset_id, batch_id, owner_id, kind, queue, state, priority, max_attempts, params) from stdin (format binary)", ct))
+        {
+            foreach (var job in jobs)
+            {
+                await writer.StartRowAsync(ct);
+                await writer.WriteAsync(job.Id, NpgsqlDbType.Uuid, ct);
+                await WriteNullableAsync(writer, job.AssetId, ct);
+                await WriteNullableAsync(writer, job.BatchId, ct);
+                await WriteNullableAsync(writer, job.OwnerId, ct);
+                await writer.WriteAsync(job.Kind, NpgsqlDbType.Text, ct);
+                await writer.WriteAsync(job.Queue, NpgsqlDbType.Text, ct);
+                await writer.WriteAsync(JobState.Queued, NpgsqlDbType.Text, ct);
+                await writer.WriteAsync(job.Priority, NpgsqlDbType.Integer, ct);
+                await writer.WriteAsync(job.MaxAttempts, NpgsqlDbType.Integer, ct);
+                await writer.WriteAsync(job.Params?.ToJsonString() ?? "{}", NpgsqlDbType.Jsonb, ct);
+            }
+
+            await writer.CompleteAsync(ct);
+        }
+
+        foreach (var job in jobs)
+        {
+            inserted.Add(new EnqueuedJob(job.Id, JobState.Queued, job.Queue, job.OwnerId));
+        }
+    }
+
+    private static async Task WriteNullableAsync(NpgsqlBinaryImporter writer, Guid? value, CancellationToken ct)
+    {
+        if (value is { } v)
+        {
+            await writer.WriteAsync(v, NpgsqlDbType.Uuid, ct);
+        }
+        else
+        {
+            await writer.WriteNullAsync(ct);
         }
     }
 

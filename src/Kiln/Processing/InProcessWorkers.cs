@@ -149,7 +149,7 @@ internal sealed class InProcessWorkers(
         {
             var directories = new JobDirectories(blobs.JobsTemp, lease.JobId, lease.LeaseId);
             using var registration = signals.Register(lease.JobId, job.Stop);
-            using var scope = logger.BeginScope(new Dictionary<string, object> { ["jobId"] = lease.JobId, ["kind"] = lease.Kind });
+            using var scope = logger.BeginScope(new JobLogScope(lease.JobId, lease.Kind));
             var context = new JobContext
             {
                 Lease = lease,
@@ -224,8 +224,14 @@ internal sealed class InProcessWorkers(
     /// </summary>
     private void Cleanup(RunningJob job, JobDirectories directories)
     {
-        var keepWork = job.Reason == JobStopReason.Paused
-            || _running.Values.Any(r => r.Lease.JobId == job.Lease.JobId && r.Lease.LeaseId != job.Lease.LeaseId);
+        // Only a job that lost its lease can have a next attempt running already; the scan is for that rare case.
+        var keepWork = job.Reason switch
+        {
+            JobStopReason.Paused => true,
+            JobStopReason.LeaseLost or JobStopReason.Stalled =>
+                _running.Values.Any(r => r.Lease.JobId == job.Lease.JobId && r.Lease.LeaseId != job.Lease.LeaseId),
+            _ => false,
+        };
         try
         {
             directories.Cleanup(keepWork);
@@ -254,6 +260,29 @@ internal sealed class InProcessWorkers(
     }
 
     private static async ValueTask IgnoreResult(ValueTask<bool> task) => await task;
+
+    /// <summary>The jobId and kind every log line of a job carries; one small object instead of a dictionary per job.</summary>
+    private sealed class JobLogScope(Guid jobId, string kind) : IReadOnlyList<KeyValuePair<string, object>>
+    {
+        public int Count => 2;
+
+        public KeyValuePair<string, object> this[int index] => index switch
+        {
+            0 => new("jobId", jobId),
+            1 => new("kind", kind),
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
+
+        public IEnumerator<KeyValuePair<string, object>> GetEnumerator()
+        {
+            yield return this[0];
+            yield return this[1];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => $"jobId:{jobId} kind:{kind}";
+    }
 
     /// <summary>A queue's dispatch loop: its slots and how many of them are taken.</summary>
     private sealed class QueueLoop(string queue, int slots, string[] kinds, QueueWakeups wakeups)

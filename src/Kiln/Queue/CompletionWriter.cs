@@ -23,11 +23,16 @@ internal sealed class CompletionWriter : IAsyncDisposable
         returning owner_id, asset_id, queue, kind, extract(epoch from (now() - started_at))::float8
         """;
 
+    /// <summary>
+    /// Every way out of running clears lease_id, so a matching lease id alone proves the job still runs under it.
+    /// Not naming the state keeps the plan on primary-key lookups: with <c>state = 'running'</c> the planner likes to
+    /// scan the whole jobs_running index, dead entries included, for every batch.
+    /// </summary>
     private const string CompleteManySql = """
         update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = now(),
             lease_owner = null, lease_id = null, lease_expires_at = null
         from unnest(@ids, @leases, @results::jsonb[]) as u(id, lease, result)
-        where j.id = u.id and j.lease_id = u.lease and j.state = 'running'
+        where j.id = any(@ids) and j.id = u.id and j.lease_id = u.lease
         returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (now() - j.started_at))::float8
         """;
 

@@ -67,17 +67,22 @@ internal sealed class JobDispatcher(
 
     public async Task<int> HeartbeatAsync(string workerId, IReadOnlyCollection<Guid> leaseIds, CancellationToken cancellationToken)
     {
-        if (leaseIds.Count == 0)
+        // By primary key: the leases held here say which jobs they are for. A lease this node does not know of
+        // (expired, cancelled, granted by another node) is not renewed.
+        var (jobIds, held) = leases.JobsOf(workerId, leaseIds);
+        if (jobIds.Length == 0)
         {
             return 0;
         }
 
         await using var cmd = dataSource.CreateCommand("""
-            update jobs set lease_expires_at = now() + @lease
-            where lease_id = any(@ids) and lease_owner = @worker and state = 'running'
+            update jobs j set lease_expires_at = now() + @lease
+            from unnest(@ids, @leases) as u(id, lease)
+            where j.id = u.id and j.lease_id = u.lease and j.lease_owner = @worker and j.state = 'running'
             """);
         cmd.Parameters.AddWithValue("lease", TimeSpan.FromSeconds(_options.LeaseSeconds));
-        cmd.Parameters.AddWithValue("ids", leaseIds.ToArray());
+        cmd.Parameters.AddWithValue("ids", jobIds);
+        cmd.Parameters.AddWithValue("leases", held);
         cmd.Parameters.AddWithValue("worker", workerId);
         return await cmd.ExecuteNonQueryAsync(cancellationToken);
     }

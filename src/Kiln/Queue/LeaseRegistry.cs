@@ -25,6 +25,24 @@ internal sealed class LeaseRegistry
 
     public void Remove(Guid jobId) => _leases.TryRemove(jobId, out _);
 
+    /// <summary>The (job id, lease id) pairs among <paramref name="leaseIds"/> held here by the worker.</summary>
+    public (Guid[] JobIds, Guid[] LeaseIds) JobsOf(string workerId, IReadOnlyCollection<Guid> leaseIds)
+    {
+        var wanted = leaseIds as ISet<Guid> ?? new HashSet<Guid>(leaseIds);
+        var jobs = new List<Guid>(leaseIds.Count);
+        var held = new List<Guid>(leaseIds.Count);
+        foreach (var (_, lease) in _leases)
+        {
+            if (lease.WorkerId == workerId && wanted.Contains(lease.LeaseId))
+            {
+                jobs.Add(lease.JobId);
+                held.Add(lease.LeaseId);
+            }
+        }
+
+        return ([.. jobs], [.. held]);
+    }
+
     public int Count => _leases.Count;
 }
 

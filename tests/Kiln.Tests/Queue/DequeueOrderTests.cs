@@ -82,6 +82,25 @@ public sealed class DequeueOrderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_bulk_enqueue_keeps_every_jobs_params_and_priority()
+    {
+        var jobs = Enumerable.Range(0, 400)
+            .Select(i => QueueServer.NewJob(parameters: new() { ["n"] = i }, priority: i % 2 == 0 ? 1 : 5, maxAttempts: 2))
+            .ToList();
+        var enqueued = await _server.Get<Kiln.Jobs.JobStore>().EnqueueAsync(jobs, CancellationToken.None);
+        Assert.All(enqueued.Jobs, j => Assert.Equal("queued", j.State));
+        Assert.Equal(jobs.Select(j => j.Id), enqueued.Jobs.Select(j => j.Id));
+
+        var leased = (await _server.LeaseAsync(500)).Jobs;
+
+        Assert.Equal(400, leased.Count);
+        Assert.All(leased.Take(200), l => Assert.Equal(0, l.Params["n"]!.GetValue<int>() % 2));
+        Assert.All(leased.Skip(200), l => Assert.Equal(1, l.Params["n"]!.GetValue<int>() % 2));
+        Assert.Equal(Enumerable.Range(0, 400).Sum(), leased.Sum(l => l.Params["n"]!.GetValue<int>()));
+        Assert.All(leased, l => Assert.Equal(2, l.MaxAttempts));
+    }
+
+    [Fact]
     public async Task Only_the_kinds_asked_for_are_leased()
     {
         var fixedJob = await _server.EnqueueAsync(TestKinds.Fixed, priority: 1);

@@ -5,6 +5,9 @@
 drop index jobs_asset;
 create index jobs_asset on jobs (asset_id) where asset_id is not null;
 
+-- Listing by creation time uses the primary key (ids are UUIDv7, creation-ordered) instead of its own index.
+drop index jobs_list;
+
 -- Retention deletes jobs; derivatives.job_id references them (on delete set null), which needs an index to be cheap.
 create index derivatives_job on derivatives (job_id) where job_id is not null;
 

@@ -13,45 +13,20 @@ internal sealed class JobStore(
     IJobEventSink events,
     IOptions<QueueOptions> options)
 {
-    /// <summary>
-    /// A child starts as its parent's outcome allows: queued once the parent completed, failed or cancelled with it,
-    /// else waiting. A parent inserted by the same statement is not visible to it yet, so its children wait.
-    /// </summary>
-    private const string InsertSql = """
-        insert into jobs (id, asset_id, batch_id, parent_id, owner_id, kind, queue, state, priority, run_at, max_attempts, params,
-            error_code, error_message, finished_at)
-        select u.id, u.asset_id, u.batch_id, u.parent_id, u.owner_id, u.kind, u.queue, s.state,
-            u.priority, coalesce(u.run_at, now()), u.max_attempts, coalesce(u.params, '{}'),
-            case s.state when 'failed' then 'parent_failed' when 'cancelled' then 'parent_cancelled' end,
-            case s.state when 'failed' then 'A job this one depends on failed.'
-                when 'cancelled' then 'A job this one depends on was cancelled.' end,
-            case when s.state in ('failed', 'cancelled') then now() end
-        from unnest(@ids, @asset_ids, @batch_ids, @parent_ids, @owner_ids, @kinds, @queues, @priorities, @run_ats, @max_attempts, @params::jsonb[])
-            as u(id, asset_id, batch_id, parent_id, owner_id, kind, queue, priority, run_at, max_attempts, params)
-        cross join lateral (
-            select case when u.parent_id is null then 'queued'
-                else coalesce((select case p.state when 'completed' then 'queued' when 'failed' then 'failed'
-                    when 'cancelled' then 'cancelled' else 'waiting' end from jobs p where p.id = u.parent_id), 'waiting')
-            end as state
-        ) s
-        returning id, state, queue, owner_id
-        """;
-
-    /// <summary>From this many jobs on, a batch without parents or delays is written with binary COPY.</summary>
-    private const int CopyThreshold = 200;
-
     private readonly ConcurrentDictionary<string, bool> _knownQueues = new(StringComparer.Ordinal);
 
     public async Task<EnqueuedJobs> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
     {
-        var enqueued = await EnqueueAsync(jobs, null, null, cancellationToken);
+        var enqueued = JobInserts.UseCopy(jobs)
+            ? await EnqueueAsync(jobs, null, null, cancellationToken)
+            : await EnqueueInOneRoundTripAsync(jobs, cancellationToken);
         Announce(enqueued);
         return enqueued;
     }
 
     /// <summary>
-    /// Inserts jobs in one statement (a parent may come in the same list, before its children). With a caller's
-    /// transaction, the caller must call <see cref="Announce"/> after it commits.
+    /// Inserts jobs (a parent may come in the same list, before its children) and notifies their queues. With a
+    /// caller's transaction, the caller must call <see cref="Announce"/> after it commits.
     /// </summary>
     public async Task<EnqueuedJobs> EnqueueAsync(
         IReadOnlyList<NewJob> jobs, NpgsqlConnection? connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
@@ -67,43 +42,32 @@ internal sealed class JobStore(
         {
             await using var ownTx = ownConnection ? await conn.BeginTransactionAsync(cancellationToken) : null;
             var tx = transaction ?? ownTx;
-            var created = await EnsureQueuesAsync(conn, tx, jobs, cancellationToken);
-            var inserted = new List<EnqueuedJob>(jobs.Count);
-            if (jobs.Count >= CopyThreshold && jobs.All(j => j.ParentId is null && j.RunAt is null))
+            var missing = MissingQueues(jobs);
+            if (missing.Length > 0)
             {
-                await CopyAsync(conn, jobs, inserted, cancellationToken);
+                await using var ensure = new NpgsqlCommand(EnsureQueuesSql, conn, tx);
+                AddEnsureParameters(ensure.Parameters, missing);
+                await ensure.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            List<EnqueuedJob> inserted;
+            if (JobInserts.UseCopy(jobs))
+            {
+                inserted = await JobInserts.CopyAsync(conn, jobs, cancellationToken);
             }
             else
             {
-                await using var cmd = new NpgsqlCommand(InsertSql, conn, tx);
-                cmd.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
-                AddNullableUuids(cmd, "asset_ids", jobs.Select(j => j.AssetId));
-                AddNullableUuids(cmd, "batch_ids", jobs.Select(j => j.BatchId));
-                AddNullableUuids(cmd, "parent_ids", jobs.Select(j => j.ParentId));
-                AddNullableUuids(cmd, "owner_ids", jobs.Select(j => j.OwnerId));
-                cmd.Parameters.AddWithValue("kinds", jobs.Select(j => j.Kind).ToArray());
-                cmd.Parameters.AddWithValue("queues", jobs.Select(j => j.Queue).ToArray());
-                cmd.Parameters.AddWithValue("priorities", jobs.Select(j => j.Priority).ToArray());
-                cmd.Parameters.Add(new NpgsqlParameter("run_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = jobs.Select(j => j.RunAt).ToArray() });
-                cmd.Parameters.AddWithValue("max_attempts", jobs.Select(j => j.MaxAttempts).ToArray());
-                cmd.Parameters.Add(new NpgsqlParameter("params", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = jobs.Select(j => j.Params?.ToJsonString()).ToArray() });
+                await using var cmd = new NpgsqlCommand(JobInserts.InsertSql, conn, tx);
+                JobInserts.AddParameters(cmd.Parameters, jobs);
                 await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-                while (await r.ReadAsync(cancellationToken))
-                {
-                    inserted.Add(new EnqueuedJob(r.GetGuid(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetGuid(3)));
-                }
+                inserted = await JobInserts.ReadAsync(r, jobs.Count, cancellationToken);
             }
 
             await JobRows.NotifyQueuesAsync(conn, tx, inserted.Where(i => i.State == JobState.Queued).Select(i => i.Queue), cancellationToken);
             if (ownTx is not null)
             {
                 await ownTx.CommitAsync(cancellationToken);
-
-                // Only now are the queue rows certain to exist; a caller's transaction may still roll back.
-                foreach (var queue in created)
-                {
-                    _knownQueues[queue] = true;
-                }
+                Remember(missing);
             }
 
             return new EnqueuedJobs(inserted);
@@ -115,6 +79,47 @@ internal sealed class JobStore(
                 await conn.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// The interactive path: queue rows, insert and NOTIFY in one batch. Without an explicit transaction Npgsql runs
+    /// a batch as one implicit transaction, so this is atomic and costs one round trip and one commit.
+    /// </summary>
+    private async Task<EnqueuedJobs> EnqueueInOneRoundTripAsync(IReadOnlyList<NewJob> jobs, CancellationToken ct)
+    {
+        if (jobs.Count == 0)
+        {
+            return new EnqueuedJobs([]);
+        }
+
+        var missing = MissingQueues(jobs);
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var batch = new NpgsqlBatch(conn);
+        if (missing.Length > 0)
+        {
+            var ensure = new NpgsqlBatchCommand(EnsureQueuesSql);
+            AddEnsureParameters(ensure.Parameters, missing);
+            batch.BatchCommands.Add(ensure);
+        }
+
+        var insert = new NpgsqlBatchCommand(JobInserts.InsertSql);
+        JobInserts.AddParameters(insert.Parameters, jobs);
+        batch.BatchCommands.Add(insert);
+        var notify = new NpgsqlBatchCommand("""
+            select pg_notify('kiln_jobs', q) from (select distinct queue from jobs where id = any(@ids) and state = 'queued') d(q)
+            """);
+        notify.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
+        batch.BatchCommands.Add(notify);
+
+        List<EnqueuedJob> inserted;
+        // The reader skips the queue insert (it returns no rows) and starts on the job insert.
+        await using (var r = await batch.ExecuteReaderAsync(ct))
+        {
+            inserted = await JobInserts.ReadAsync(r, jobs.Count, ct);
+        }
+
+        Remember(missing);
+        return new EnqueuedJobs(inserted);
     }
 
     public async Task<Job?> GetAsync(Guid id, Guid? ownerScope, CancellationToken cancellationToken)
@@ -173,76 +178,33 @@ internal sealed class JobStore(
         }
     }
 
-    /// <summary>
-    /// Bulk enqueue: binary COPY, several times cheaper for the server than unnesting a dozen arrays. Only for jobs
-    /// that are all ready at once (no parent to look up; run_at and created_at take the server's now()).
-    /// </summary>
-    private static async Task CopyAsync(NpgsqlConnection conn, IReadOnlyList<NewJob> jobs, List<EnqueuedJob> inserted, CancellationToken ct)
+    private const string EnsureQueuesSql = """
+        insert into queues (name, keep_completed, keep_failed) select q, @keep_completed, @keep_failed from unnest(@names) as q
+        on conflict (name) do nothing
+        """;
+
+    /// <summary>Queue names of the jobs not yet known to have a row.</summary>
+    private string[] MissingQueues(IReadOnlyList<NewJob> jobs) =>
+        [.. jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).Where(q => !_knownQueues.ContainsKey(q))];
+
+    private void AddEnsureParameters(NpgsqlParameterCollection parameters, string[] names)
     {
-        await using (var writer = await conn.BeginBinaryImportAsync(
-            "copy jobs (id, asset_id, batch_id, owner_id, kind, queue, state, priority, max_attempts, params) from stdin (format binary)", ct))
-        {
-            foreach (var job in jobs)
-            {
-                await writer.StartRowAsync(ct);
-                await writer.WriteAsync(job.Id, NpgsqlDbType.Uuid, ct);
-                await WriteNullableAsync(writer, job.AssetId, ct);
-                await WriteNullableAsync(writer, job.BatchId, ct);
-                await WriteNullableAsync(writer, job.OwnerId, ct);
-                await writer.WriteAsync(job.Kind, NpgsqlDbType.Text, ct);
-                await writer.WriteAsync(job.Queue, NpgsqlDbType.Text, ct);
-                await writer.WriteAsync(JobState.Queued, NpgsqlDbType.Text, ct);
-                await writer.WriteAsync(job.Priority, NpgsqlDbType.Integer, ct);
-                await writer.WriteAsync(job.MaxAttempts, NpgsqlDbType.Integer, ct);
-                await writer.WriteAsync(job.Params?.ToJsonString() ?? "{}", NpgsqlDbType.Jsonb, ct);
-            }
-
-            await writer.CompleteAsync(ct);
-        }
-
-        foreach (var job in jobs)
-        {
-            inserted.Add(new EnqueuedJob(job.Id, JobState.Queued, job.Queue, job.OwnerId));
-        }
+        parameters.AddWithValue("names", names);
+        parameters.AddWithValue("keep_completed", options.Value.KeepCompleted);
+        parameters.AddWithValue("keep_failed", options.Value.KeepFailed);
     }
 
-    private static async Task WriteNullableAsync(NpgsqlBinaryImporter writer, Guid? value, CancellationToken ct)
+    /// <summary>Caches queue names once their rows committed; a caller's transaction may still roll back, so only ours.</summary>
+    private void Remember(string[] queues)
     {
-        if (value is { } v)
+        foreach (var queue in queues)
         {
-            await writer.WriteAsync(v, NpgsqlDbType.Uuid, ct);
+            _knownQueues[queue] = true;
         }
-        else
-        {
-            await writer.WriteNullAsync(ct);
-        }
-    }
-
-    /// <summary>Creates queue rows not known to exist yet; returns the names it made sure of.</summary>
-    private async Task<string[]> EnsureQueuesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IReadOnlyList<NewJob> jobs, CancellationToken ct)
-    {
-        var missing = jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).Where(q => !_knownQueues.ContainsKey(q)).ToArray();
-        if (missing.Length == 0)
-        {
-            return missing;
-        }
-
-        await using var cmd = new NpgsqlCommand("""
-            insert into queues (name, keep_completed, keep_failed) select q, @keep_completed, @keep_failed from unnest(@names) as q
-            on conflict (name) do nothing
-            """, conn, tx);
-        cmd.Parameters.AddWithValue("names", missing);
-        cmd.Parameters.AddWithValue("keep_completed", options.Value.KeepCompleted);
-        cmd.Parameters.AddWithValue("keep_failed", options.Value.KeepFailed);
-        await cmd.ExecuteNonQueryAsync(ct);
-        return missing;
     }
 
     /// <summary>Forgets cached queue names (a test or an admin deleted rows behind our back).</summary>
     public void ForgetQueues() => _knownQueues.Clear();
-
-    private static void AddNullableUuids(NpgsqlCommand cmd, string name, IEnumerable<Guid?> values) =>
-        cmd.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = values.ToArray() });
 }
 
 internal sealed record EnqueuedJob(Guid Id, string State, string Queue, Guid? OwnerId);

@@ -8,24 +8,31 @@ internal static class JobInserts
 {
     /// <summary>
     /// A child starts as its parent's outcome allows: queued once the parent completed, failed or cancelled with it,
-    /// else waiting. A parent inserted by the same statement is not visible to it yet, so its children wait.
+    /// else waiting. A parent inserted by the same statement is not visible to it yet, so its children wait; a parent
+    /// that exists nowhere (never did, or pruned long ago) fails the child.
     /// </summary>
     public const string InsertSql = """
         insert into jobs (id, asset_id, batch_id, parent_id, owner_id, kind, queue, state, priority, run_at, max_attempts, params,
             error_code, error_message, finished_at)
         select u.id, u.asset_id, u.batch_id, u.parent_id, u.owner_id, u.kind, u.queue, s.state,
             u.priority, coalesce(u.run_at, now()), u.max_attempts, coalesce(u.params, '{}'),
-            case s.state when 'failed' then 'parent_failed' when 'cancelled' then 'parent_cancelled' end,
-            case s.state when 'failed' then 'A job this one depends on failed.'
-                when 'cancelled' then 'A job this one depends on was cancelled.' end,
+            case when s.state = 'failed' and s.parent_state is null then 'parent_missing'
+                when s.state = 'failed' then 'parent_failed' when s.state = 'cancelled' then 'parent_cancelled' end,
+            case when s.state = 'failed' and s.parent_state is null then 'The job this one depends on does not exist.'
+                when s.state = 'failed' then 'A job this one depends on failed.'
+                when s.state = 'cancelled' then 'A job this one depends on was cancelled.' end,
             case when s.state in ('failed', 'cancelled') then now() end
         from unnest(@ids, @asset_ids, @batch_ids, @parent_ids, @owner_ids, @kinds, @queues, @priorities, @run_ats, @max_attempts, @params::jsonb[])
             as u(id, asset_id, batch_id, parent_id, owner_id, kind, queue, priority, run_at, max_attempts, params)
         cross join lateral (
-            select case when u.parent_id is null then 'queued'
-                else coalesce((select case p.state when 'completed' then 'queued' when 'failed' then 'failed'
-                    when 'cancelled' then 'cancelled' else 'waiting' end from jobs p where p.id = u.parent_id), 'waiting')
-            end as state
+            select p.parent_state,
+                case when u.parent_id is null then 'queued'
+                    when u.parent_id = any(@ids) then 'waiting'
+                    when p.parent_state is null then 'failed'
+                    when p.parent_state = 'completed' then 'queued'
+                    when p.parent_state in ('failed', 'cancelled') then p.parent_state
+                    else 'waiting' end as state
+            from (select (select j.state from jobs j where j.id = u.parent_id) as parent_state) p
         ) s
         returning id, state, queue, owner_id
         """;

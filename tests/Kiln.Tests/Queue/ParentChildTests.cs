@@ -102,6 +102,18 @@ public sealed class ParentChildTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_child_of_a_job_that_does_not_exist_fails_at_once()
+    {
+        var child = await _server.EnqueueAsync(parentId: Guid.CreateVersion7());
+
+        var row = await _server.JobAsync(child);
+
+        Assert.Equal("failed", row.State);
+        Assert.Equal("parent_missing", row.ErrorCode);
+        Assert.Empty(_recorder.RunsOf(child));
+    }
+
+    [Fact]
     public async Task A_delayed_child_keeps_its_run_at_when_its_parent_completes()
     {
         var parent = QueueServer.NewJob();

@@ -5,7 +5,7 @@ namespace Kiln.Queue;
 
 /// <summary>
 /// Holds one LISTEN connection per node and dispatches notifications by channel. Channels: <c>kiln_jobs</c>
-/// (payload: a queue name that has new ready work) and <c>kiln_signals</c> (payload: <c>cancel|pause:{jobId}</c>);
+/// (payload: a queue name that has new ready work) and <c>kiln_signals</c> (payload: <c>{reason}:{jobId}</c>, see <see cref="JobStopper"/>);
 /// other features subscribe to their own. After a reconnect every queue is woken, since notifications sent while
 /// the connection was down are lost.
 /// </summary>

@@ -83,6 +83,7 @@ internal sealed class QueueBenchHost : IAsyncDisposable
         var cpu = BenchJobs.ProcessCpuSeconds();
         var machine = BenchJobs.MachineCpuSeconds();
         var postgres = BenchJobs.PostgresCpuSeconds(_postmasterPidFile);
+        var allocated = GC.GetTotalAllocatedBytes();
 
         var start = Stopwatch.GetTimestamp();
         foreach (var list in chunks)
@@ -100,7 +101,8 @@ internal sealed class QueueBenchHost : IAsyncDisposable
             BenchJobs.ProcessCpuSeconds() - cpu,
             BenchJobs.MachineCpuSeconds() - machine,
             BenchJobs.PostgresCpuSeconds(_postmasterPidFile) - postgres,
-            await BenchJobs.WalLsnAsync(dataSource, ct) - wal);
+            await BenchJobs.WalLsnAsync(dataSource, ct) - wal,
+            GC.GetTotalAllocatedBytes() - allocated);
     }
 
     public async Task<LatencyResult> LatencyAsync(int samples, CancellationToken ct)

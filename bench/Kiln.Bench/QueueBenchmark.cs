@@ -67,6 +67,7 @@ internal sealed class QueueBenchmark : IBenchmark
                 Console.WriteLine($"warm-up: {await host.ThroughputAsync(warmup, chunk, cancellationToken)}");
             }
 
+            using var sampler = options.Get("alloc-profile") is null ? null : new QueueAllocationSampler();
             var results = new List<ThroughputResult>();
             for (var round = 1; round <= rounds; round++)
             {
@@ -74,6 +75,11 @@ internal sealed class QueueBenchmark : IBenchmark
                 var result = await host.ThroughputAsync(jobs, chunk, cancellationToken);
                 results.Add(result);
                 Console.WriteLine($"round {round}: {result}");
+            }
+
+            foreach (var (type, bytes) in sampler?.Top(25) ?? [])
+            {
+                Console.WriteLine($"  allocated ~{bytes / (double)(jobs * rounds):F0} B/job  {type}");
             }
 
             var median = results.OrderBy(r => r.JobsPerSecond).ElementAt(results.Count / 2);
@@ -92,7 +98,7 @@ internal sealed class QueueBenchmark : IBenchmark
 }
 
 internal sealed record ThroughputResult(
-    int Jobs, double Seconds, double EnqueueSeconds, double ProcessCpuSeconds, double MachineCpuSeconds, double? PostgresCpuSeconds, long WalBytes)
+    int Jobs, double Seconds, double EnqueueSeconds, double ProcessCpuSeconds, double MachineCpuSeconds, double? PostgresCpuSeconds, long WalBytes, long AllocatedBytes)
 {
     public double JobsPerSecond => Jobs / Seconds;
 
@@ -100,7 +106,7 @@ internal sealed record ThroughputResult(
         $"{Jobs} jobs in {Seconds:F2} s = {JobsPerSecond:F0} jobs/s (enqueue alone {Jobs / EnqueueSeconds:F0} jobs/s); " +
         $"CPU: Kiln {ProcessCpuSeconds:F1} s ({ProcessCpuSeconds * 1e6 / Jobs:F0} us/job), PostgreSQL {PostgresCpuSeconds?.ToString("F1", CultureInfo.InvariantCulture) ?? "?"} s " +
         $"({(PostgresCpuSeconds * 1e6 / Jobs)?.ToString("F0", CultureInfo.InvariantCulture) ?? "?"} us/job), whole machine {MachineCpuSeconds:F1} s of {Seconds * Environment.ProcessorCount:F1}; " +
-        $"WAL {WalBytes / (double)Jobs:F0} B/job");
+        $"WAL {WalBytes / (double)Jobs:F0} B/job; allocated {AllocatedBytes / (double)Jobs:F0} B/job");
 }
 
 internal sealed record LatencyResult(int Samples, double[] EnqueueMs, double[] StartMs)

@@ -103,7 +103,9 @@ internal sealed class InProcessWorkers(
                 var free = loop.Free;
                 if (free > 0)
                 {
-                    var leased = await dispatcher.LeaseAsync(new LeaseRequest(WorkerId, loop.Queue, loop.Kinds, free), stoppingToken);
+                    // Not cancelled by shutdown: a lease cut off after the server ran it would strand its jobs as
+                    // running until their leases expire. Leasing is quick; the loop checks the token before the next one.
+                    var leased = await dispatcher.LeaseAsync(new LeaseRequest(WorkerId, loop.Queue, loop.Kinds, free), CancellationToken.None);
                     foreach (var lease in leased.Jobs)
                     {
                         loop.Acquire();

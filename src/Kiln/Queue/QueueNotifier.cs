@@ -21,6 +21,8 @@ internal sealed class QueueNotifier(
     /// <summary>Listened to from the start, so a subscriber created later misses nothing sent after its creation.</summary>
     private static readonly string[] Channels = [JobsChannel, SignalsChannel, EventsChannel];
 
+    private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(30);
+
     private readonly ConcurrentDictionary<string, List<Action<string>>> _handlers = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -58,7 +60,13 @@ internal sealed class QueueNotifier(
                 delay = TimeSpan.FromMilliseconds(200);
                 while (!stoppingToken.IsCancellationRequested)
                 {
-                    await conn.WaitAsync(stoppingToken);
+                    // A connection that died silently (no RST) would never deliver another notification: check it
+                    // when nothing arrived for a while, so a dead one is replaced instead of waited on forever.
+                    if (!await conn.WaitAsync(KeepAliveInterval, stoppingToken))
+                    {
+                        await using var ping = new NpgsqlCommand("select 1", conn) { CommandTimeout = 10 };
+                        await ping.ExecuteScalarAsync(stoppingToken);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -22,7 +22,7 @@ internal sealed class JobLeaser(
 {
     private const string LeaseColumns = """
         l.id, l.lease_id, l.kind, l.attempts, l.max_attempts, l.lease_expires_at, l.params, l.owner_id, l.waited,
-        a.id, a.kind, a.content_type, a.original_name, a.size, a.path, a.category, a.metadata::text
+        a.id, a.kind, a.content_type, a.original_name, a.size, a.path, a.category, a.metadata::text, l.tid
         """;
 
     /// <summary>
@@ -37,7 +37,7 @@ internal sealed class JobLeaser(
         where j.ctid = any(array(select ctid from picked))
         returning j.id, j.lease_id, j.kind, j.attempts, j.max_attempts, j.lease_expires_at,
             case when j.params = '{}'::jsonb then null else j.params::text end as params, j.owner_id,
-            j.asset_id, extract(epoch from (now() - j.run_at))::float8 as waited, j.priority, j.run_at
+            j.asset_id, extract(epoch from (now() - j.run_at))::float8 as waited, j.priority, j.run_at, j.ctid::text as tid
         """;
 
     /// <summary>
@@ -166,7 +166,10 @@ internal sealed class JobLeaser(
         {
             var lease = ReadLease(r, request.Queue);
             var owner = r.IsDBNull(7) ? (Guid?)null : r.GetGuid(7);
-            leases.Add(new ActiveLease(lease.JobId, lease.LeaseId, request.WorkerId, request.Queue, lease.Kind, owner));
+            leases.Add(new ActiveLease(lease.JobId, lease.LeaseId, request.WorkerId, request.Queue, lease.Kind, owner)
+            {
+                Tid = r.GetString(17),
+            });
             metrics.JobStarted(request.Queue, lease.Kind, r.GetDouble(8));
             jobs.Add(lease);
         }

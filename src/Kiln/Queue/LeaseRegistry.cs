@@ -56,6 +56,12 @@ internal sealed class ActiveLease(Guid jobId, Guid leaseId, string workerId, str
     public string Kind { get; } = kind;
     public Guid? OwnerId { get; } = ownerId;
 
+    /// <summary>
+    /// Where the row stood when leased (its ctid as text: Npgsql does not send tid arrays). Completion tries it first (a TID lookup instead of a primary-key descent);
+    /// after any later write to the row it is stale and completion falls back to the id.
+    /// </summary>
+    public string? Tid { get; init; }
+
     /// <summary>Stopwatch ticks of the last progress written to the database.</summary>
     public long LastWriteTicks { get; set; }
 }

@@ -23,7 +23,9 @@ internal static class JobQuery
     /// <summary>Sort keys clients may use, mapped to columns; anything else is refused, never spliced into SQL.</summary>
     public static readonly IReadOnlyDictionary<string, string> SortColumns = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        ["createdAt"] = "created_at",
+        // Job ids are UUIDv7, minted when the job is made: their order is creation order, and the primary key
+        // serves it, so the queue does not maintain a separate created_at index on every state change.
+        ["createdAt"] = "id",
         ["finishedAt"] = "finished_at",
         ["startedAt"] = "started_at",
         ["priority"] = "priority",

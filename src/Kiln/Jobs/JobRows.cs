@@ -58,9 +58,12 @@ internal static class JobRows
         returning id, owner_id
         """;
 
-    /// <summary>Puts the waiting children of completed jobs in the queue; returns (id, owner, queue).</summary>
+    /// <summary>
+    /// Puts the waiting children of completed jobs in the queue, keeping a run_at still in the future; returns
+    /// (id, owner, queue).
+    /// </summary>
     public const string ReleaseChildrenSql = """
-        update jobs set state = 'queued', run_at = now()
+        update jobs set state = 'queued', run_at = greatest(run_at, now())
         where parent_id = any(@parents) and state = 'waiting'
         returning id, owner_id, queue
         """;

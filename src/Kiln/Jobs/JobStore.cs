@@ -13,31 +13,20 @@ internal sealed class JobStore(
     IJobEventSink events,
     IOptions<QueueOptions> options)
 {
-    private const string InsertSql = """
-        insert into jobs (id, asset_id, batch_id, parent_id, owner_id, kind, queue, state, priority, run_at, max_attempts, params)
-        select u.id, u.asset_id, u.batch_id, u.parent_id, u.owner_id, u.kind, u.queue,
-            case when u.parent_id is null then 'queued'
-                else coalesce((select case p.state when 'completed' then 'queued' when 'failed' then 'failed'
-                    when 'cancelled' then 'cancelled' else 'waiting' end from jobs p where p.id = u.parent_id), 'waiting')
-            end,
-            u.priority, coalesce(u.run_at, now()), u.max_attempts, coalesce(u.params, '{}')
-        from unnest(@ids, @asset_ids, @batch_ids, @parent_ids, @owner_ids, @kinds, @queues, @priorities, @run_ats, @max_attempts, @params::jsonb[])
-            as u(id, asset_id, batch_id, parent_id, owner_id, kind, queue, priority, run_at, max_attempts, params)
-        returning id, state, queue, owner_id
-        """;
-
     private readonly ConcurrentDictionary<string, bool> _knownQueues = new(StringComparer.Ordinal);
 
     public async Task<EnqueuedJobs> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
     {
-        var enqueued = await EnqueueAsync(jobs, null, null, cancellationToken);
+        var enqueued = JobInserts.UseCopy(jobs)
+            ? await EnqueueAsync(jobs, null, null, cancellationToken)
+            : await EnqueueInOneRoundTripAsync(jobs, cancellationToken);
         Announce(enqueued);
         return enqueued;
     }
 
     /// <summary>
-    /// Inserts jobs in one statement (a parent may come in the same list, before its children). With a caller's
-    /// transaction, the caller must call <see cref="Announce"/> after it commits.
+    /// Inserts jobs (a parent may come in the same list, before its children) and notifies their queues. With a
+    /// caller's transaction, the caller must call <see cref="Announce"/> after it commits.
     /// </summary>
     public async Task<EnqueuedJobs> EnqueueAsync(
         IReadOnlyList<NewJob> jobs, NpgsqlConnection? connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
@@ -53,32 +42,32 @@ internal sealed class JobStore(
         {
             await using var ownTx = ownConnection ? await conn.BeginTransactionAsync(cancellationToken) : null;
             var tx = transaction ?? ownTx;
-            await EnsureQueuesAsync(conn, transaction, jobs, cancellationToken);
-            var inserted = new List<EnqueuedJob>(jobs.Count);
-            await using (var cmd = new NpgsqlCommand(InsertSql, conn, tx))
+            var missing = MissingQueues(jobs);
+            if (missing.Length > 0)
             {
-                cmd.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
-                AddNullableUuids(cmd, "asset_ids", jobs.Select(j => j.AssetId));
-                AddNullableUuids(cmd, "batch_ids", jobs.Select(j => j.BatchId));
-                AddNullableUuids(cmd, "parent_ids", jobs.Select(j => j.ParentId));
-                AddNullableUuids(cmd, "owner_ids", jobs.Select(j => j.OwnerId));
-                cmd.Parameters.AddWithValue("kinds", jobs.Select(j => j.Kind).ToArray());
-                cmd.Parameters.AddWithValue("queues", jobs.Select(j => j.Queue).ToArray());
-                cmd.Parameters.AddWithValue("priorities", jobs.Select(j => j.Priority).ToArray());
-                cmd.Parameters.Add(new NpgsqlParameter("run_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = jobs.Select(j => j.RunAt).ToArray() });
-                cmd.Parameters.AddWithValue("max_attempts", jobs.Select(j => j.MaxAttempts).ToArray());
-                cmd.Parameters.Add(new NpgsqlParameter("params", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = jobs.Select(j => j.Params?.ToJsonString()).ToArray() });
+                await using var ensure = new NpgsqlCommand(EnsureQueuesSql, conn, tx);
+                AddEnsureParameters(ensure.Parameters, missing);
+                await ensure.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            List<EnqueuedJob> inserted;
+            if (JobInserts.UseCopy(jobs))
+            {
+                inserted = await JobInserts.CopyAsync(conn, jobs, cancellationToken);
+            }
+            else
+            {
+                await using var cmd = new NpgsqlCommand(JobInserts.InsertSql, conn, tx);
+                JobInserts.AddParameters(cmd.Parameters, jobs);
                 await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-                while (await r.ReadAsync(cancellationToken))
-                {
-                    inserted.Add(new EnqueuedJob(r.GetGuid(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetGuid(3)));
-                }
+                inserted = await JobInserts.ReadAsync(r, jobs.Count, cancellationToken);
             }
 
             await JobRows.NotifyQueuesAsync(conn, tx, inserted.Where(i => i.State == JobState.Queued).Select(i => i.Queue), cancellationToken);
             if (ownTx is not null)
             {
                 await ownTx.CommitAsync(cancellationToken);
+                Remember(missing);
             }
 
             return new EnqueuedJobs(inserted);
@@ -90,6 +79,47 @@ internal sealed class JobStore(
                 await conn.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// The interactive path: queue rows, insert and NOTIFY in one batch. Without an explicit transaction Npgsql runs
+    /// a batch as one implicit transaction, so this is atomic and costs one round trip and one commit.
+    /// </summary>
+    private async Task<EnqueuedJobs> EnqueueInOneRoundTripAsync(IReadOnlyList<NewJob> jobs, CancellationToken ct)
+    {
+        if (jobs.Count == 0)
+        {
+            return new EnqueuedJobs([]);
+        }
+
+        var missing = MissingQueues(jobs);
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var batch = new NpgsqlBatch(conn);
+        if (missing.Length > 0)
+        {
+            var ensure = new NpgsqlBatchCommand(EnsureQueuesSql);
+            AddEnsureParameters(ensure.Parameters, missing);
+            batch.BatchCommands.Add(ensure);
+        }
+
+        var insert = new NpgsqlBatchCommand(JobInserts.InsertSql);
+        JobInserts.AddParameters(insert.Parameters, jobs);
+        batch.BatchCommands.Add(insert);
+        var notify = new NpgsqlBatchCommand("""
+            select pg_notify('kiln_jobs', q) from (select distinct queue from jobs where id = any(@ids) and state = 'queued') d(q)
+            """);
+        notify.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
+        batch.BatchCommands.Add(notify);
+
+        List<EnqueuedJob> inserted;
+        // The reader skips the queue insert (it returns no rows) and starts on the job insert.
+        await using (var r = await batch.ExecuteReaderAsync(ct))
+        {
+            inserted = await JobInserts.ReadAsync(r, jobs.Count, ct);
+        }
+
+        Remember(missing);
+        return new EnqueuedJobs(inserted);
     }
 
     public async Task<Job?> GetAsync(Guid id, Guid? ownerScope, CancellationToken cancellationToken)
@@ -148,37 +178,33 @@ internal sealed class JobStore(
         }
     }
 
-    /// <summary>Creates missing queue rows; names are cached only outside a caller's transaction, which may roll back.</summary>
-    private async Task EnsureQueuesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IReadOnlyList<NewJob> jobs, CancellationToken ct)
-    {
-        var missing = jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).Where(q => !_knownQueues.ContainsKey(q)).ToArray();
-        if (missing.Length == 0)
-        {
-            return;
-        }
+    private const string EnsureQueuesSql = """
+        insert into queues (name, keep_completed, keep_failed) select q, @keep_completed, @keep_failed from unnest(@names) as q
+        on conflict (name) do nothing
+        """;
 
-        await using var cmd = new NpgsqlCommand("""
-            insert into queues (name, keep_completed, keep_failed) select q, @keep_completed, @keep_failed from unnest(@names) as q
-            on conflict (name) do nothing
-            """, conn, tx);
-        cmd.Parameters.AddWithValue("names", missing);
-        cmd.Parameters.AddWithValue("keep_completed", options.Value.KeepCompleted);
-        cmd.Parameters.AddWithValue("keep_failed", options.Value.KeepFailed);
-        await cmd.ExecuteNonQueryAsync(ct);
-        if (tx is null)
+    /// <summary>Queue names of the jobs not yet known to have a row.</summary>
+    private string[] MissingQueues(IReadOnlyList<NewJob> jobs) =>
+        [.. jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).Where(q => !_knownQueues.ContainsKey(q))];
+
+    private void AddEnsureParameters(NpgsqlParameterCollection parameters, string[] names)
+    {
+        parameters.AddWithValue("names", names);
+        parameters.AddWithValue("keep_completed", options.Value.KeepCompleted);
+        parameters.AddWithValue("keep_failed", options.Value.KeepFailed);
+    }
+
+    /// <summary>Caches queue names once their rows committed; a caller's transaction may still roll back, so only ours.</summary>
+    private void Remember(string[] queues)
+    {
+        foreach (var queue in queues)
         {
-            foreach (var q in missing)
-            {
-                _knownQueues[q] = true;
-            }
+            _knownQueues[queue] = true;
         }
     }
 
     /// <summary>Forgets cached queue names (a test or an admin deleted rows behind our back).</summary>
     public void ForgetQueues() => _knownQueues.Clear();
-
-    private static void AddNullableUuids(NpgsqlCommand cmd, string name, IEnumerable<Guid?> values) =>
-        cmd.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = values.ToArray() });
 }
 
 internal sealed record EnqueuedJob(Guid Id, string State, string Queue, Guid? OwnerId);

@@ -12,15 +12,18 @@ internal sealed class KilnMetrics
 {
     private static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
-    private readonly ConcurrentDictionary<string, Counter> _counters = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Histogram> _histograms = new(StringComparer.Ordinal);
+    // Keyed by (name, labels) rather than their concatenation, and job labels cached: the queue records metrics for
+    // every job it starts and finishes, and building label strings was most of what it allocated per job.
+    private readonly ConcurrentDictionary<(string Name, string Labels), Counter> _counters = new();
+    private readonly ConcurrentDictionary<(string Name, string Labels), Histogram> _histograms = new();
+    private readonly ConcurrentDictionary<(string Queue, string Kind, string? Outcome), string> _jobLabels = new();
 
     public void JobStarted(string queue, string kind, double waitSeconds) =>
-        Observe("kiln_job_queue_wait_seconds", "Time from run_at to lease.", Labels(("queue", queue), ("kind", kind)), Math.Max(0, waitSeconds));
+        Observe("kiln_job_queue_wait_seconds", "Time from run_at to lease.", JobLabels(queue, kind, null), Math.Max(0, waitSeconds));
 
     public void JobFinished(string queue, string kind, string outcome, double? durationSeconds)
     {
-        var labels = Labels(("queue", queue), ("kind", kind), ("outcome", outcome));
+        var labels = JobLabels(queue, kind, outcome);
         Increment("kiln_jobs_finished_total", "Jobs that finished an attempt, by outcome.", labels);
         if (durationSeconds is double d)
         {
@@ -47,13 +50,13 @@ internal sealed class KilnMetrics
         Increment("kiln_rejected_messages_total", "Messages refused by validation.", Labels(("source", source), ("reason", reason)));
 
     public void Increment(string name, string help, string labels, double by = 1) =>
-        _counters.GetOrAdd(name + labels, _ => new Counter(name, help, labels)).Add(by);
+        _counters.GetOrAdd((name, labels), static (k, help) => new Counter(k.Name, help, k.Labels), help).Add(by);
 
     public void Observe(string name, string help, string labels, double value) =>
-        _histograms.GetOrAdd(name + labels, _ => new Histogram(name, help, labels, DurationBuckets)).Observe(value);
+        _histograms.GetOrAdd((name, labels), static (k, help) => new Histogram(k.Name, help, k.Labels, DurationBuckets), help).Observe(value);
 
     public double CounterValue(string name, string labels) =>
-        _counters.TryGetValue(name + labels, out var c) ? c.Value : 0;
+        _counters.TryGetValue((name, labels), out var c) ? c.Value : 0;
 
     /// <summary>Writes every counter and histogram; gauges read from the database are appended by the endpoint.</summary>
     public void WriteTo(StringBuilder sb)
@@ -94,6 +97,13 @@ internal sealed class KilnMetrics
 
         return sb.Append('}').ToString();
     }
+
+    private string JobLabels(string queue, string kind, string? outcome) =>
+        _jobLabels.TryGetValue((queue, kind, outcome), out var labels)
+            ? labels
+            : _jobLabels.GetOrAdd((queue, kind, outcome), static k => k.Outcome is null
+                ? Labels(("queue", k.Queue), ("kind", k.Kind))
+                : Labels(("queue", k.Queue), ("kind", k.Kind), ("outcome", k.Outcome)));
 
     public static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
 

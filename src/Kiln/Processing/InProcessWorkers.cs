@@ -9,8 +9,10 @@ namespace Kiln.Processing;
 
 /// <summary>
 /// Runs jobs inside the server: one dispatch loop per queue with its configured slots, through the same
-/// <see cref="IJobDispatcher"/> contract remote workers use. Idle loops sleep until a wake-up (local enqueue or
-/// NOTIFY), the next delayed job, or the idle poll safety net.
+/// <see cref="IJobDispatcher"/> contract remote workers use. A loop leases as many jobs as it has free slots in one
+/// call; idle loops sleep until a wake-up (local enqueue, NOTIFY, a finished job), the next delayed job, or the
+/// idle poll safety net. On shutdown the loops stop leasing, running jobs get their grace period with their leases
+/// still renewed, and whatever still runs after it is stopped and released without counting the attempt.
 /// </summary>
 internal sealed class InProcessWorkers(
     IJobDispatcher dispatcher,
@@ -25,8 +27,13 @@ internal sealed class InProcessWorkers(
     ILogger<InProcessWorkers> logger) : BackgroundService
 {
     private readonly Dictionary<string, IJobHandler> _handlers = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
+
+    /// <summary>Jobs running here by lease id: a stalled attempt may still be winding down when the next one starts.</summary>
     private readonly ConcurrentDictionary<Guid, RunningJob> _running = new();
-    private readonly CancellationTokenSource _hardStop = new();
+
+    /// <summary>Outlives the dispatch loops: leases of jobs finishing during the shutdown grace period must not expire.</summary>
+    private readonly CancellationTokenSource _heartbeatStop = new();
+    private Task _heartbeat = Task.CompletedTask;
 
     public int RunningCount => _running.Count;
 
@@ -39,6 +46,7 @@ internal sealed class InProcessWorkers(
             return;
         }
 
+        _heartbeat = HeartbeatLoopAsync(_heartbeatStop.Token);
         var loops = new List<Task>();
         foreach (var (queue, slots) in workerOptions.Value.Slots)
         {
@@ -46,11 +54,11 @@ internal sealed class InProcessWorkers(
             if (slots > 0 && kinds.Length > 0)
             {
                 logger.LogInformation("Serving queue {Queue} with {Slots} slots: {Kinds}", queue, slots, string.Join(", ", kinds));
-                loops.Add(Task.Run(() => DispatchLoopAsync(queue, slots, kinds, stoppingToken), CancellationToken.None));
+                var loop = new QueueLoop(queue, slots, kinds, wakeups);
+                loops.Add(Task.Run(() => DispatchLoopAsync(loop, stoppingToken), CancellationToken.None));
             }
         }
 
-        loops.Add(HeartbeatLoopAsync(stoppingToken));
         await Task.WhenAll(loops);
     }
 
@@ -66,38 +74,42 @@ internal sealed class InProcessWorkers(
             await Task.WhenAll(all).WaitAsync(grace, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        await _hardStop.CancelAsync();
+        // Out of grace: stop what still runs; each reports Stopped without a reason and is released.
+        foreach (var job in _running.Values)
+        {
+            job.HardStop();
+        }
+
         var left = _running.Values.Select(r => r.Completion).ToArray();
         await Task.WhenAll(left).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _heartbeatStop.CancelAsync();
+        await _heartbeat.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     public override void Dispose()
     {
-        _hardStop.Dispose();
+        _heartbeatStop.Dispose();
         base.Dispose();
     }
 
-    private async Task DispatchLoopAsync(string queue, int slots, string[] kinds, CancellationToken stoppingToken)
+    private async Task DispatchLoopAsync(QueueLoop loop, CancellationToken stoppingToken)
     {
         var idle = TimeSpan.FromSeconds(queueOptions.Value.IdlePollSeconds);
-        var inQueue = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
-            TimeSpan wait = idle;
+            var wait = idle;
             try
             {
-                var free = slots - Volatile.Read(ref inQueue);
+                var free = loop.Free;
                 if (free > 0)
                 {
-                    var leased = await dispatcher.LeaseAsync(new LeaseRequest(WorkerId, queue, kinds, free), stoppingToken);
+                    // Not cancelled by shutdown: a lease cut off after the server ran it would strand its jobs as
+                    // running until their leases expire. Leasing is quick; the loop checks the token before the next one.
+                    var leased = await dispatcher.LeaseAsync(new LeaseRequest(WorkerId, loop.Queue, loop.Kinds, free), CancellationToken.None);
                     foreach (var lease in leased.Jobs)
                     {
-                        Interlocked.Increment(ref inQueue);
-                        Start(lease, () =>
-                        {
-                            Interlocked.Decrement(ref inQueue);
-                            wakeups.Wake(queue);
-                        });
+                        loop.Acquire();
+                        Start(lease, loop);
                     }
 
                     if (leased.Jobs.Count > 0)
@@ -111,7 +123,7 @@ internal sealed class InProcessWorkers(
                     }
                 }
 
-                await wakeups.WaitAsync(queue, wait, stoppingToken);
+                await wakeups.WaitAsync(loop.Queue, wait, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -119,51 +131,39 @@ internal sealed class InProcessWorkers(
             }
             catch (Exception e)
             {
-                logger.LogError(e, "Dispatch loop for {Queue} failed; retrying", queue);
+                logger.LogError(e, "Dispatch loop for {Queue} failed; retrying", loop.Queue);
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
     }
 
-    private void Start(JobLease lease, Action onDone)
+    private void Start(JobLease lease, QueueLoop loop)
     {
-        var running = new RunningJob(lease, _hardStop.Token);
-        _running[lease.JobId] = running;
-        running.Completion = Task.Run(async () =>
-        {
-            try
-            {
-                await RunAsync(running);
-            }
-            finally
-            {
-                _running.TryRemove(lease.JobId, out _);
-                running.Dispose();
-                onDone();
-            }
-        });
+        var job = new RunningJob(lease, loop);
+        _running[lease.LeaseId] = job;
+        job.Completion = Task.Run(() => RunAsync(job));
     }
 
     private async Task RunAsync(RunningJob job)
     {
         var lease = job.Lease;
-        var directories = new JobDirectories(blobs.JobsTemp, lease.JobId, lease.LeaseId);
-        using var registration = signals.Register(lease.JobId, job.Stop);
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["jobId"] = lease.JobId, ["kind"] = lease.Kind });
-        var context = new JobContext
-        {
-            Lease = lease,
-            InputPath = lease.Asset is null ? null : blobs.Resolve(lease.Asset.Path),
-            Directories = directories,
-            Progress = new ProgressForwarder(r => IgnoreResult(dispatcher.ReportProgressAsync(r, CancellationToken.None)), lease.JobId, lease.LeaseId, logger),
-        };
-
-        var result = _handlers.TryGetValue(lease.Kind, out var handler)
-            ? await JobExecutor.RunAsync(handler, context, () => job.Reason, job.Token)
-            : new ExecutionResult.Failed("unknown_kind", $"No handler for {lease.Kind} in this process.", Retryable: true);
         try
         {
-            await ReportAsync(job, directories, result);
+            var directories = new JobDirectories(blobs.JobsTemp, lease.JobId, lease.LeaseId);
+            using var registration = signals.Register(lease.JobId, job.Stop);
+            using var scope = logger.BeginScope(new JobLogScope(lease.JobId, lease.Kind));
+            var context = new JobContext
+            {
+                Lease = lease,
+                InputPath = lease.Asset is null ? null : blobs.Resolve(lease.Asset.Path),
+                Directories = directories,
+                Progress = new ProgressForwarder(r => IgnoreResult(dispatcher.ReportProgressAsync(r, CancellationToken.None)), lease.JobId, lease.LeaseId, logger),
+            };
+
+            var result = _handlers.TryGetValue(lease.Kind, out var handler)
+                ? await JobExecutor.RunAsync(handler, context, job.ReasonProvider, job.Token)
+                : new ExecutionResult.Failed("unknown_kind", $"No handler for {lease.Kind} in this process.", Retryable: true);
+            await FinishAsync(job, directories, result);
         }
         catch (Exception e)
         {
@@ -171,18 +171,17 @@ internal sealed class InProcessWorkers(
         }
         finally
         {
-            try
-            {
-                directories.Cleanup(keepWork: job.Reason == JobStopReason.Paused);
-            }
-            catch (IOException e)
-            {
-                logger.LogWarning(e, "Could not clean the work directory of {JobId}", lease.JobId);
-            }
+            _running.TryRemove(lease.LeaseId, out _);
+            job.Dispose();
+            job.Loop.Release();
         }
     }
 
-    private async Task ReportAsync(RunningJob job, JobDirectories directories, ExecutionResult result)
+    /// <summary>
+    /// Reports how the attempt ended and removes its files. Files go first unless the job completed (its outputs are
+    /// published from them): once the queue knows, the next attempt may start here and must find a clean slate.
+    /// </summary>
+    private async Task FinishAsync(RunningJob job, JobDirectories directories, ExecutionResult result)
     {
         var lease = job.Lease;
         switch (result)
@@ -199,18 +198,49 @@ internal sealed class InProcessWorkers(
                 {
                     await dispatcher.FailAsync(new FailureReport(lease.JobId, lease.LeaseId, "invalid_output", e.Message, Retryable: false), CancellationToken.None);
                 }
+                finally
+                {
+                    Cleanup(job, directories);
+                }
 
                 break;
             case ExecutionResult.Failed f:
                 logger.LogWarning("Job {JobId} failed: {Code} {Message}", lease.JobId, f.ErrorCode, f.Message);
+                Cleanup(job, directories);
                 await dispatcher.FailAsync(new FailureReport(lease.JobId, lease.LeaseId, f.ErrorCode, f.Message, f.Retryable), CancellationToken.None);
                 break;
             case ExecutionResult.Stopped { Reason: null }:
                 // Shutdown ran out of grace: hand the job back without counting the attempt.
+                Cleanup(job, directories);
                 await dispatcher.ReleaseAsync(lease.JobId, lease.LeaseId, CancellationToken.None);
                 break;
             case ExecutionResult.Stopped:
+                Cleanup(job, directories);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Removes the attempt's files. A paused job keeps its work directory (partial work to resume from); so does a
+    /// job whose next attempt already runs here (the work directory is the job's, the output directory the attempt's).
+    /// </summary>
+    private void Cleanup(RunningJob job, JobDirectories directories)
+    {
+        // Only a job that lost its lease can have a next attempt running already; the scan is for that rare case.
+        var keepWork = job.Reason switch
+        {
+            JobStopReason.Paused => true,
+            JobStopReason.LeaseLost or JobStopReason.Stalled =>
+                _running.Values.Any(r => r.Lease.JobId == job.Lease.JobId && r.Lease.LeaseId != job.Lease.LeaseId),
+            _ => false,
+        };
+        try
+        {
+            directories.Cleanup(keepWork);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning(e, "Could not clean the work directory of {JobId}", job.Lease.JobId);
         }
     }
 
@@ -221,7 +251,7 @@ internal sealed class InProcessWorkers(
         {
             try
             {
-                var leases = _running.Values.Select(r => r.Lease.LeaseId).ToArray();
+                var leases = _running.Keys.ToArray();
                 await dispatcher.HeartbeatAsync(WorkerId, leases, stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -233,20 +263,83 @@ internal sealed class InProcessWorkers(
 
     private static async ValueTask IgnoreResult(ValueTask<bool> task) => await task;
 
-    /// <summary>A job running here: its lease, its stop switch and why it was stopped.</summary>
-    private sealed class RunningJob(JobLease lease, CancellationToken hardStop) : IDisposable
+    /// <summary>The jobId and kind every log line of a job carries; one small object instead of a dictionary per job.</summary>
+    private sealed class JobLogScope(Guid jobId, string kind) : IReadOnlyList<KeyValuePair<string, object>>
     {
-        private readonly CancellationTokenSource _cts = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
+        public int Count => 2;
+
+        public KeyValuePair<string, object> this[int index] => index switch
+        {
+            0 => new("jobId", jobId),
+            1 => new("kind", kind),
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
+
+        public IEnumerator<KeyValuePair<string, object>> GetEnumerator()
+        {
+            yield return this[0];
+            yield return this[1];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => $"jobId:{jobId} kind:{kind}";
+    }
+
+    /// <summary>A queue's dispatch loop: its slots and how many of them are taken.</summary>
+    private sealed class QueueLoop(string queue, int slots, string[] kinds, QueueWakeups wakeups)
+    {
+        private int _busy;
+
+        public string Queue { get; } = queue;
+
+        public string[] Kinds { get; } = kinds;
+
+        public int Free => slots - Volatile.Read(ref _busy);
+
+        public void Acquire() => Interlocked.Increment(ref _busy);
+
+        /// <summary>Frees a slot and wakes the loop so it can lease again.</summary>
+        public void Release()
+        {
+            Interlocked.Decrement(ref _busy);
+            wakeups.Wake(Queue);
+        }
+    }
+
+    /// <summary>A job running here: its lease, its stop switch and why it was stopped.</summary>
+    private sealed class RunningJob : IDisposable
+    {
+        private readonly CancellationTokenSource _cts = new();
         private int _reason = -1;
 
-        public JobLease Lease { get; } = lease;
+        public RunningJob(JobLease lease, QueueLoop loop)
+        {
+            Lease = lease;
+            Loop = loop;
+            ReasonProvider = () => Reason;
+        }
+
+        public JobLease Lease { get; }
+        public QueueLoop Loop { get; }
         public Task Completion { get; set; } = Task.CompletedTask;
         public CancellationToken Token => _cts.Token;
         public JobStopReason? Reason => _reason < 0 ? null : (JobStopReason)_reason;
+        public Func<JobStopReason?> ReasonProvider { get; }
 
         public void Stop(JobStopReason reason)
         {
             Interlocked.CompareExchange(ref _reason, (int)reason, -1);
+            Cancel();
+        }
+
+        /// <summary>Stops the job without a reason: it was not asked to stop, the server is going away.</summary>
+        public void HardStop() => Cancel();
+
+        public void Dispose() => _cts.Dispose();
+
+        private void Cancel()
+        {
             try
             {
                 _cts.Cancel();
@@ -256,7 +349,5 @@ internal sealed class InProcessWorkers(
                 // The job already ended; nothing left to stop.
             }
         }
-
-        public void Dispose() => _cts.Dispose();
     }
 }

@@ -23,11 +23,25 @@ internal sealed class CompletionWriter : IAsyncDisposable
         returning owner_id, asset_id, queue, kind, extract(epoch from (now() - started_at))::float8
         """;
 
+    /// <summary>
+    /// Every way out of running clears lease_id, so a matching lease id alone proves the job still runs under it.
+    /// Not naming the state keeps the plan on primary-key lookups: with <c>state = 'running'</c> the planner likes to
+    /// scan the whole jobs_running index, dead entries included, for every batch.
+    /// </summary>
     private const string CompleteManySql = """
         update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = now(),
             lease_owner = null, lease_id = null, lease_expires_at = null
         from unnest(@ids, @leases, @results::jsonb[]) as u(id, lease, result)
-        where j.id = u.id and j.lease_id = u.lease and j.state = 'running'
+        where j.id = any(@ids) and j.id = u.id and j.lease_id = u.lease
+        returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (now() - j.started_at))::float8
+        """;
+
+    /// <summary>The same update, finding rows by the tuple id they were leased at (see <see cref="ActiveLease.Tid"/>).</summary>
+    private const string CompleteByTidSql = """
+        update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = now(),
+            lease_owner = null, lease_id = null, lease_expires_at = null
+        from unnest(@tids::tid[], @ids, @leases, @results::jsonb[]) as u(tid, id, lease, result)
+        where j.ctid = any(@tids::tid[]) and j.ctid = u.tid and j.id = u.id and j.lease_id = u.lease
         returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (now() - j.started_at))::float8
         """;
 
@@ -190,32 +204,40 @@ internal sealed class CompletionWriter : IAsyncDisposable
 
     private async Task<HashSet<Guid>> CompleteManyAsync(List<(CompletionReport Report, TaskCompletionSource<bool> Done)> batch)
     {
-        var ids = new Guid[batch.Count];
-        var leaseIds = new Guid[batch.Count];
-        var results = new string?[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
+        var byTid = new List<(CompletionReport Report, string Tid)>(batch.Count);
+        var byId = new List<CompletionReport>();
+        foreach (var (report, _) in batch)
         {
-            ids[i] = batch[i].Report.JobId;
-            leaseIds[i] = batch[i].Report.LeaseId;
-            results[i] = batch[i].Report.Result?.ToJsonString();
+            if (_leases.TryGet(report.JobId, report.LeaseId, out var lease) && lease.Tid is { } tid)
+            {
+                byTid.Add((report, tid));
+            }
+            else
+            {
+                byId.Add(report);
+            }
         }
 
         var completed = new HashSet<Guid>();
         var finished = new List<(Guid Id, Guid? Owner, string Queue, string Kind, double? Seconds)>(batch.Count);
         await using var conn = await _dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await using (var cmd = new NpgsqlCommand(CompleteManySql, conn, tx))
+        if (byTid.Count > 0)
         {
-            cmd.Parameters.AddWithValue("ids", ids);
-            cmd.Parameters.AddWithValue("leases", leaseIds);
-            cmd.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = results });
-            await using var r = await cmd.ExecuteReaderAsync();
-            while (await r.ReadAsync())
-            {
-                var id = r.GetGuid(0);
-                completed.Add(id);
-                finished.Add((id, r.IsDBNull(1) ? null : r.GetGuid(1), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetDouble(4)));
-            }
+            await using var cmd = new NpgsqlCommand(CompleteByTidSql, conn, tx);
+            cmd.Parameters.AddWithValue("tids", byTid.Select(b => b.Tid).ToArray());
+            AddReports(cmd, byTid.Select(b => b.Report).ToList());
+            await ReadFinishedAsync(cmd, completed, finished);
+
+            // Rows written since their lease (progress, heartbeats) moved; find those by id.
+            byId.AddRange(byTid.Where(b => !completed.Contains(b.Report.JobId)).Select(b => b.Report));
+        }
+
+        if (byId.Count > 0)
+        {
+            await using var cmd = new NpgsqlCommand(CompleteManySql, conn, tx);
+            AddReports(cmd, byId);
+            await ReadFinishedAsync(cmd, completed, finished);
         }
 
         var children = await JobRows.ReleaseChildrenAsync(conn, tx, [.. completed], CancellationToken.None);
@@ -232,6 +254,25 @@ internal sealed class CompletionWriter : IAsyncDisposable
 
         AnnounceChildren(children);
         return completed;
+    }
+
+    private static void AddReports(NpgsqlCommand cmd, List<CompletionReport> reports)
+    {
+        cmd.Parameters.AddWithValue("ids", reports.Select(r => r.JobId).ToArray());
+        cmd.Parameters.AddWithValue("leases", reports.Select(r => r.LeaseId).ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = reports.Select(r => r.Result?.ToJsonString()).ToArray() });
+    }
+
+    private static async Task ReadFinishedAsync(
+        NpgsqlCommand cmd, HashSet<Guid> completed, List<(Guid Id, Guid? Owner, string Queue, string Kind, double? Seconds)> finished)
+    {
+        await using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync())
+        {
+            var id = r.GetGuid(0);
+            completed.Add(id);
+            finished.Add((id, r.IsDBNull(1) ? null : r.GetGuid(1), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetDouble(4)));
+        }
     }
 
     /// <summary>Outputs come from handlers and remote workers: each must be a file inside the staging directory.</summary>

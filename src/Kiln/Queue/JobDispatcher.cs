@@ -9,100 +9,23 @@ using NpgsqlTypes;
 namespace Kiln.Queue;
 
 /// <summary>
-/// The queue side of <see cref="IJobDispatcher"/>: leases with <c>FOR UPDATE SKIP LOCKED</c> in
-/// (priority, run_at, id) order under the queue's pause flag, concurrency cap and rate limit; progress, failures
-/// and releases. Completion lives in <see cref="CompletionWriter"/>.
+/// The queue side of <see cref="IJobDispatcher"/>: progress, heartbeats, failures and releases. Leasing lives in
+/// <see cref="JobLeaser"/>, completion in <see cref="CompletionWriter"/>.
 /// </summary>
 internal sealed class JobDispatcher(
     NpgsqlDataSource dataSource,
+    JobLeaser leaser,
     LeaseRegistry leases,
     CompletionWriter completions,
     IJobEventSink events,
     KilnMetrics metrics,
     IOptions<QueueOptions> options) : IJobDispatcher
 {
-    private const string LeaseSql = """
-        with picked as (
-            select id, asset_id from jobs
-            where queue = @queue and state = 'queued' and run_at <= now() and kind = any(@kinds)
-            order by priority, run_at, id
-            limit @max
-            for update skip locked
-        )
-        update jobs j set state = 'running', attempts = j.attempts + 1, lease_owner = @worker,
-            lease_id = gen_random_uuid(), lease_expires_at = now() + @lease, started_at = now(),
-            last_progress_at = now(), progress = 0, stage = null, speed = null, eta_seconds = null,
-            error_code = null, error_message = null
-        from picked p left join assets a on a.id = p.asset_id
-        where j.id = p.id
-        returning j.id, j.lease_id, j.kind, j.attempts, j.max_attempts, j.lease_expires_at, j.params::text, j.owner_id,
-            extract(epoch from (now() - j.run_at))::float8,
-            a.id, a.kind, a.content_type, a.original_name, a.size, a.path, a.category, a.metadata::text
-        """;
-
     private readonly QueueOptions _options = options.Value;
     private readonly long _progressIntervalTicks = (long)(Stopwatch.Frequency / options.Value.MaxProgressWritesPerSecond);
 
-    public async Task<LeaseResult> LeaseAsync(LeaseRequest request, CancellationToken cancellationToken)
-    {
-        if (request.Max <= 0 || request.Kinds.Count == 0)
-        {
-            return LeaseResult.Empty;
-        }
-
-        await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var tx = await conn.BeginTransactionAsync(cancellationToken);
-        var budget = await QueueBudget.ReadAsync(conn, tx, request.Queue, cancellationToken);
-        if (budget.Paused)
-        {
-            return LeaseResult.Empty;
-        }
-
-        var max = Math.Min(request.Max, _options.MaxLeaseBatch);
-        max = Math.Min(max, budget.Available);
-        if (max <= 0)
-        {
-            await tx.CommitAsync(cancellationToken);
-            return new LeaseResult([], budget.RetryAfter);
-        }
-
-        var jobs = new List<JobLease>(max);
-        await using (var cmd = new NpgsqlCommand(LeaseSql, conn, tx))
-        {
-            cmd.Parameters.AddWithValue("queue", request.Queue);
-            cmd.Parameters.AddWithValue("kinds", request.Kinds.ToArray());
-            cmd.Parameters.AddWithValue("max", max);
-            cmd.Parameters.AddWithValue("worker", request.WorkerId);
-            cmd.Parameters.AddWithValue("lease", TimeSpan.FromSeconds(_options.LeaseSeconds));
-            await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-            while (await r.ReadAsync(cancellationToken))
-            {
-                var lease = ReadLease(r, request.Queue);
-                var owner = r.IsDBNull(7) ? (Guid?)null : r.GetGuid(7);
-                leases.Add(new ActiveLease(lease.JobId, lease.LeaseId, request.WorkerId, request.Queue, lease.Kind, owner));
-                metrics.JobStarted(request.Queue, lease.Kind, r.GetDouble(8));
-                jobs.Add(lease);
-            }
-        }
-
-        await budget.ConsumeAsync(conn, tx, jobs.Count, cancellationToken);
-        TimeSpan? retryAfter = null;
-        if (jobs.Count == 0)
-        {
-            retryAfter = await NextRunAtAsync(conn, tx, request, cancellationToken);
-        }
-
-        await tx.CommitAsync(cancellationToken);
-        foreach (var job in jobs)
-        {
-            if (leases.TryGet(job.JobId, job.LeaseId, out var active))
-            {
-                events.Publish(JobEvents.Update(job.JobId, active.OwnerId, JobState.Running, progress: 0));
-            }
-        }
-
-        return new LeaseResult(jobs, retryAfter);
-    }
+    public Task<LeaseResult> LeaseAsync(LeaseRequest request, CancellationToken cancellationToken) =>
+        leaser.LeaseAsync(request, cancellationToken);
 
     public async ValueTask<bool> ReportProgressAsync(ProgressReport report, CancellationToken cancellationToken)
     {
@@ -144,17 +67,22 @@ internal sealed class JobDispatcher(
 
     public async Task<int> HeartbeatAsync(string workerId, IReadOnlyCollection<Guid> leaseIds, CancellationToken cancellationToken)
     {
-        if (leaseIds.Count == 0)
+        // By primary key: the leases held here say which jobs they are for. A lease this node does not know of
+        // (expired, cancelled, granted by another node) is not renewed.
+        var (jobIds, held) = leases.JobsOf(workerId, leaseIds);
+        if (jobIds.Length == 0)
         {
             return 0;
         }
 
         await using var cmd = dataSource.CreateCommand("""
-            update jobs set lease_expires_at = now() + @lease
-            where lease_id = any(@ids) and lease_owner = @worker and state = 'running'
+            update jobs j set lease_expires_at = now() + @lease
+            from unnest(@ids, @leases) as u(id, lease)
+            where j.id = u.id and j.lease_id = u.lease and j.lease_owner = @worker and j.state = 'running'
             """);
         cmd.Parameters.AddWithValue("lease", TimeSpan.FromSeconds(_options.LeaseSeconds));
-        cmd.Parameters.AddWithValue("ids", leaseIds.ToArray());
+        cmd.Parameters.AddWithValue("ids", jobIds);
+        cmd.Parameters.AddWithValue("leases", held);
         cmd.Parameters.AddWithValue("worker", workerId);
         return await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -246,39 +174,6 @@ internal sealed class JobDispatcher(
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         return await r.ReadAsync(cancellationToken);
     }
-
-    private static async Task<TimeSpan?> NextRunAtAsync(NpgsqlConnection conn, NpgsqlTransaction tx, LeaseRequest request, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("""
-            select extract(epoch from (min(run_at) - now()))::float8 from jobs
-            where queue = @queue and state = 'queued' and kind = any(@kinds)
-            """, conn, tx);
-        cmd.Parameters.AddWithValue("queue", request.Queue);
-        cmd.Parameters.AddWithValue("kinds", request.Kinds.ToArray());
-        var seconds = await cmd.ExecuteScalarAsync(ct);
-        return seconds is double s ? TimeSpan.FromSeconds(Math.Max(s, 0.001)) : null;
-    }
-
-    private static JobLease ReadLease(NpgsqlDataReader r, string queue) => new()
-    {
-        JobId = r.GetGuid(0),
-        LeaseId = r.GetGuid(1),
-        Kind = r.GetString(2),
-        Queue = queue,
-        Attempt = r.GetInt32(3),
-        MaxAttempts = r.GetInt32(4),
-        LeaseExpiresAt = r.GetFieldValue<DateTimeOffset>(5),
-        Params = JsonNode.Parse(r.GetString(6)) as JsonObject ?? [],
-        Asset = r.IsDBNull(9) ? null : new LeasedAsset(
-            r.GetGuid(9),
-            r.GetString(10),
-            r.GetString(11),
-            r.GetString(12),
-            r.GetInt64(13),
-            r.GetString(14),
-            r.IsDBNull(15) ? null : r.GetString(15),
-            JsonNode.Parse(r.GetString(16)) as JsonObject ?? []),
-    };
 
     private static string Truncate(string value, int max) => value.Length <= max ? value : value[..max];
 }

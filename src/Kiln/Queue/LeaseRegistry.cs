@@ -25,6 +25,24 @@ internal sealed class LeaseRegistry
 
     public void Remove(Guid jobId) => _leases.TryRemove(jobId, out _);
 
+    /// <summary>The (job id, lease id) pairs among <paramref name="leaseIds"/> held here by the worker.</summary>
+    public (Guid[] JobIds, Guid[] LeaseIds) JobsOf(string workerId, IReadOnlyCollection<Guid> leaseIds)
+    {
+        var wanted = leaseIds as ISet<Guid> ?? new HashSet<Guid>(leaseIds);
+        var jobs = new List<Guid>(leaseIds.Count);
+        var held = new List<Guid>(leaseIds.Count);
+        foreach (var (_, lease) in _leases)
+        {
+            if (lease.WorkerId == workerId && wanted.Contains(lease.LeaseId))
+            {
+                jobs.Add(lease.JobId);
+                held.Add(lease.LeaseId);
+            }
+        }
+
+        return ([.. jobs], [.. held]);
+    }
+
     public int Count => _leases.Count;
 }
 
@@ -37,6 +55,12 @@ internal sealed class ActiveLease(Guid jobId, Guid leaseId, string workerId, str
     public string Queue { get; } = queue;
     public string Kind { get; } = kind;
     public Guid? OwnerId { get; } = ownerId;
+
+    /// <summary>
+    /// Where the row stood when leased (its ctid as text: Npgsql does not send tid arrays). Completion tries it first (a TID lookup instead of a primary-key descent);
+    /// after any later write to the row it is stale and completion falls back to the id.
+    /// </summary>
+    public string? Tid { get; init; }
 
     /// <summary>Stopwatch ticks of the last progress written to the database.</summary>
     public long LastWriteTicks { get; set; }

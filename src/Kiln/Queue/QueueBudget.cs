@@ -16,22 +16,36 @@ internal sealed class QueueBudget
 
     public bool Paused { get; private init; }
 
+    /// <summary>The queue has a concurrency cap or a rate limit (else leases need not lock its row).</summary>
+    public bool Limited { get; private init; }
+
     public int Available { get; private init; } = int.MaxValue;
 
     public TimeSpan? RetryAfter { get; private init; }
 
     public static async Task<QueueBudget> ReadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("""
-            select q.paused, q.concurrency, q.rate_max, q.rate_period_ms, q.rate_window_start, q.rate_count, now(),
-                case when q.concurrency > 0
-                    then (select count(*) from jobs j where j.queue = q.name and j.state = 'running')::int
-                    else 0 end
-            from queues q where q.name = @queue
-            for update of q
-            """, conn, tx);
-        cmd.Parameters.AddWithValue("queue", queue);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
+        // Lock first, then read in a second statement: under READ COMMITTED that one gets a fresh snapshot, so it
+        // counts the jobs the previous lease holder started. One statement would count with the snapshot from before
+        // it waited for the lock.
+        await using var batch = new NpgsqlBatch(conn, tx)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("select 1 from queues where name = @queue for update"),
+                new NpgsqlBatchCommand("""
+                    select q.paused, q.concurrency, q.rate_max, q.rate_period_ms, q.rate_window_start, q.rate_count, clock_timestamp(),
+                        case when q.concurrency > 0
+                            then (select count(*) from jobs j where j.queue = q.name and j.state = 'running')::int
+                            else 0 end
+                    from queues q where q.name = @queue
+                    """),
+            },
+        };
+        batch.BatchCommands[0].Parameters.AddWithValue("queue", queue);
+        batch.BatchCommands[1].Parameters.AddWithValue("queue", queue);
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        await r.NextResultAsync(ct);
         if (!await r.ReadAsync(ct))
         {
             return new QueueBudget { _queue = queue };
@@ -82,6 +96,7 @@ internal sealed class QueueBudget
             _windowCount = windowCount,
             _windowReset = reset,
             Paused = paused,
+            Limited = concurrency > 0 || rateMax > 0,
             Available = available,
             RetryAfter = retryAfter,
         };

@@ -16,6 +16,7 @@ internal static class QueueExtensions
         services.AddSingleton<JobStopper>();
         services.AddSingleton<IJobEventSink, JobEventBus>();
         services.AddSingleton<CompletionWriter>();
+        services.AddSingleton<JobLeaser>();
         services.AddSingleton<IJobDispatcher, JobDispatcher>();
         services.AddSingleton<QueueMaintenance>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueMaintenance>());

@@ -40,16 +40,24 @@ internal sealed class QueueMaintenance(
         returning j.id, j.state, j.queue, j.kind, j.owner_id, e.reason
         """;
 
+    /// <summary>
+    /// Per queue, the finished jobs past the newest keep_completed completed ones and keep_failed failed or cancelled
+    /// ones, read newest first from jobs_finished; at most @batch per queue and kind of outcome per statement.
+    /// </summary>
     private const string RetentionSql = """
-        with ranked as (
-            select j.id,
-                row_number() over (partition by j.queue, j.state = 'completed' order by j.finished_at desc, j.id desc) as rn,
-                case when j.state = 'completed' then q.keep_completed else q.keep_failed end as keep
-            from jobs j join queues q on q.name = j.queue
-            where j.state in ('completed', 'failed', 'cancelled')
+        with doomed as (
+            select x.id from queues q cross join lateral (
+                select id from jobs where queue = q.name and state = 'completed'
+                order by finished_at desc, id desc offset q.keep_completed limit @batch) x
+            union all
+            select x.id from queues q cross join lateral (
+                select id from jobs where queue = q.name and state in ('failed', 'cancelled')
+                order by finished_at desc, id desc offset q.keep_failed limit @batch) x
         )
-        delete from jobs where id in (select id from ranked where rn > keep)
+        delete from jobs j using doomed d where j.id = d.id
         """;
+
+    private const int RetentionBatch = 20_000;
 
     private readonly QueueOptions _options = options.Value;
 
@@ -137,13 +145,23 @@ internal sealed class QueueMaintenance(
     /// <summary>Deletes finished jobs beyond each queue's keep_completed / keep_failed; returns how many.</summary>
     public async Task<int> PruneAsync(CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand(RetentionSql);
-        var deleted = await cmd.ExecuteNonQueryAsync(cancellationToken);
-        if (deleted > 0)
+        // Short statements in a loop rather than one huge delete: a backlog of millions must not hold one long transaction.
+        var total = 0;
+        int deleted;
+        do
         {
-            logger.LogInformation("Pruned {Count} finished jobs beyond retention", deleted);
+            await using var cmd = dataSource.CreateCommand(RetentionSql);
+            cmd.Parameters.AddWithValue("batch", RetentionBatch);
+            deleted = await cmd.ExecuteNonQueryAsync(cancellationToken);
+            total += deleted;
+        }
+        while (deleted >= RetentionBatch);
+
+        if (total > 0)
+        {
+            logger.LogInformation("Pruned {Count} finished jobs beyond retention", total);
         }
 
-        return deleted;
+        return total;
     }
 }

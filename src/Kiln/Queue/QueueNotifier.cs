@@ -5,7 +5,7 @@ namespace Kiln.Queue;
 
 /// <summary>
 /// Holds one LISTEN connection per node and dispatches notifications by channel. Channels: <c>kiln_jobs</c>
-/// (payload: a queue name that has new ready work) and <c>kiln_signals</c> (payload: <c>cancel|pause:{jobId}</c>);
+/// (payload: a queue name that has new ready work) and <c>kiln_signals</c> (payload: <c>{reason}:{jobId}</c>, see <see cref="JobStopper"/>);
 /// other features subscribe to their own. After a reconnect every queue is woken, since notifications sent while
 /// the connection was down are lost.
 /// </summary>
@@ -20,6 +20,8 @@ internal sealed class QueueNotifier(
 
     /// <summary>Listened to from the start, so a subscriber created later misses nothing sent after its creation.</summary>
     private static readonly string[] Channels = [JobsChannel, SignalsChannel, EventsChannel];
+
+    private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(30);
 
     private readonly ConcurrentDictionary<string, List<Action<string>>> _handlers = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -58,7 +60,13 @@ internal sealed class QueueNotifier(
                 delay = TimeSpan.FromMilliseconds(200);
                 while (!stoppingToken.IsCancellationRequested)
                 {
-                    await conn.WaitAsync(stoppingToken);
+                    // A connection that died silently (no RST) would never deliver another notification: check it
+                    // when nothing arrived for a while, so a dead one is replaced instead of waited on forever.
+                    if (!await conn.WaitAsync(KeepAliveInterval, stoppingToken))
+                    {
+                        await using var ping = new NpgsqlCommand("select 1", conn) { CommandTimeout = 10 };
+                        await ping.ExecuteScalarAsync(stoppingToken);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -67,6 +67,7 @@ internal sealed class QueueStore(NpgsqlDataSource dataSource)
         return await r.ReadAsync(cancellationToken);
     }
 
+    /// <summary>Changes limits and retention; a new rate limit starts with a fresh window at the next lease.</summary>
     public async Task<bool> UpdateAsync(string name, QueueSettings settings, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("""
@@ -74,6 +75,8 @@ internal sealed class QueueStore(NpgsqlDataSource dataSource)
                 update queues set
                     concurrency = coalesce(@concurrency, concurrency), rate_max = coalesce(@rate_max, rate_max),
                     rate_period_ms = coalesce(@rate_period_ms, rate_period_ms), keep_completed = coalesce(@keep_completed, keep_completed),
+                    rate_window_start = case when @rate_max is null and @rate_period_ms is null then rate_window_start else 'epoch' end,
+                    rate_count = case when @rate_max is null and @rate_period_ms is null then rate_count else 0 end,
                     keep_failed = coalesce(@keep_failed, keep_failed)
                 where name = @name returning name)
             select pg_notify('kiln_jobs', name) from q

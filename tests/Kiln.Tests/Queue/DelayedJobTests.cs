@@ -1,0 +1,62 @@
+using Kiln.Tests.Infrastructure;
+
+namespace Kiln.Tests.Queue;
+
+public sealed class DelayedJobTests : IAsyncDisposable
+{
+    private readonly JobRecorder _recorder = new();
+    private KilnServer? _server;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_delayed_job_is_not_leased_before_its_run_at_and_the_lease_says_when_to_look_again()
+    {
+        _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?> { ["Kiln:Workers:Slots:test"] = "0" });
+        var runAt = DateTimeOffset.UtcNow.AddSeconds(1.5);
+        var id = await _server.EnqueueAsync(runAt: runAt);
+
+        var early = await _server.LeaseAsync(5);
+        Assert.Empty(early.Jobs);
+        Assert.NotNull(early.RetryAfter);
+        Assert.InRange(early.RetryAfter.Value.TotalSeconds, 0.5, 1.6);
+
+        var leased = await WaitForLeaseAsync();
+        Assert.Equal(id, leased);
+        Assert.True(DateTimeOffset.UtcNow >= runAt.AddMilliseconds(-50), "leased before run_at");
+    }
+
+    [Fact]
+    public async Task An_idle_worker_starts_a_delayed_job_on_time_without_waiting_for_the_idle_poll()
+    {
+        _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?> { ["Kiln:Queue:IdlePollSeconds"] = "30" });
+        var runAt = DateTimeOffset.UtcNow.AddSeconds(1);
+        var id = await _server.EnqueueAsync(runAt: runAt);
+
+        var run = await _recorder.StartedAsync(id);
+
+        Assert.InRange((run.StartedAt - runAt).TotalSeconds, -0.05, 0.5);
+        await _server.WaitForStateAsync(id, "completed");
+    }
+
+    private async Task<Guid> WaitForLeaseAsync()
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            if ((await _server!.LeaseAsync(5)).Jobs is [var job])
+            {
+                return job.JobId;
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException("The delayed job was never leased.");
+    }
+}

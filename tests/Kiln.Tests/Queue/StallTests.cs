@@ -1,0 +1,96 @@
+using Kiln.Queue;
+using Kiln.Tests.Infrastructure;
+
+namespace Kiln.Tests.Queue;
+
+/// <summary>Stall timeout 1 s; leases stay alive through heartbeats, so only missing progress counts.</summary>
+public sealed class StallTests : IAsyncLifetime
+{
+    private readonly JobRecorder _recorder = new();
+    private KilnServer _server = null!;
+
+    public async ValueTask InitializeAsync() =>
+        _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?>
+        {
+            ["Kiln:Queue:StallTimeoutSeconds"] = "1",
+            ["Kiln:Queue:BackoffBaseSeconds"] = "0.1",
+        });
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task A_job_without_progress_for_the_stall_timeout_is_aborted_and_retried()
+    {
+        var id = await _server.EnqueueAsync(parameters: new() { ["block"] = true });
+        var first = await _recorder.StartedAsync(id);
+
+        var cancelledAt = await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.InRange(QueueServer.Seconds(first.StartedTicks, cancelledAt), 0.9, 2.5);
+        Assert.Equal("cancelled", await first.Ended.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        _recorder.Release(id);
+        var second = await _recorder.StartedAsync(id, attempt: 2);
+        Assert.NotEqual(first.LeaseId, second.LeaseId);
+        var job = await _server.WaitForStateAsync(id, "completed");
+        Assert.Equal(2, job.Attempts);
+    }
+
+    [Fact]
+    public async Task A_job_that_stalls_on_every_attempt_fails_as_stalled()
+    {
+        var id = await _server.EnqueueAsync(TestKinds.Run, new() { ["block"] = true });
+        var first = await _recorder.StartedAsync(id);
+        await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+
+        // Every attempt blocks, so every attempt stalls, and the last one fails the job.
+        var second = await _recorder.StartedAsync(id, attempt: 2);
+        Assert.InRange(QueueServer.Seconds(first.StartedTicks, second.StartedTicks), 0.9, 3);
+        await second.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var third = await _recorder.StartedAsync(id, attempt: 3);
+        await third.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+
+        var job = await _server.WaitForStateAsync(id, "failed");
+        Assert.Equal("stalled", job.ErrorCode);
+        Assert.Equal(3, job.Attempts);
+    }
+
+    [Fact]
+    public async Task A_job_that_keeps_reporting_progress_is_not_stalled()
+    {
+        var id = await _server.EnqueueAsync(parameters: new() { ["block"] = true, ["progressMs"] = 150 });
+        var run = await _recorder.StartedAsync(id);
+
+        await Task.Delay(2500);
+
+        Assert.False(run.Cancelled.Task.IsCompleted, "the job was aborted although it reported progress");
+        Assert.Equal("running", (await _server.JobAsync(id)).State);
+        _recorder.Release(id);
+        var job = await _server.WaitForStateAsync(id, "completed");
+        Assert.Equal(1, job.Attempts);
+    }
+
+    [Fact]
+    public async Task A_remote_worker_that_heartbeats_but_never_reports_progress_is_stalled()
+    {
+        await using var manual = await QueueServer.StartAsync(new JobRecorder(), new Dictionary<string, string?>
+        {
+            ["Kiln:Workers:Slots:other"] = "0",
+            ["Kiln:Queue:StallTimeoutSeconds"] = "1",
+        });
+        var id = await manual.EnqueueAsync(TestKinds.Other);
+        var lease = Assert.Single((await manual.LeaseAsync(1, kind: TestKinds.Other)).Jobs);
+        var dispatcher = manual.Get<IJobDispatcher>();
+
+        var job = await manual.JobAsync(id);
+        for (var i = 0; i < 40 && job.State == "running"; i++)
+        {
+            await dispatcher.HeartbeatAsync("fake-worker", [lease.LeaseId], CancellationToken.None);
+            await Task.Delay(100);
+            job = await manual.JobAsync(id);
+        }
+
+        Assert.Equal("queued", job.State);
+        Assert.Equal("stalled", job.ErrorCode);
+        Assert.Equal(1, job.Attempts);
+    }
+}

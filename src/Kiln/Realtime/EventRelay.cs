@@ -39,6 +39,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
     private readonly string _ownPrefix;
     private readonly ConcurrentDictionary<Guid, long> _remoteInterest = new();
     private readonly ConcurrentQueue<Guid?> _newInterest = new();
+    private readonly ConcurrentDictionary<string, long> _remoteAllByOrigin = new(StringComparer.Ordinal);
     private readonly long _interestTtlMs;
     private long _remoteAllUntil;
     private int _refreshRequested;
@@ -72,7 +73,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
         if (_options.RelayEnabled)
         {
             notifier.Subscribe(QueueNotifier.EventsChannel, OnNotification);
-            watches.Started += OnWatchStarted;
+            watches.Changed += OnWatchChanged;
         }
     }
 
@@ -122,9 +123,10 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
             if (DateTime.UtcNow >= nextRefresh || Interlocked.Exchange(ref _refreshRequested, 0) == 1)
             {
                 nextRefresh = DateTime.UtcNow + refreshEvery;
+                var changed = !_newInterest.IsEmpty;
                 _newInterest.Clear();
                 PruneRemoteInterest();
-                if (_watches.WatchesAll || _watches.Count > 0)
+                if (_watches.WatchesAll || _watches.Count > 0 || changed)
                 {
                     payloads.AddRange(RelayCodec.EncodeInterest(Origin, _watches.Jobs, _watches.WatchesAll, _options.NotifyPayloadBytes));
                 }
@@ -132,20 +134,16 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
             else if (!_newInterest.IsEmpty)
             {
                 var fresh = new List<Guid>();
-                var all = false;
                 while (_newInterest.TryDequeue(out var id))
                 {
                     if (id is { } jobId)
                     {
                         fresh.Add(jobId);
                     }
-                    else
-                    {
-                        all = true;
-                    }
                 }
 
-                payloads.AddRange(RelayCodec.EncodeInterest(Origin, fresh, all || _watches.WatchesAll, _options.NotifyPayloadBytes));
+                // Every interest message states whether this node watches everything now, so stopping is announced too.
+                payloads.AddRange(RelayCodec.EncodeInterest(Origin, fresh, _watches.WatchesAll, _options.NotifyPayloadBytes));
             }
 
             var interestPayloads = payloads.Count;
@@ -163,7 +161,8 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
         }
     }
 
-    private void OnWatchStarted(Guid? jobId)
+    /// <summary>A job gained its first watcher here (id), or watching everything started or stopped (null).</summary>
+    private void OnWatchChanged(Guid? jobId)
     {
         _newInterest.Enqueue(jobId);
         _outbound.Poke();
@@ -217,8 +216,14 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
                 var until = Environment.TickCount64 + _interestTtlMs;
                 if (message.InterestAll)
                 {
-                    Volatile.Write(ref _remoteAllUntil, until);
+                    _remoteAllByOrigin[message.Origin] = until;
                 }
+                else
+                {
+                    _remoteAllByOrigin.TryRemove(message.Origin, out _);
+                }
+
+                Volatile.Write(ref _remoteAllUntil, _remoteAllByOrigin.IsEmpty ? 0 : _remoteAllByOrigin.Values.Max());
 
                 foreach (var id in message.Interest)
                 {
@@ -283,6 +288,14 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
             if (until <= now)
             {
                 _remoteInterest.TryRemove(new KeyValuePair<Guid, long>(id, until));
+            }
+        }
+
+        foreach (var (origin, until) in _remoteAllByOrigin)
+        {
+            if (until <= now)
+            {
+                _remoteAllByOrigin.TryRemove(new KeyValuePair<string, long>(origin, until));
             }
         }
     }

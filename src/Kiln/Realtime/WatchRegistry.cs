@@ -14,8 +14,8 @@ internal sealed class WatchRegistry
     private int _all;
     private int _connections;
 
-    /// <summary>Raised when a job gains its first watcher (the id) or the first admin watches everything (null).</summary>
-    public event Action<Guid?>? Started;
+    /// <summary>Raised when a job gains its first watcher (the id), or when watching everything starts or stops (null).</summary>
+    public event Action<Guid?>? Changed;
 
     public bool WatchesAll => Volatile.Read(ref _all) > 0;
 
@@ -51,7 +51,7 @@ internal sealed class WatchRegistry
 
         if (first)
         {
-            Started?.Invoke(jobId);
+            Changed?.Invoke(jobId);
         }
     }
 
@@ -70,15 +70,20 @@ internal sealed class WatchRegistry
     {
         if (Interlocked.Increment(ref _all) == 1)
         {
-            Started?.Invoke(null);
+            Changed?.Invoke(null);
         }
     }
 
     public void RemoveAll()
     {
-        if (Interlocked.Decrement(ref _all) < 0)
+        var left = Interlocked.Decrement(ref _all);
+        if (left < 0)
         {
             Interlocked.Exchange(ref _all, 0);
+        }
+        else if (left == 0)
+        {
+            Changed?.Invoke(null);
         }
     }
 

@@ -72,6 +72,14 @@ public sealed class CrossNodeTests : IAsyncLifetime
 
         await hub.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == jobId);
         Assert.Contains(hub.EventsFor(jobId), e => e.Target == "job-progress");
+
+        // Leaving is announced too: the other node stops relaying everything at once, not after the interest expires.
+        await hub.InvokeAsync("leave-all");
+        await Task.Delay(300);
+        var relayed = _b.Get<KilnMetrics>().CounterValue("kiln_relay_events_total", RelayedOut);
+        var after = await EnqueueOnAAsync(null, new JsonObject { ["durationMs"] = 20, ["steps"] = 2 }, null);
+        await _a.WaitForJobAsync(after, ["completed"]);
+        Assert.Equal(relayed, _b.Get<KilnMetrics>().CounterValue("kiln_relay_events_total", RelayedOut));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Kiln.Jobs;
 using Kiln.Observability;
+using Kiln.Realtime;
 using Kiln.Security;
 using Kiln.Tests.Infrastructure;
 using Kiln.Workers.Testing;
@@ -44,10 +45,14 @@ public sealed class CrossNodeTests : IAsyncLifetime
     public async Task A_client_on_one_node_follows_a_job_run_on_the_other_from_start_to_end()
     {
         var owner = await _a.Get<ApiKeyStore>().CreateAsync("cross", Roles.Client, CancellationToken.None);
-        var jobId = await EnqueueOnAAsync(owner.Info.Id, new JsonObject { ["durationMs"] = 400, ["steps"] = 4 }, TimeSpan.FromSeconds(1));
+        var jobId = await EnqueueOnAAsync(owner.Info.Id, new JsonObject { ["durationMs"] = 400, ["steps"] = 4 }, held: true);
         await using var hub = await HubTestClient.ConnectAsync(_a.BaseAddress, owner.Secret);
 
         await hub.InvokeAsync("join-job", jobId);
+
+        // Node B has heard that A watches the job before the job starts there.
+        await UntilAsync(() => _b.Get<EventRelay>().RemoteWants(jobId));
+        await HeldJobs.ReleaseAsync(_a, jobId);
         var completed = await hub.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == jobId);
 
         var job = await _a.WaitForJobAsync(jobId, ["completed"]);
@@ -66,18 +71,18 @@ public sealed class CrossNodeTests : IAsyncLifetime
     {
         await using var hub = await HubTestClient.ConnectAsync(_a.BaseAddress, _a.AdminKey);
         await hub.InvokeAsync("join-all");
-        await Task.Delay(300);
+        await UntilAsync(() => _b.Get<EventRelay>().RemoteWants(Guid.NewGuid()));
 
-        var jobId = await EnqueueOnAAsync(null, new JsonObject { ["durationMs"] = 100, ["steps"] = 2 }, null);
+        var jobId = await EnqueueOnAAsync(null, new JsonObject { ["durationMs"] = 100, ["steps"] = 2 });
 
         await hub.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == jobId);
         Assert.Contains(hub.EventsFor(jobId), e => e.Target == "job-progress");
 
         // Leaving is announced too: the other node stops relaying everything at once, not after the interest expires.
         await hub.InvokeAsync("leave-all");
-        await Task.Delay(300);
+        await UntilAsync(() => !_b.Get<EventRelay>().RemoteWants(Guid.NewGuid()));
         var relayed = _b.Get<KilnMetrics>().CounterValue("kiln_relay_events_total", RelayedOut);
-        var after = await EnqueueOnAAsync(null, new JsonObject { ["durationMs"] = 20, ["steps"] = 2 }, null);
+        var after = await EnqueueOnAAsync(null, new JsonObject { ["durationMs"] = 20, ["steps"] = 2 });
         await _a.WaitForJobAsync(after, ["completed"]);
         Assert.Equal(relayed, _b.Get<KilnMetrics>().CounterValue("kiln_relay_events_total", RelayedOut));
     }
@@ -90,7 +95,7 @@ public sealed class CrossNodeTests : IAsyncLifetime
         var jobs = new List<Guid>();
         for (var i = 0; i < 5; i++)
         {
-            jobs.Add(await EnqueueOnAAsync(null, new JsonObject { ["durationMs"] = 20, ["steps"] = 2 }, null));
+            jobs.Add(await EnqueueOnAAsync(null, new JsonObject { ["durationMs"] = 20, ["steps"] = 2 }));
         }
 
         foreach (var id in jobs)
@@ -102,7 +107,17 @@ public sealed class CrossNodeTests : IAsyncLifetime
         Assert.Equal(notifications, _b.Get<KilnMetrics>().CounterValue("kiln_relay_notifications_total", EventPayloads));
     }
 
-    private async Task<Guid> EnqueueOnAAsync(Guid? owner, JsonObject parameters, TimeSpan? startIn)
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The other node never heard.");
+            await Task.Delay(10);
+        }
+    }
+
+    private async Task<Guid> EnqueueOnAAsync(Guid? owner, JsonObject parameters, bool held = false)
     {
         var job = new NewJob
         {
@@ -110,7 +125,7 @@ public sealed class CrossNodeTests : IAsyncLifetime
             Queue = TestKinds.Queue,
             OwnerId = owner,
             Params = parameters,
-            RunAt = startIn is { } delay ? DateTimeOffset.UtcNow + delay : null,
+            RunAt = held ? HeldJobs.Hold : null,
         };
         await _a.Get<JobStore>().EnqueueAsync([job], CancellationToken.None);
         return job.Id;

@@ -25,10 +25,11 @@ public sealed class JobsHubTests : IAsyncLifetime
     public async Task A_client_sees_its_job_go_from_queued_through_progress_to_completed_in_order()
     {
         var (key, keyId) = await ClientKeyAsync("owner");
-        var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 300, ["steps"] = 5 }, startIn: TimeSpan.FromSeconds(1));
+        var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 300, ["steps"] = 5 }, held: true);
         await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
 
         var status = (await hub.InvokeAsync("join-job", jobId))!;
+        await HeldJobs.ReleaseAsync(_server, jobId);
         Assert.Equal("queued", status["status"]!.GetValue<string>());
         Assert.Equal(TestKinds.Sleep, status["kind"]!.GetValue<string>());
         await hub.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == jobId);
@@ -55,12 +56,13 @@ public sealed class JobsHubTests : IAsyncLifetime
     {
         var (_, ownerId) = await ClientKeyAsync("owner");
         var (otherKey, _) = await ClientKeyAsync("other");
-        var jobId = await EnqueueAsync(ownerId, new JsonObject { ["durationMs"] = 200, ["steps"] = 4 }, startIn: TimeSpan.FromMilliseconds(500));
+        var jobId = await EnqueueAsync(ownerId, new JsonObject { ["durationMs"] = 200, ["steps"] = 4 }, held: true);
         await using var other = await HubTestClient.ConnectAsync(_server.BaseAddress, otherKey);
 
         var join = await Assert.ThrowsAsync<HubInvocationException>(() => other.InvokeAsync("join-job", jobId));
         var status = await Assert.ThrowsAsync<HubInvocationException>(() => other.InvokeAsync("get-status", jobId));
         var all = await Assert.ThrowsAsync<HubInvocationException>(() => other.InvokeAsync("join-all"));
+        await HeldJobs.ReleaseAsync(_server, jobId);
 
         Assert.Contains("not_found", join.Message, StringComparison.Ordinal);
         Assert.Contains("not_found", status.Message, StringComparison.Ordinal);
@@ -74,12 +76,13 @@ public sealed class JobsHubTests : IAsyncLifetime
     public async Task After_leaving_a_job_the_client_receives_no_more_of_its_events()
     {
         var (key, keyId) = await ClientKeyAsync("leaver");
-        var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 200, ["steps"] = 4 }, startIn: TimeSpan.FromMilliseconds(600));
+        var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 200, ["steps"] = 4 }, held: true);
         await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
         await hub.InvokeAsync("join-job", jobId);
 
         var left = await hub.InvokeAsync("leave-job", jobId);
         var leftAgain = await hub.InvokeAsync("leave-job", jobId);
+        await HeldJobs.ReleaseAsync(_server, jobId);
         await _server.WaitForJobAsync(jobId, ["completed"]);
         await Task.Delay(200);
 
@@ -105,9 +108,10 @@ public sealed class JobsHubTests : IAsyncLifetime
     public async Task Get_status_reports_a_failed_job_with_its_error_and_job_error_reaches_the_watcher()
     {
         var (key, keyId) = await ClientKeyAsync("failer");
-        var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 50, ["steps"] = 1, ["failCode"] = "broken_input" }, startIn: TimeSpan.FromMilliseconds(500));
+        var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 50, ["steps"] = 1, ["failCode"] = "broken_input" }, held: true);
         await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
         await hub.InvokeAsync("join-job", jobId);
+        await HeldJobs.ReleaseAsync(_server, jobId);
 
         var error = await hub.WaitForAsync("job-error", e => e!["jobId"]!.GetValue<Guid>() == jobId);
         var status = (await hub.InvokeAsync("get-status", jobId))!;
@@ -139,7 +143,7 @@ public sealed class JobsHubTests : IAsyncLifetime
     public async Task A_watcher_is_told_a_job_ended_even_when_no_event_of_its_end_reached_this_node()
     {
         var (key, keyId) = await ClientKeyAsync("reconciled");
-        var jobId = await EnqueueAsync(keyId, [], startIn: TimeSpan.FromHours(1));
+        var jobId = await EnqueueAsync(keyId, [], held: true);
         await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
         await hub.InvokeAsync("join-job", jobId);
 
@@ -168,7 +172,7 @@ public sealed class JobsHubTests : IAsyncLifetime
         return (created.Secret, created.Info.Id);
     }
 
-    private async Task<Guid> EnqueueAsync(Guid ownerId, JsonObject parameters, TimeSpan? startIn = null)
+    private async Task<Guid> EnqueueAsync(Guid ownerId, JsonObject parameters, bool held = false)
     {
         var job = new NewJob
         {
@@ -176,7 +180,7 @@ public sealed class JobsHubTests : IAsyncLifetime
             Queue = TestKinds.Queue,
             OwnerId = ownerId,
             Params = parameters,
-            RunAt = startIn is { } delay ? DateTimeOffset.UtcNow + delay : null,
+            RunAt = held ? HeldJobs.Hold : null,
             MaxAttempts = 1,
         };
         await _server.Get<JobStore>().EnqueueAsync([job], CancellationToken.None);

@@ -3,7 +3,7 @@ using Kiln.Tests.Infrastructure;
 
 namespace Kiln.Tests.Queue;
 
-/// <summary>A fake worker leases by hand and then renews, reports or goes silent; LeaseSeconds is 1.</summary>
+/// <summary>A fake worker leases by hand and then renews, reports or goes silent; LeaseSeconds is 2.</summary>
 public sealed class LeaseExpiryTests : IAsyncLifetime
 {
     private readonly JobRecorder _recorder = new();
@@ -15,7 +15,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?>
         {
             ["Kiln:Workers:Slots:test"] = "0",
-            ["Kiln:Queue:LeaseSeconds"] = "1",
+            ["Kiln:Queue:LeaseSeconds"] = "2",
         });
         _dispatcher = _server.Get<IJobDispatcher>();
     }
@@ -28,7 +28,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         var id = await _server.EnqueueAsync();
         var first = Assert.Single((await _server.LeaseAsync(1)).Jobs);
 
-        var job = await _server.WaitForStateAsync(id, "queued", timeoutSeconds: 5);
+        var job = await _server.WaitForStateAsync(id, "queued", timeoutSeconds: 8);
 
         Assert.Equal(1, job.Attempts);
         Assert.Equal("lease_expired", job.ErrorCode);
@@ -45,7 +45,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         var id = await _server.EnqueueAsync(maxAttempts: 1);
         Assert.Single((await _server.LeaseAsync(1)).Jobs);
 
-        var job = await _server.WaitForStateAsync(id, "failed", timeoutSeconds: 5);
+        var job = await _server.WaitForStateAsync(id, "failed", timeoutSeconds: 8);
 
         Assert.Equal("lease_expired", job.ErrorCode);
         Assert.NotNull(job.FinishedAt);
@@ -60,7 +60,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         for (var i = 1; i <= 10; i++)
         {
             Assert.True(await _dispatcher.ReportProgressAsync(new ProgressReport(id, lease.LeaseId, i * 5, "working"), CancellationToken.None));
-            await Task.Delay(260);
+            await Task.Delay(300);
         }
 
         var job = await _server.JobAsync(id);
@@ -78,7 +78,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         var id = await _server.EnqueueAsync();
         var lease = Assert.Single((await _server.LeaseAsync(1)).Jobs);
 
-        for (var i = 0; i < 8; i++)
+        for (var i = 0; i < 10; i++)
         {
             Assert.Equal(1, await _dispatcher.HeartbeatAsync("fake-worker", [lease.LeaseId], CancellationToken.None));
             await Task.Delay(300);
@@ -93,7 +93,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
     {
         var id = await _server.EnqueueAsync();
         var lease = Assert.Single((await _server.LeaseAsync(1)).Jobs);
-        await _server.WaitForStateAsync(id, "queued", timeoutSeconds: 5);
+        await _server.WaitForStateAsync(id, "queued", timeoutSeconds: 8);
 
         Assert.False(await _dispatcher.ReportProgressAsync(new ProgressReport(id, lease.LeaseId, 50), CancellationToken.None));
         Assert.False(await _dispatcher.CompleteAsync(new CompletionReport(id, lease.LeaseId), CancellationToken.None));

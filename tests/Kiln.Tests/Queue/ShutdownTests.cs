@@ -63,10 +63,10 @@ public sealed class ShutdownTests : IAsyncDisposable
     {
         _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?>
         {
-            ["Kiln:Queue:LeaseSeconds"] = "1",
+            ["Kiln:Queue:LeaseSeconds"] = "2",
             ["Kiln:Workers:ShutdownTimeoutSeconds"] = "10",
         });
-        var id = await _server.EnqueueAsync(parameters: new() { ["sleepMs"] = 2500 });
+        var id = await _server.EnqueueAsync(parameters: new() { ["sleepMs"] = 4500 });
         var run = await _recorder.StartedAsync(id);
 
         await _server.StopAsync();

@@ -3,7 +3,7 @@ using Kiln.Tests.Infrastructure;
 
 namespace Kiln.Tests.Queue;
 
-/// <summary>Stall timeout 1 s; leases stay alive through heartbeats, so only missing progress counts.</summary>
+/// <summary>Stall timeout 1.5 s; leases stay alive through heartbeats, so only missing progress counts.</summary>
 public sealed class StallTests : IAsyncLifetime
 {
     private readonly JobRecorder _recorder = new();
@@ -12,7 +12,7 @@ public sealed class StallTests : IAsyncLifetime
     public async ValueTask InitializeAsync() =>
         _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?>
         {
-            ["Kiln:Queue:StallTimeoutSeconds"] = "1",
+            ["Kiln:Queue:StallTimeoutSeconds"] = "1.5",
             ["Kiln:Queue:BackoffBaseSeconds"] = "0.1",
         });
 
@@ -26,7 +26,7 @@ public sealed class StallTests : IAsyncLifetime
 
         var cancelledAt = await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
 
-        Assert.InRange(QueueServer.Seconds(first.StartedTicks, cancelledAt), 0.9, 2.5);
+        Assert.InRange(QueueServer.Seconds(first.StartedTicks, cancelledAt), 1.4, 3.5);
         Assert.Equal("cancelled", await first.Ended.Task.WaitAsync(TimeSpan.FromSeconds(5)));
         _recorder.Release(id);
         var second = await _recorder.StartedAsync(id, attempt: 2);
@@ -44,7 +44,7 @@ public sealed class StallTests : IAsyncLifetime
 
         // Every attempt blocks, so every attempt stalls, and the last one fails the job.
         var second = await _recorder.StartedAsync(id, attempt: 2);
-        Assert.InRange(QueueServer.Seconds(first.StartedTicks, second.StartedTicks), 0.9, 3);
+        Assert.InRange(QueueServer.Seconds(first.StartedTicks, second.StartedTicks), 1.4, 4.5);
         await second.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
         var third = await _recorder.StartedAsync(id, attempt: 3);
         await third.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
@@ -60,7 +60,7 @@ public sealed class StallTests : IAsyncLifetime
         var id = await _server.EnqueueAsync(parameters: new() { ["block"] = true, ["progressMs"] = 150 });
         var run = await _recorder.StartedAsync(id);
 
-        await Task.Delay(2500);
+        await Task.Delay(3500);
 
         Assert.False(run.Cancelled.Task.IsCompleted, "the job was aborted although it reported progress");
         Assert.Equal("running", (await _server.JobAsync(id)).State);

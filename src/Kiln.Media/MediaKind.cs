@@ -8,3 +8,15 @@ public enum MediaKind
     Audio,
     Video,
 }
+
+public static class MediaKindNames
+{
+    /// <summary>The name stored and shown for a kind: image, audio, video or other.</summary>
+    public static string ToName(this MediaKind kind) => kind switch
+    {
+        MediaKind.Image => "image",
+        MediaKind.Audio => "audio",
+        MediaKind.Video => "video",
+        _ => "other",
+    };
+}

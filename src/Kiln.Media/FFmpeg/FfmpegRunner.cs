@@ -73,14 +73,19 @@ public sealed class FfmpegRunner
         return new ToolOutput(exitCode, text.ToString(), tail.ToString());
     }
 
-    /// <summary>The first line of <c>ffmpeg -version</c>; a readiness check that the configured binary runs.</summary>
+    /// <summary>The first line of <c>ffmpeg -version</c>; a readiness check that the configured binaries (ffmpeg and ffprobe) run.</summary>
     public async Task<string> GetVersionAsync(CancellationToken cancellationToken)
+    {
+        await VersionOfAsync(Options.FfprobePath, "ffprobe", cancellationToken);
+        return await VersionOfAsync(Options.FfmpegPath, "ffmpeg", cancellationToken);
+    }
+
+    private async Task<string> VersionOfAsync(string path, string tool, CancellationToken cancellationToken)
     {
         var tail = new StderrTail(StderrTailLines);
         var text = new StringBuilder();
-        var exitCode = await RunProcessAsync(
-            Options.FfmpegPath, ["-hide_banner", "-version"], (stdout, ct) => ReadTextAsync(stdout, text, ct), tail, cancellationToken);
-        ThrowIfFailed("ffmpeg", exitCode, tail);
+        var exitCode = await RunProcessAsync(path, ["-hide_banner", "-version"], (stdout, ct) => ReadTextAsync(stdout, text, ct), tail, cancellationToken);
+        ThrowIfFailed(tool, exitCode, tail);
         var output = text.ToString();
         var newline = output.IndexOf('\n', StringComparison.Ordinal);
         return (newline < 0 ? output : output[..newline]).Trim();

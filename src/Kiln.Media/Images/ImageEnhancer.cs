@@ -26,17 +26,8 @@ public static class ImageEnhancer
         ArgumentNullException.ThrowIfNull(limits);
         options.Validate();
 
-        var source = ImageSource.Detect(inputPath);
-        var info = ImageProbe.Read(inputPath, cancellationToken);
-        ImageSource.EnsureWithin(info, limits);
-        try
-        {
-            return Apply(source, info, outputPathWithoutExtension, options, limits, cancellationToken);
-        }
-        catch (VipsException e)
-        {
-            throw ImageErrorCodes.CorruptData("The image cannot be decoded: " + e.Message, e);
-        }
+        var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
+        return ImageSource.Decode(() => Apply(source, info, outputPathWithoutExtension, options, limits, cancellationToken));
     }
 
     private static EnhanceResult Apply(

@@ -16,4 +16,8 @@ public sealed record ImageLimits
 
     /// <summary>Pixels of all decoded frames together, for animations loaded whole.</summary>
     public long MaxTotalPixels { get; init; } = 400_000_000;
+
+    /// <summary>Refuses an image whose frame is over <see cref="MaxPixels"/>, from its probed header.</summary>
+    /// <exception cref="MediaException"><c>image.too_large</c>.</exception>
+    public void EnsureWithin(ImageInfo info) => ImageSource.EnsureWithin(info, this);
 }

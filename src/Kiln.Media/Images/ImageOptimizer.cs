@@ -19,18 +19,8 @@ public static class ImageOptimizer
         ArgumentNullException.ThrowIfNull(limits);
         options.Validate();
 
-        var source = ImageSource.Detect(inputPath);
-        var info = ImageProbe.Read(inputPath, cancellationToken);
-        ImageSource.EnsureWithin(info, limits);
-        try
-        {
-            return Encode(source, info, outputPathWithoutExtension, options, limits, cancellationToken);
-        }
-        catch (VipsException e)
-        {
-            // The header was fine (it was probed), so a failure from here on is pixel data that cannot be decoded.
-            throw ImageErrorCodes.CorruptData("The image cannot be decoded: " + e.Message, e);
-        }
+        var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
+        return ImageSource.Decode(() => Encode(source, info, outputPathWithoutExtension, options, limits, cancellationToken));
     }
 
     private static OptimizeResult Encode(

@@ -107,6 +107,30 @@ internal sealed class ImageSource
         }
     }
 
+    /// <summary>
+    /// What every transform does before touching pixels: detect the loader, read the header, check the limits.
+    /// </summary>
+    public static (ImageSource Source, ImageInfo Info) Prepare(string path, ImageLimits limits, CancellationToken cancellationToken)
+    {
+        var source = Detect(path);
+        var info = ImageProbe.Read(path, cancellationToken);
+        EnsureWithin(info, limits);
+        return (source, info);
+    }
+
+    /// <summary>Runs a transform on a probed image: the header was fine, so a libvips failure is undecodable pixel data.</summary>
+    public static T Decode<T>(Func<T> transform)
+    {
+        try
+        {
+            return transform();
+        }
+        catch (VipsException e)
+        {
+            throw ImageErrorCodes.CorruptData("The image cannot be decoded: " + e.Message, e);
+        }
+    }
+
     /// <summary>Refuses a frame larger than the limit, from probed header values (before any other decoder runs).</summary>
     public static void EnsureWithin(ImageInfo info, ImageLimits limits) =>
         EnsureFrameWithin(info.StoredWidth, info.StoredHeight, limits);

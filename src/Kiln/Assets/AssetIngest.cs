@@ -37,7 +37,7 @@ internal sealed class AssetIngest(
                 var id = Guid.CreateVersion7();
                 var path = blobs.PublishOriginal(file.TempPath, id);
                 published.Add(path);
-                var kind = file.Sniffed.Kind.ToString().ToLowerInvariant();
+                var kind = file.Sniffed.Kind.ToName();
                 var asset = new Asset
                 {
                     Id = id,
@@ -99,6 +99,4 @@ internal sealed class AssetIngest(
             p.Asset.Id, p.Asset.OriginalName, p.Asset.Kind, p.Asset.ContentType, p.Asset.Size,
             p.Jobs.Select(j => new IngestedJob(j.Id, j.Kind, states[j.Id])).ToList())).ToList();
     }
-
-    public static string KindName(MediaKind kind) => kind.ToString().ToLowerInvariant();
 }

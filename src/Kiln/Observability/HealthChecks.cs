@@ -1,6 +1,7 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Kiln.Hosting;
+using Kiln.Media;
+using Kiln.Media.FFmpeg;
 using Kiln.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -38,46 +39,42 @@ internal sealed class DiskSpaceHealthCheck(BlobStore blobs, IOptions<KilnOptions
     }
 }
 
-/// <summary>The native tools the pipelines need: ffmpeg/ffprobe on PATH and libvips loadable. Checked once, then cached.</summary>
-internal sealed class ToolsHealthCheck : IHealthCheck
+/// <summary>
+/// The native tools the pipelines need: the configured ffmpeg and ffprobe run, and libvips loads. Checked once per
+/// process (the check is a singleton) and then cached: spawning two processes on every readiness probe buys nothing.
+/// </summary>
+internal sealed class ToolsHealthCheck(FfmpegRunner ffmpeg) : IHealthCheck
 {
-    private readonly Lazy<(bool Ok, string Detail)> _ffmpeg = new(() => CanRun("ffmpeg") && CanRun("ffprobe") ? (true, "found") : (false, "ffmpeg/ffprobe not found on PATH"));
+    private readonly Lazy<Task<(bool Ok, string Detail)>> _ffmpeg = new(() => CheckFfmpegAsync(ffmpeg));
     private readonly Lazy<(bool Ok, string Detail)> _vips = new(() =>
         NativeLibrary.TryLoad("libvips.so.42", out var handle) ? (Free(handle), "found") : (false, "libvips.so.42 cannot be loaded"));
 
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var data = new Dictionary<string, object> { ["ffmpeg"] = _ffmpeg.Value.Detail, ["libvips"] = _vips.Value.Detail };
-        return Task.FromResult(_ffmpeg.Value.Ok && _vips.Value.Ok
+        var tools = await _ffmpeg.Value.WaitAsync(cancellationToken);
+        var data = new Dictionary<string, object> { ["ffmpeg"] = tools.Detail, ["libvips"] = _vips.Value.Detail };
+        return tools.Ok && _vips.Value.Ok
             ? HealthCheckResult.Healthy("ffmpeg and libvips found", data)
-            : HealthCheckResult.Unhealthy($"ffmpeg: {_ffmpeg.Value.Detail}; libvips: {_vips.Value.Detail}", data: data));
+            : HealthCheckResult.Unhealthy($"ffmpeg: {tools.Detail}; libvips: {_vips.Value.Detail}", data: data);
+    }
+
+    private static async Task<(bool Ok, string Detail)> CheckFfmpegAsync(FfmpegRunner runner)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await runner.GetVersionAsync(timeout.Token);
+            return (true, "found");
+        }
+        catch (Exception e) when (e is MediaException or OperationCanceledException)
+        {
+            return (false, "ffmpeg/ffprobe do not run: " + e.Message);
+        }
     }
 
     private static bool Free(IntPtr handle)
     {
         NativeLibrary.Free(handle);
         return true;
-    }
-
-    private static bool CanRun(string tool)
-    {
-        try
-        {
-            var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add("-version");
-            using var process = Process.Start(psi);
-            if (process is null)
-            {
-                return false;
-            }
-
-            _ = process.StandardOutput.ReadToEndAsync();
-            _ = process.StandardError.ReadToEndAsync();
-            return process.WaitForExit(5000) && process.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return false;
-        }
     }
 }

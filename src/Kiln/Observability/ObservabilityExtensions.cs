@@ -35,6 +35,7 @@ internal static class ObservabilityExtensions
             builder.Logging.AddSimpleConsole(o => o.IncludeScopes = true);
         }
 
+        builder.Services.AddSingleton<ToolsHealthCheck>();
         builder.Services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
             .AddCheck<DiskSpaceHealthCheck>("disk", tags: ["ready"])

@@ -1,7 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Nodes;
 using Kiln.Assets;
-using Kiln.Media;
 using Kiln.Media.Images;
 using Kiln.Media.Vips;
 using Kiln.Processing;
@@ -85,10 +84,7 @@ internal sealed class ImageAssetProber(VipsReady vips) : IAssetProber
     public Task<JsonObject> ProbeAsync(string path, CancellationToken cancellationToken)
     {
         var info = ImageProbe.Read(path, cancellationToken);
-        if ((long)info.StoredWidth * info.StoredHeight > vips.Limits.MaxPixels)
-        {
-            throw new MediaException(ImageErrorCodes.TooLarge, $"The image has {(long)info.StoredWidth * info.StoredHeight} pixels; the limit is {vips.Limits.MaxPixels}.");
-        }
+        vips.Limits.EnsureWithin(info);
 
         return Task.FromResult(new JsonObject
         {

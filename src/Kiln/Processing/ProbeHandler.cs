@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Kiln.Media;
 using Kiln.Media.Detection;
 
 namespace Kiln.Processing;
@@ -50,7 +51,7 @@ internal sealed class ProbeHandler(IEnumerable<IAssetProber> probers) : IJobHand
         }
 
         var sniffed = ContentSniffer.Sniff(header.AsSpan(0, headerLength));
-        var kind = sniffed.Kind.ToString().ToLowerInvariant();
+        var kind = sniffed.Kind.ToName();
         var metadata = new JsonObject
         {
             ["size"] = size,

@@ -5,7 +5,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PG_BIN="/usr/lib/postgresql/15/bin"
-APT_PACKAGES=(postgresql libvips42 ffmpeg chromium ca-certificates)
+APT_PACKAGES=(postgresql libvips42 ffmpeg chromium ca-certificates procps)
 
 log() { printf '[kiln.sh] %s\n' "$*" >&2; }
 

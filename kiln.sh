@@ -9,6 +9,10 @@ APT_PACKAGES=(postgresql libvips42 ffmpeg chromium ca-certificates procps)
 
 log() { printf '[kiln.sh] %s\n' "$*" >&2; }
 
+# Turn Ctrl-C and kill into a normal exit, so the EXIT trap stops the private PostgreSQL.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 ensure_packages() {
   local missing=()
   for p in "${APT_PACKAGES[@]}"; do

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Kiln.Media.Images.Resampling;
 using Kiln.Media.Vips;
 
@@ -13,9 +12,6 @@ public sealed record ResizedImage(byte[] Bytes, int Width, int Height, string Co
 /// </summary>
 public static class ImageResizer
 {
-    /// <summary>Rows pulled from libvips per step of the horizontal pass: small enough to stay in cache.</summary>
-    private const int StripHeight = 16;
-
     /// <summary>Fits the image inside <paramref name="width"/> x <paramref name="height"/> and encodes it as JPEG.</summary>
     /// <exception cref="MediaException"><c>image.empty</c>, <c>image.unsupported</c>, <c>image.corrupt</c> or <c>image.too_large</c>.</exception>
     public static ResizedImage ResizeToJpeg(
@@ -73,9 +69,9 @@ public static class ImageResizer
             return image;
         }
 
-        if (image.Format == 0 && HorizontalLanczos3.CanReduce(image.Width, targetWidth, image.Bands))
+        if (image.Format == 0 && HorizontalLanczos3.CanReduce(image.Width, targetWidth, image.Bands) && VipsRowStage.IsAvailable)
         {
-            return ReduceSeparately(image, targetWidth, targetHeight, cancellationToken);
+            return ReduceSeparately(image, targetWidth, targetHeight);
         }
 
         var hscale = (double)targetWidth / image.Width;
@@ -86,9 +82,10 @@ public static class ImageResizer
     /// <summary>
     /// Lanczos3 in two passes: vertical in libvips (<c>reducev</c>, vectorised there), horizontal in
     /// <see cref="HorizontalLanczos3"/> because libvips 8.14's <c>reduceh</c> is scalar and twice as slow as
-    /// everything else in the resize together. Takes ownership of <paramref name="image"/>.
+    /// everything else in the resize together. The horizontal pass is a stage of the libvips pipeline, so the saver
+    /// encodes one strip while the next is decoded and resampled. Takes ownership of <paramref name="image"/>.
     /// </summary>
-    private static unsafe VipsImage ReduceSeparately(VipsImage image, int targetWidth, int targetHeight, CancellationToken cancellationToken)
+    private static VipsImage ReduceSeparately(VipsImage image, int targetWidth, int targetHeight)
     {
         if (image.Height != targetHeight)
         {
@@ -97,29 +94,7 @@ public static class ImageResizer
 
         using (image)
         {
-            var (width, height) = (image.Width, image.Height);
-            var reducer = HorizontalLanczos3.For(width, targetWidth);
-            var stride = targetWidth * 3;
-
-            // Pooled: a fresh large array per call would be zeroed by the GC and page-faulted in again each time.
-            var output = ArrayPool<byte>.Shared.Rent((stride * height) + 1);
-            try
-            {
-                fixed (byte* destination = output)
-                {
-                    var target = destination;
-                    image.ReadStrips(
-                        StripHeight,
-                        (data, _, top, rows) => reducer.Reduce(data, width * 3, target + ((long)top * stride), stride, rows),
-                        cancellationToken);
-                }
-
-                return VipsImage.FromBytes(output.AsSpan(0, stride * height), targetWidth, height, 3);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(output);
-            }
+            return VipsRowStage.Map(image, targetWidth, HorizontalLanczos3.For(image.Width, targetWidth));
         }
     }
 

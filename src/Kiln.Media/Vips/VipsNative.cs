@@ -261,4 +261,54 @@ internal static unsafe partial class VipsNative
 
     [LibraryImport(Vips)]
     internal static partial byte* vips_region_fetch(nint region, int left, int top, int width, int height, out nuint length);
+
+    // --- libvips: images computed by managed code (VipsRowStage) ---
+
+    [LibraryImport(Vips)]
+    internal static partial nint vips_image_new();
+
+    [LibraryImport(Vips)]
+    internal static partial int vips_image_pipeline_array(nint image, int hint, nint* inputs);
+
+    [LibraryImport(Vips)]
+    internal static partial void vips_image_init_fields(
+        nint image, int width, int height, int bands, int format, int coding, int interpretation, double xres, double yres);
+
+    [LibraryImport(Vips)]
+    internal static partial double vips_image_get_xres(nint image);
+
+    [LibraryImport(Vips)]
+    internal static partial double vips_image_get_yres(nint image);
+
+    [LibraryImport(Vips)]
+    internal static partial int vips_image_generate(
+        nint image,
+        delegate* unmanaged<nint, nint, nint, nint> start,
+        delegate* unmanaged<nint, nint, nint, nint, int*, int> generate,
+        delegate* unmanaged<nint, nint, nint, int> stop,
+        nint a,
+        nint b);
+
+    [LibraryImport(Vips)]
+    internal static partial int vips_region_prepare(nint region, VipsRect* rect);
+
+    [LibraryImport(Vips)]
+    internal static partial int vips_region_width(nint region);
+
+    [LibraryImport(Vips)]
+    internal static partial int vips_region_height(nint region);
+
+    [LibraryImport(GObject, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial nuint g_signal_connect_data(
+        nint instance, string signal, delegate* unmanaged<nint, nint, void> handler, nint data, nint destroyData, int flags);
+}
+
+/// <summary>libvips' <c>VipsRect</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct VipsRect
+{
+    public int Left;
+    public int Top;
+    public int Width;
+    public int Height;
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Kiln.Media.Vips;
 
 namespace Kiln.Media.Images.Resampling;
 
@@ -16,7 +17,7 @@ namespace Kiln.Media.Images.Resampling;
 /// (12 bytes) are read per step: two byte shuffles turn them into [R0 R1 G0 G1 B0 B1 0 0]-style 16-bit lanes and
 /// <c>pmaddwd</c> multiplies and adds pairs, giving R, G and B sums in three 32-bit lanes.
 /// </remarks>
-internal sealed unsafe class HorizontalLanczos3
+internal sealed unsafe class HorizontalLanczos3 : IRowTransform
 {
     private const int Bands = 3;
     private const int Precision = 14;
@@ -25,6 +26,7 @@ internal sealed unsafe class HorizontalLanczos3
 
     private static readonly ConcurrentDictionary<(int In, int Out), HorizontalLanczos3> Cache = new();
 
+    private readonly int _inWidth;
     private readonly int _outWidth;
     private readonly int _groups;
     private readonly int[] _starts;
@@ -35,6 +37,7 @@ internal sealed unsafe class HorizontalLanczos3
 
     private HorizontalLanczos3(int inWidth, int outWidth)
     {
+        _inWidth = inWidth;
         _outWidth = outWidth;
         var scale = (double)inWidth / outWidth;
         var support = Support * scale;
@@ -115,14 +118,14 @@ internal sealed unsafe class HorizontalLanczos3
     }
 
     /// <summary>
-    /// Reduces <paramref name="rows"/> rows. Each output pixel is stored as 4 bytes, the fourth overwritten by the
-    /// next pixel, so <paramref name="destination"/> needs one spare byte after the last row.
+    /// Reduces <paramref name="rows"/> rows. Pixels are stored 4 bytes at a time, the fourth overwritten by the
+    /// next pixel; a row's last pixel is stored as exactly 3 bytes, so nothing is written past a row.
     /// </summary>
-    public void Reduce(byte* source, int sourceStride, byte* destination, int destinationStride, int rows) =>
-        Reduce(source, sourceStride, destination, destinationStride, rows, Avx2.IsSupported);
+    public void Transform(byte* input, nint inputStride, byte* output, nint outputStride, int rows) =>
+        Reduce(input, inputStride, output, outputStride, rows, Avx2.IsSupported);
 
-    /// <summary>As <see cref="Reduce(byte*, int, byte*, int, int)"/>; <paramref name="useAvx2"/> false forces the SSSE3 path (tests compare both).</summary>
-    internal void Reduce(byte* source, int sourceStride, byte* destination, int destinationStride, int rows, bool useAvx2)
+    /// <summary>As <see cref="Transform"/>; <paramref name="useAvx2"/> false forces the SSSE3 path (tests compare both).</summary>
+    internal void Reduce(byte* source, nint sourceStride, byte* destination, nint destinationStride, int rows, bool useAvx2)
     {
         if (rows <= 0)
         {
@@ -132,11 +135,12 @@ internal sealed unsafe class HorizontalLanczos3
         // The last 16-byte read of a row may reach 4 bytes past its end: harmless inside the image, but past the
         // last row it would leave the buffer, so that row is reduced from a padded copy.
         ReduceRows(source, sourceStride, destination, destinationStride, rows - 1, useAvx2);
-        var padded = (byte*)NativeMemory.Alloc((nuint)sourceStride + 16);
+        var rowBytes = _inWidth * Bands;
+        var padded = (byte*)NativeMemory.Alloc((nuint)rowBytes + 16);
         try
         {
-            Buffer.MemoryCopy(source + ((long)(rows - 1) * sourceStride), padded, sourceStride, sourceStride);
-            ReduceRows(padded, sourceStride, destination + ((long)(rows - 1) * destinationStride), destinationStride, 1, useAvx2);
+            Buffer.MemoryCopy(source + ((rows - 1) * sourceStride), padded, rowBytes, rowBytes);
+            ReduceRows(padded, rowBytes, destination + ((rows - 1) * destinationStride), destinationStride, 1, useAvx2);
         }
         finally
         {
@@ -144,7 +148,7 @@ internal sealed unsafe class HorizontalLanczos3
         }
     }
 
-    private void ReduceRows(byte* source, int sourceStride, byte* destination, int destinationStride, int rows, bool useAvx2)
+    private void ReduceRows(byte* source, nint sourceStride, byte* destination, nint destinationStride, int rows, bool useAvx2)
     {
         if (useAvx2 && Avx2.IsSupported)
         {
@@ -156,19 +160,20 @@ internal sealed unsafe class HorizontalLanczos3
     }
 
     /// <summary>AVX2: two output pixels per step, one in each 128-bit lane; an odd last pixel goes the SSSE3 way.</summary>
-    private void ReduceRowsInPairs(byte* source, int sourceStride, byte* destination, int destinationStride, int rows)
+    private void ReduceRowsInPairs(byte* source, nint sourceStride, byte* destination, nint destinationStride, int rows)
     {
         var pairsLow = Vector256.Create(Vector128.Create((byte)0, 0x80, 3, 0x80, 1, 0x80, 4, 0x80, 2, 0x80, 5, 0x80, 0x80, 0x80, 0x80, 0x80));
         var pairsHigh = Vector256.Create(Vector128.Create((byte)6, 0x80, 9, 0x80, 7, 0x80, 10, 0x80, 8, 0x80, 11, 0x80, 0x80, 0x80, 0x80, 0x80));
         var half = Vector256.Create(1 << (Precision - 1));
         var pairs = _outWidth / 2;
+        var lastPixel = _outWidth - 1;
         fixed (Vector256<short>* weights = _pairWeights)
         fixed (int* starts = _starts)
         {
             for (var y = 0; y < rows; y++)
             {
-                var row = source + ((long)y * sourceStride);
-                var output = destination + ((long)y * destinationStride);
+                var row = source + (y * sourceStride);
+                var output = destination + (y * destinationStride);
                 var w = weights;
                 for (var pair = 0; pair < pairs; pair++)
                 {
@@ -190,7 +195,17 @@ internal sealed unsafe class HorizontalLanczos3
                     var words = Avx2.PackSignedSaturate(shifted, shifted);
                     var bytes = Avx2.PackUnsignedSaturate(words, words).AsUInt32();
                     *(uint*)(output + (x * Bands)) = bytes.GetElement(0);
-                    *(uint*)(output + ((x + 1) * Bands)) = bytes.GetElement(4);
+                    var second = bytes.GetElement(4);
+                    if (x + 1 < lastPixel)
+                    {
+                        *(uint*)(output + ((x + 1) * Bands)) = second;
+                    }
+                    else
+                    {
+                        // The row's last pixel: exactly three bytes (see ReduceRowsSingly).
+                        *(ushort*)(output + ((x + 1) * Bands)) = (ushort)second;
+                        output[((x + 1) * Bands) + 2] = (byte)(second >> 16);
+                    }
                 }
             }
         }
@@ -201,7 +216,7 @@ internal sealed unsafe class HorizontalLanczos3
         }
     }
 
-    private void ReduceRowsSingly(byte* source, int sourceStride, byte* destination, int destinationStride, int rows, int firstPixel)
+    private void ReduceRowsSingly(byte* source, nint sourceStride, byte* destination, nint destinationStride, int rows, int firstPixel)
     {
         var pairsLow = Vector128.Create((byte)0, 0x80, 3, 0x80, 1, 0x80, 4, 0x80, 2, 0x80, 5, 0x80, 0x80, 0x80, 0x80, 0x80);
         var pairsHigh = Vector128.Create((byte)6, 0x80, 9, 0x80, 7, 0x80, 10, 0x80, 8, 0x80, 11, 0x80, 0x80, 0x80, 0x80, 0x80);
@@ -211,8 +226,8 @@ internal sealed unsafe class HorizontalLanczos3
         {
             for (var y = 0; y < rows; y++)
             {
-                var row = source + ((long)y * sourceStride);
-                var output = destination + ((long)y * destinationStride);
+                var row = source + (y * sourceStride);
+                var output = destination + (y * destinationStride);
                 var w = weights + (firstPixel * _groups * 2);
                 for (var x = firstPixel; x < _outWidth; x++)
                 {
@@ -236,7 +251,8 @@ internal sealed unsafe class HorizontalLanczos3
                     }
                     else
                     {
-                        // The row's last pixel: exactly three bytes, the next row may already be written.
+                        // The row's last pixel: exactly three bytes, since the next row may already be written or
+                        // the buffer may end here.
                         *(ushort*)(output + (x * Bands)) = (ushort)rgb;
                         output[(x * Bands) + 2] = (byte)(rgb >> 16);
                     }

@@ -19,8 +19,10 @@ public sealed unsafe class HorizontalLanczos3Tests
         var source = rows.ToBytes(CancellationToken.None);
         Assert.True(HorizontalLanczos3.CanReduce(inWidth, outWidth, 3));
 
+        // One guard byte after the last row: neither path may write past a row (libvips' buffers end there).
         var ours = new byte[(outWidth * 3 * 40) + 1];
         var ssse3Only = new byte[ours.Length];
+        ours[^1] = ssse3Only[^1] = 0xA5;
         fixed (byte* s = source)
         fixed (byte* d = ours)
         fixed (byte* d2 = ssse3Only)
@@ -30,6 +32,7 @@ public sealed unsafe class HorizontalLanczos3Tests
         }
 
         Assert.Equal(ssse3Only, ours);
+        Assert.Equal(0xA5, ours[^1]);
 
         using var reference = rows.Call("reduceh", ("hshrink", (double)inWidth / outWidth), ("kernel", "lanczos3"));
         var expected = reference.ToBytes(CancellationToken.None);
@@ -44,13 +47,15 @@ public sealed unsafe class HorizontalLanczos3Tests
     {
         var source = Enumerable.Repeat(new byte[] { 10, 128, 250 }, 500).SelectMany(p => p).ToArray();
         var output = new byte[(130 * 3) + 1];
+        output[^1] = 0xA5;
 
         fixed (byte* s = source)
         fixed (byte* d = output)
         {
-            HorizontalLanczos3.For(500, 130).Reduce(s, 1500, d, 390, 1);
+            HorizontalLanczos3.For(500, 130).Transform(s, 1500, d, 390, 1);
         }
 
         Assert.Equal(Enumerable.Repeat(new byte[] { 10, 128, 250 }, 130).SelectMany(p => p), output[..390]);
+        Assert.Equal(0xA5, output[^1]);
     }
 }

@@ -1,4 +1,3 @@
-using Kiln.Media.Images.Resampling;
 using Kiln.Media.Vips;
 
 namespace Kiln.Media.Images;
@@ -51,7 +50,7 @@ public static class ImageResizer
         var targetWidth = Math.Max(1, (int)Math.Round(uprightWidth * scale));
         var targetHeight = Math.Max(1, (int)Math.Round(uprightHeight * scale));
 
-        if (orientation > 1 || header.HasAlpha || header.HasField("icc-profile-data") || header.Interpretation != "srgb")
+        if (!JpegFastPath.Applies(header, loader))
         {
             // The general case: libvips' thumbnail handles rotation, alpha premultiplication and colour profiles.
             return VipsOperation.Run(
@@ -59,50 +58,11 @@ public static class ImageResizer
                 .Then(ImagePipeline.ToSrgb);
         }
 
-        // The common case, plain sRGB: decode already shrunk by the largest power of two that keeps the image at
-        // or above the target (libjpeg's DCT scaling, as sharp does), then one Lanczos3 pass to the exact size.
-        // libvips' thumbnail would keep a factor of two for the final pass and decode twice as many pixels.
-        var shrink = loader.StartsWith("VipsForeignLoadJpeg", StringComparison.Ordinal) ? JpegShrink(1.0 / scale) : 1;
-        var image = shrink == 1 ? header.Call("copy") : BufferSource.Open(input, loader, shrink, limits, cancellationToken);
-        if (image.Width == targetWidth && image.Height == targetHeight)
-        {
-            return image;
-        }
-
-        if (image.Format == 0 && HorizontalLanczos3.CanReduce(image.Width, targetWidth, image.Bands) && VipsRowStage.IsAvailable)
-        {
-            return ReduceSeparately(image, targetWidth, targetHeight);
-        }
-
-        var hscale = (double)targetWidth / image.Width;
-        var vscale = (double)targetHeight / image.Height;
-        return image.Then(i => i.Call("resize", ("scale", hscale), ("vscale", vscale), ("kernel", "lanczos3")));
+        return JpegFastPath.Reduce(
+            shrink => shrink == 1 ? header.Call("copy") : BufferSource.Open(input, loader, shrink, limits, cancellationToken),
+            header.Width,
+            header.Height,
+            targetWidth,
+            targetHeight);
     }
-
-    /// <summary>
-    /// Lanczos3 in two passes: vertical in libvips (<c>reducev</c>, vectorised there), horizontal in
-    /// <see cref="HorizontalLanczos3"/> because libvips 8.14's <c>reduceh</c> is scalar and twice as slow as
-    /// everything else in the resize together. The horizontal pass is a stage of the libvips pipeline, so the saver
-    /// encodes one strip while the next is decoded and resampled. Takes ownership of <paramref name="image"/>.
-    /// </summary>
-    private static VipsImage ReduceSeparately(VipsImage image, int targetWidth, int targetHeight)
-    {
-        if (image.Height != targetHeight)
-        {
-            image = image.Then(i => i.Call("reducev", ("vshrink", (double)i.Height / targetHeight), ("kernel", "lanczos3")));
-        }
-
-        using (image)
-        {
-            return VipsRowStage.Map(image, targetWidth, HorizontalLanczos3.For(image.Width, targetWidth));
-        }
-    }
-
-    internal static int JpegShrink(double shrink) => shrink switch
-    {
-        >= 8 => 8,
-        >= 4 => 4,
-        >= 2 => 2,
-        _ => 1,
-    };
 }

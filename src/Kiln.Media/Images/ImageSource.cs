@@ -63,7 +63,8 @@ internal sealed class ImageSource
     /// </summary>
     /// <param name="sequential">Top-to-bottom access only: the decoder streams instead of holding the whole image.</param>
     /// <param name="allPages">Load every frame as one tall strip (animations); otherwise only the first.</param>
-    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken)
+    /// <param name="jpegShrink">For a JPEG: decode at 1/n of the size (1, 2, 4 or 8) through libjpeg's DCT scaling.</param>
+    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken, int jpegShrink = 1)
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var op = VipsOperation.Create(Loader);
@@ -74,6 +75,11 @@ internal sealed class ImageSource
         if (allPages && CanAnimate)
         {
             op.Set("n", -1);
+        }
+
+        if (jpegShrink > 1)
+        {
+            op.Set("shrink", jpegShrink);
         }
 
         try
@@ -89,7 +95,12 @@ internal sealed class ImageSource
         try
         {
             RefineFamily(image);
-            CheckLimits(image, allPages && CanAnimate, limits);
+            if (jpegShrink == 1)
+            {
+                // A shrunk decode is opened after the full-size header passed this check.
+                CheckLimits(image, allPages && CanAnimate, limits);
+            }
+
             return image;
         }
         catch

@@ -25,8 +25,12 @@ public static class ImageThumbnailer
             spec.Validate();
         }
 
-        var info = ImageProbe.Read(inputPath, cancellationToken);
-        ImageSource.EnsureWithin(info, limits);
+        var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
+        bool plainJpeg;
+        using (var header = source.Open(sequential: true, allPages: false, limits, cancellationToken))
+        {
+            plainJpeg = JpegFastPath.Applies(header, source.Loader);
+        }
 
         var results = new List<ThumbnailResult>(specs.Count);
         try
@@ -34,7 +38,7 @@ public static class ImageThumbnailer
             foreach (var spec in specs)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                results.Add(Make(inputPath, info, outputDirectory, spec, cancellationToken));
+                results.Add(Make(source, info, plainJpeg, limits, outputDirectory, spec, cancellationToken));
             }
 
             return results;
@@ -56,7 +60,14 @@ public static class ImageThumbnailer
         }
     }
 
-    private static ThumbnailResult Make(string inputPath, ImageInfo info, string outputDirectory, ThumbnailSpec spec, CancellationToken cancellationToken)
+    private static ThumbnailResult Make(
+        ImageSource source,
+        ImageInfo info,
+        bool plainJpeg,
+        ImageLimits limits,
+        string outputDirectory,
+        ThumbnailSpec spec,
+        CancellationToken cancellationToken)
     {
         var format = spec.Format switch
         {
@@ -66,14 +77,15 @@ public static class ImageThumbnailer
         var family = format.Family();
         using var output = new OutputFile(Path.Combine(outputDirectory, spec.Name.ToLowerInvariant() + ImageFamilies.Extension(family)));
 
-        var image = VipsOperation.Run(
-            "thumbnail",
-            ("filename", inputPath),
-            ("width", spec.Width),
-            ("height", spec.Height),
-            ("size", "down"),
-            ("crop", spec.Fit == ThumbnailFit.Cover ? "centre" : "none"),
-            ("fail_on", "error"));
+        var image = (plainJpeg ? ReducePlainJpeg(source, info, spec, limits, cancellationToken) : null)
+            ?? VipsOperation.Run(
+                "thumbnail",
+                ("filename", source.Path),
+                ("width", spec.Width),
+                ("height", spec.Height),
+                ("size", "down"),
+                ("crop", spec.Fit == ThumbnailFit.Cover ? "centre" : "none"),
+                ("fail_on", "error"));
         try
         {
             image = image.Then(ImagePipeline.ToSrgb);
@@ -91,5 +103,42 @@ public static class ImageThumbnailer
         {
             image.Dispose();
         }
+    }
+
+    /// <summary>
+    /// What <c>thumbnail</c> would make, through <see cref="JpegFastPath"/>: scale to fit inside (or to cover and
+    /// then crop the centre of) the box. Null when the image is not larger than the box, which <c>thumbnail</c> handles.
+    /// </summary>
+    private static VipsImage? ReducePlainJpeg(ImageSource source, ImageInfo info, ThumbnailSpec spec, ImageLimits limits, CancellationToken cancellationToken)
+    {
+        var (width, height) = (info.StoredWidth, info.StoredHeight);
+        var (scaleX, scaleY) = ((double)spec.Width / width, (double)spec.Height / height);
+        var scale = spec.Fit == ThumbnailFit.Cover ? Math.Max(scaleX, scaleY) : Math.Min(scaleX, scaleY);
+        if (scale >= 1.0)
+        {
+            return null;
+        }
+
+        var targetWidth = Math.Max(1, (int)Math.Round(width * scale));
+        var targetHeight = Math.Max(1, (int)Math.Round(height * scale));
+        var image = JpegFastPath.Reduce(
+            shrink => source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink),
+            width,
+            height,
+            targetWidth,
+            targetHeight);
+        if (spec.Fit != ThumbnailFit.Cover || (targetWidth <= spec.Width && targetHeight <= spec.Height))
+        {
+            return image;
+        }
+
+        var (cropWidth, cropHeight) = (Math.Min(spec.Width, targetWidth), Math.Min(spec.Height, targetHeight));
+        return image.Then(i => VipsOperation.Run(
+            "extract_area",
+            ("input", i),
+            ("left", (targetWidth - cropWidth) / 2),
+            ("top", (targetHeight - cropHeight) / 2),
+            ("width", cropWidth),
+            ("height", cropHeight)));
     }
 }

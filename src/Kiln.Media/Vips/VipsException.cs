@@ -20,14 +20,24 @@ public sealed class VipsException : Exception
     }
 
     /// <summary>
-    /// Builds an exception from <c>vips_error_buffer()</c> and clears the buffer, so the next failure on any
-    /// thread does not repeat this one's text. The buffer is process-wide in libvips; under concurrent failures
-    /// a message may carry another call's line too, which is still more useful than no text at all.
+    /// Builds an exception from libvips' error buffer and empties it in the same locked step
+    /// (<c>vips_error_buffer_copy</c>), so the next failure on any thread does not repeat this one's text. The
+    /// buffer is process-wide in libvips; under concurrent failures a message may carry another call's line too,
+    /// which is still more useful than no text at all.
     /// </summary>
     internal static VipsException FromBuffer(string what)
     {
-        var text = Marshal.PtrToStringUTF8(VipsNative.vips_error_buffer())?.Trim() ?? string.Empty;
-        VipsNative.vips_error_clear();
+        var copy = VipsNative.vips_error_buffer_copy();
+        string text;
+        try
+        {
+            text = Marshal.PtrToStringUTF8(copy)?.Trim() ?? string.Empty;
+        }
+        finally
+        {
+            VipsNative.g_free(copy);
+        }
+
         return new VipsException(text.Length == 0 ? what + " failed" : what + ": " + text);
     }
 }

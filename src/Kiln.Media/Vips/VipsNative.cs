@@ -132,10 +132,13 @@ internal static unsafe partial class VipsNative
     internal static partial void vips_leak_set(int leak);
 
     [LibraryImport(Vips)]
-    internal static partial nint vips_error_buffer();
+    internal static partial void vips_error_clear();
 
     [LibraryImport(Vips)]
-    internal static partial void vips_error_clear();
+    internal static partial nint vips_error_buffer_copy();
+
+    [LibraryImport(GLib, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial uint g_log_set_handler(string domain, int levels, delegate* unmanaged<nint, int, nint, nint, void> handler, nint data);
 
     // --- libvips: operations and objects ---
 

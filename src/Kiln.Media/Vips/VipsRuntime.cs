@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace Kiln.Media.Vips;
 
@@ -47,10 +48,21 @@ public sealed record VipsRuntimeInfo(
 /// second caller with other settings would silently change the first one's behaviour; it gets the applied values
 /// back instead and can compare.
 /// </summary>
-public static class VipsRuntime
+public static unsafe class VipsRuntime
 {
+    // GLogLevelFlags: critical, warning and message; info and debug stay with GLib (off unless G_MESSAGES_DEBUG).
+    private const int LogCritical = 1 << 3;
+    private const int LogWarning = 1 << 4;
+    private const int LogMessage = 1 << 5;
+
     private static readonly Lock Gate = new();
     private static VipsRuntimeInfo? _applied;
+
+    /// <summary>
+    /// libvips' own warnings (for example "VipsJpeg: Premature end of JPEG file" for a damaged upload), which GLib
+    /// would otherwise print to stderr outside the host's logs. Raised on the libvips thread that warned.
+    /// </summary>
+    public static event Action<VipsLogLevel, string>? Logged;
 
     /// <summary>The settings in force, or null before the first call.</summary>
     public static VipsRuntimeInfo? Applied => Volatile.Read(ref _applied);
@@ -77,6 +89,7 @@ public static class VipsRuntime
 
             // Leak checking prints to stderr at exit and costs time on every allocation.
             VipsNative.vips_leak_set(0);
+            VipsNative.g_log_set_handler("VIPS", LogCritical | LogWarning | LogMessage, &OnLog, nint.Zero);
             if (settings.Concurrency > 0)
             {
                 VipsNative.vips_concurrency_set(settings.Concurrency);
@@ -112,4 +125,28 @@ public static class VipsRuntime
             Initialize(new VipsSettings());
         }
     }
+
+    [UnmanagedCallersOnly]
+    private static void OnLog(nint domain, int level, nint message, nint data)
+    {
+        var text = Marshal.PtrToStringUTF8(message) ?? string.Empty;
+        var kind = (level & LogCritical) != 0 ? VipsLogLevel.Critical : (level & LogWarning) != 0 ? VipsLogLevel.Warning : VipsLogLevel.Message;
+        try
+        {
+            Logged?.Invoke(kind, text);
+        }
+#pragma warning disable CA1031 // A failing listener must not unwind into libvips' C frames.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+}
+
+/// <summary>The GLib level of a libvips log line.</summary>
+public enum VipsLogLevel
+{
+    Message,
+    Warning,
+    Critical,
 }

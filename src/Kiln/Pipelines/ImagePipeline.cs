@@ -63,17 +63,31 @@ internal static class ImagePipeline
     }
 }
 
-/// <summary>Initialises libvips once, with the configured settings, before the first image job touches it.</summary>
-internal sealed class VipsReady
+/// <summary>
+/// Initialises libvips once, with the configured settings, before the first image job touches it, and logs
+/// libvips' warnings through the host's logger while the host lives.
+/// </summary>
+internal sealed class VipsReady : IDisposable
 {
+    private readonly ILogger<VipsReady> _logger;
+
     public VipsReady(IOptions<ImageOptions> options, ILogger<VipsReady> logger)
     {
+        _logger = logger;
         var applied = VipsRuntime.Initialize(new VipsSettings { Concurrency = options.Value.VipsConcurrency, BlockUntrustedLoaders = true });
+        VipsRuntime.Logged += OnVipsLog;
         logger.LogInformation("libvips {Version} ready: {Settings}", applied.Version, applied);
         Limits = options.Value.Limits;
     }
 
     public ImageLimits Limits { get; }
+
+    public void Dispose() => VipsRuntime.Logged -= OnVipsLog;
+
+    private void OnVipsLog(VipsLogLevel level, string message) => _logger.Log(
+        level switch { VipsLogLevel.Critical => LogLevel.Error, VipsLogLevel.Warning => LogLevel.Warning, _ => LogLevel.Information },
+        "libvips: {VipsMessage}",
+        message);
 }
 
 /// <summary>Probe metadata of images, read from the header: refuses an image over the pixel limit before decoding it.</summary>

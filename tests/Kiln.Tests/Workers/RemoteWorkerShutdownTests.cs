@@ -13,8 +13,10 @@ public sealed class RemoteWorkerShutdownTests
     public async Task A_stopping_server_lets_a_remote_job_finish_within_the_grace_period_and_gives_back_one_that_cannot()
     {
         await using var database = await TestDatabase.CreateAsync();
+        // The grace period has to outlast the quick job's remaining 1.2 s plus its upload even on a busy CI machine
+        // (2 s once was not enough); the slow job needs 60 s, so it is given back either way.
         await using var server = await KilnServer.StartAsync(
-            new Dictionary<string, string?> { [TestKinds.Setting] = "true", ["Kiln:Workers:ShutdownTimeoutSeconds"] = "2" }, database: database);
+            new Dictionary<string, string?> { [TestKinds.Setting] = "true", ["Kiln:Workers:ShutdownTimeoutSeconds"] = "8" }, database: database);
         var token = (await server.Get<ApiKeyStore>().CreateAsync("shutdown", Roles.Worker, CancellationToken.None)).Secret;
         await using var worker = WorkerProcess.Start(server.BaseAddress, token, "survivor", slots: 2);
         var quick = new NewJob { Kind = TestKinds.Sleep, Queue = TestKinds.Queue, Params = new JsonObject { ["durationMs"] = 1200, ["steps"] = 12 } };

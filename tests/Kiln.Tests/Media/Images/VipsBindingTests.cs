@@ -29,6 +29,31 @@ public sealed class VipsBindingTests(ScratchDirectory scratch) : IClassFixture<S
     }
 
     [Fact]
+    public void Libvips_warnings_reach_the_log_event_instead_of_stderr()
+    {
+        VipsRuntime.Initialize(new VipsSettings());
+        var bytes = File.ReadAllBytes(Kiln.Tests.Infrastructure.TestPaths.CorpusFile("2569067123_aca715a2ee_o.jpg"));
+        var truncated = scratch.File("truncated-for-warning.jpg");
+        File.WriteAllBytes(truncated, bytes[..(bytes.Length / 3)]);
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<(VipsLogLevel, string)>();
+        void Listener(VipsLogLevel level, string message) => seen.Enqueue((level, message));
+
+        VipsRuntime.Logged += Listener;
+        try
+        {
+            // fail_on=none decodes what is there and lets libjpeg warn instead of failing.
+            using var image = VipsOperation.Run("jpegload", ("filename", truncated), ("fail_on", "none"));
+            using var decoded = image.CopyMemory(TestContext.Current.CancellationToken);
+        }
+        finally
+        {
+            VipsRuntime.Logged -= Listener;
+        }
+
+        Assert.Contains(seen, e => e.Item1 == VipsLogLevel.Warning && e.Item2.Contains("Premature end of JPEG file", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void An_unknown_operation_raises_libvips_own_message()
     {
         var e = Assert.Throws<VipsException>(() => VipsOperation.Create("no_such_operation"));

@@ -43,7 +43,7 @@ internal static class KilnApp
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase));
         });
         builder.Services.AddKilnProblemDetails();
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(o => o.AddApiKeyScheme());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(
             (builder.Configuration.GetValue<double?>("Kiln:Workers:ShutdownTimeoutSeconds") ?? 30) + 15));
 

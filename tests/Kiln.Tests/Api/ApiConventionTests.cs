@@ -36,6 +36,11 @@ public sealed class ApiConventionTests(ServerFixture fixture) : IClassFixture<Se
 
         Assert.NotNull(paths["/api/queues/{name}"]!["patch"]!["requestBody"]);
         Assert.NotNull(paths["/api/batches"]!["post"]!["requestBody"]);
+
+        // The API key is declared as a bearer scheme and required where the endpoint needs it.
+        var scheme = document["components"]!["securitySchemes"]!["bearer"]!;
+        Assert.Equal(("http", "bearer"), (scheme["type"]!.GetValue<string>(), scheme["scheme"]!.GetValue<string>()));
+        Assert.NotNull(paths["/api/jobs"]!["get"]!["security"]![0]!["bearer"]);
     }
 
     [Theory]

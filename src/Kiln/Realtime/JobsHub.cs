@@ -29,7 +29,8 @@ internal sealed record JobStatus(
 /// also join every job at once. Events come from <see cref="HubEventDispatcher"/>.
 /// </summary>
 [Authorize(Policy = SecurityExtensions.ClientPolicy)]
-internal sealed class JobsHub(JobStore jobs, WatchRegistry watches, HubEventDispatcher dispatcher, IOptions<RealtimeOptions> options) : Hub
+internal sealed class JobsHub(
+    JobStore jobs, WatchRegistry watches, HubEventDispatcher dispatcher, HubKeyWatcher keyWatcher, IOptions<RealtimeOptions> options) : Hub
 {
     public const string Path = "/hubs/jobs";
 
@@ -133,12 +134,14 @@ internal sealed class JobsHub(JobStore jobs, WatchRegistry watches, HubEventDisp
     public override Task OnConnectedAsync()
     {
         watches.Connected();
+        keyWatcher.Track(Context);
         return base.OnConnectedAsync();
     }
 
     public override Task OnDisconnectedAsync(Exception? exception)
     {
         watches.Disconnected();
+        keyWatcher.Untrack(Context.ConnectionId);
         // SignalR drops the groups itself; the watch counts are ours.
         foreach (var jobId in Joined())
         {

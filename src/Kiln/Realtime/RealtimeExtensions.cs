@@ -20,6 +20,8 @@ internal static class RealtimeExtensions
         services.AddSingleton<IJobEventListener>(sp => sp.GetRequiredService<EventRelay>());
         services.AddHostedService(sp => sp.GetRequiredService<EventRelay>());
         services.AddHostedService<ShutdownNotifier>();
+        services.AddSingleton<HubKeyWatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<HubKeyWatcher>());
         return builder;
     }
 

@@ -33,6 +33,10 @@ internal sealed class RealtimeOptions
     [Range(0, 600)]
     public double ReconcileDelaySeconds { get; set; } = 1;
 
+    /// <summary>How often the keys of open hub connections are checked; a connection whose key was revoked is closed.</summary>
+    [Range(0.2, 3600)]
+    public double KeyCheckIntervalSeconds { get; set; } = 5;
+
     /// <summary>Largest NOTIFY payload the relay writes; PostgreSQL refuses 8000 bytes or more.</summary>
     [Range(512, 7999)]
     public int NotifyPayloadBytes { get; set; } = 7900;

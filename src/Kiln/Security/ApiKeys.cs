@@ -92,6 +92,23 @@ internal sealed class ApiKeyStore(NpgsqlDataSource dataSource)
         return await r.ReadAsync(cancellationToken) ? Read(r) : null;
     }
 
+    /// <summary>Of the given keys, those revoked (or deleted) since.</summary>
+    public async Task<HashSet<Guid>> RevokedAsync(IReadOnlyCollection<Guid> keyIds, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            select k from unnest(@keys) as k where not exists (select 1 from api_keys a where a.id = k and a.revoked_at is null)
+            """);
+        cmd.Parameters.AddWithValue("keys", keyIds.ToArray());
+        var revoked = new HashSet<Guid>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            revoked.Add(r.GetGuid(0));
+        }
+
+        return revoked;
+    }
+
     public async Task<bool> AnyAdminAsync(CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("select exists (select 1 from api_keys where role = 'admin' and revoked_at is null)");

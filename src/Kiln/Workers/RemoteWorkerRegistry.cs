@@ -16,6 +16,7 @@ namespace Kiln.Workers;
 /// </summary>
 internal sealed class RemoteWorkerRegistry(
     WorkerStore store,
+    ApiKeyStore keyStore,
     IOptions<RemoteWorkerOptions> options,
     IOptions<WorkerOptions> workerOptions,
     IOptions<SecurityOptions> securityOptions,
@@ -71,7 +72,7 @@ internal sealed class RemoteWorkerRegistry(
                 var keys = _sessions.Keys.Select(s => s.KeyId).Distinct().ToArray();
                 if (keys.Length > 0)
                 {
-                    foreach (var revoked in await store.RevokedAsync(keys, stoppingToken))
+                    foreach (var revoked in await keyStore.RevokedAsync(keys, stoppingToken))
                     {
                         Revoke(revoked);
                     }

@@ -106,23 +106,6 @@ internal sealed class WorkerStore(NpgsqlDataSource dataSource)
             w.ConnectedAt, w.LastSeenAt, running.TryGetValue(w.Record.Id, out var jobs) ? jobs : [])).ToList();
     }
 
-    /// <summary>Of the given keys, those revoked (or deleted) since.</summary>
-    public async Task<HashSet<Guid>> RevokedAsync(IReadOnlyCollection<Guid> keyIds, CancellationToken cancellationToken)
-    {
-        await using var cmd = dataSource.CreateCommand("""
-            select k from unnest(@keys) as k where not exists (select 1 from api_keys a where a.id = k and a.revoked_at is null)
-            """);
-        cmd.Parameters.AddWithValue("keys", keyIds.ToArray());
-        var revoked = new HashSet<Guid>();
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-        {
-            revoked.Add(r.GetGuid(0));
-        }
-
-        return revoked;
-    }
-
     /// <summary>The job's input when the lease is still held; null when it is not (finished, cancelled, expired, forged).</summary>
     public async Task<LeasedInput?> FindLeaseAsync(Guid jobId, Guid leaseId, CancellationToken cancellationToken)
     {

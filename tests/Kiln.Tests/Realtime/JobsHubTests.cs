@@ -17,6 +17,7 @@ public sealed class JobsHubTests : IAsyncLifetime
         {
             [TestKinds.Setting] = "true",
             ["Kiln:Workers:Slots:test"] = "2",
+            ["Kiln:Realtime:KeyCheckIntervalSeconds"] = "0.5",
         });
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
@@ -164,6 +165,28 @@ public sealed class JobsHubTests : IAsyncLifetime
     {
         var error = await Assert.ThrowsAnyAsync<Exception>(() => HubTestClient.ConnectAsync(_server.BaseAddress, "kiln_not_a_key"));
         Assert.Contains("401", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Revoking_a_key_closes_its_open_hub_connections_and_no_other()
+    {
+        var (key, keyId) = await ClientKeyAsync("revoked-later");
+        var (otherKey, _) = await ClientKeyAsync("stays");
+        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
+        await using var other = await HubTestClient.ConnectAsync(_server.BaseAddress, otherKey);
+        await hub.InvokeAsync("join-job", await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 10 }, held: true));
+
+        // As `kiln keys revoke` does: straight in the database, so only the periodic check can notice.
+        await _server.Get<ApiKeyStore>().RevokeAsync(keyId.ToString(), CancellationToken.None);
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!hub.Closed)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the revoked key's connection is still open");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.False(other.Closed);
     }
 
     private async Task<(string Key, Guid Id)> ClientKeyAsync(string name)

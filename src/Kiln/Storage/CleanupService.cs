@@ -99,9 +99,54 @@ internal sealed class CleanupService(
             removed++;
         }
 
+        removed += await RemoveUnreferencedAttemptsAsync(cutoff, live, ct);
+
         if (removed > 0)
         {
             logger.LogInformation("Removed {Count} orphaned temporary files and directories", removed);
+        }
+
+        return removed;
+    }
+
+    /// <summary>
+    /// Deletes attempt directories (<c>derivatives/{asset}/{job}-{lease}</c>) that no derivative row points at: left by
+    /// a crash between the publish rename and the commit, or between the commit and the removal of the attempt it
+    /// replaced. A directory of a job that is still running or paused is never touched (it may be between its rename
+    /// and its commit right now, on another node), nor one changed within <see cref="RetentionOptions.OrphanTempMinutes"/>.
+    /// </summary>
+    private async Task<int> RemoveUnreferencedAttemptsAsync(DateTime cutoff, HashSet<string> liveJobs, CancellationToken ct)
+    {
+        var root = new DirectoryInfo(blobs.Resolve("derivatives"));
+        if (!root.Exists)
+        {
+            return 0;
+        }
+
+        var candidates = root.EnumerateDirectories()
+            .SelectMany(asset => asset.EnumerateDirectories())
+            .Where(attempt => attempt.LastWriteTimeUtc < cutoff && !liveJobs.Contains(attempt.Name.Split('-')[0]))
+            .Select(attempt => (Asset: attempt.Parent!.Name, Relative: $"derivatives/{attempt.Parent!.Name}/{attempt.Name}"))
+            .ToList();
+        var removed = 0;
+        foreach (var chunk in candidates.Chunk(1000))
+        {
+            var referenced = new HashSet<string>(StringComparer.Ordinal);
+            await using (var cmd = dataSource.CreateCommand("select path from derivatives where asset_id = any(@assets)"))
+            {
+                cmd.Parameters.AddWithValue("assets", chunk.Select(c => Guid.TryParseExact(c.Asset, "N", out var id) ? id : Guid.Empty).Distinct().ToArray());
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct))
+                {
+                    referenced.Add(DerivativeRows.AttemptDirectory(r.GetString(0)));
+                }
+            }
+
+            foreach (var (_, relative) in chunk.Where(c => !referenced.Contains(c.Relative)))
+            {
+                blobs.DeleteQuietly(relative, logger);
+                removed++;
+            }
         }
 
         return removed;

@@ -91,9 +91,12 @@ public sealed class CleanupServiceTests
         try
         {
             Guid paused;
+            Guid asset;
             await using (var first = await TestJobs.StartServerAsync(database: database, dataDirectory: data))
             {
-                var (_, jobs) = await TestJobs.UploadAsync(first, first.Admin, [TestJobs.Gate]);
+                var (assetId, jobs) = await TestJobs.UploadAsync(first, first.Admin, [TestJobs.Gate, TestJobs.Output]);
+                asset = assetId;
+                await first.WaitForJobAsync(jobs[TestJobs.Output], ["completed"]);
                 paused = jobs[TestJobs.Gate];
                 await first.WaitForJobAsync(paused, ["running"]);
                 Assert.Equal(HttpStatusCode.OK, (await first.Admin.PostAsync($"/api/jobs/{paused}/pause", null)).StatusCode);
@@ -115,9 +118,28 @@ public sealed class CleanupServiceTests
                 await File.WriteAllTextAsync(Path.Combine(dir, "partial.bin"), "work");
             }
 
+            // Derivative attempt directories: the completed job's (referenced), one a crash left between the publish
+            // rename and the commit (unreferenced, old), one as recent (may be another node's publish in flight),
+            // and an old one of the paused job (still live).
+            var derivatives = Path.Combine(data, "derivatives", asset.ToString("N"));
+            var published = Directory.GetDirectories(derivatives).Single();
+            var crashed = Path.Combine(derivatives, $"{Guid.NewGuid():N}-0badcafe");
+            var recent = Path.Combine(derivatives, $"{Guid.NewGuid():N}-00c0ffee");
+            var pausedAttempt = Path.Combine(derivatives, $"{paused:N}-0f00d000");
+            foreach (var dir in new[] { crashed, recent, pausedAttempt })
+            {
+                Directory.CreateDirectory(dir);
+                await File.WriteAllTextAsync(Path.Combine(dir, "out.bin"), "output");
+            }
+
+            foreach (var dir in new[] { published, crashed, pausedAttempt })
+            {
+                Directory.SetLastWriteTimeUtc(dir, DateTime.UtcNow.AddHours(-2));
+            }
+
             await using var second = await TestJobs.StartServerAsync(database: database, dataDirectory: data);
             var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (File.Exists(stale) || Directory.Exists(dead))
+            while (File.Exists(stale) || Directory.Exists(dead) || Directory.Exists(crashed))
             {
                 Assert.True(DateTime.UtcNow < deadline, "orphans were not removed at start");
                 await Task.Delay(50);
@@ -125,6 +147,9 @@ public sealed class CleanupServiceTests
 
             Assert.True(File.Exists(fresh), "a recent upload may belong to another node");
             Assert.True(File.Exists(Path.Combine(live, "partial.bin")), "a paused job keeps its partial work");
+            Assert.True(Directory.Exists(published), "a referenced derivative directory is kept");
+            Assert.True(Directory.Exists(recent), "a recent attempt may be between its rename and its commit");
+            Assert.True(Directory.Exists(pausedAttempt), "a live job's attempt directory is never touched");
             Assert.Equal(0, await second.Get<CleanupService>().RemoveOrphansAsync(CancellationToken.None));
         }
         finally

@@ -2,10 +2,12 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Kiln.Processing;
+using Kiln.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Kiln.Observability;
@@ -73,7 +75,12 @@ internal static class ObservabilityExtensions
             Predicate = c => c.Tags.Contains("ready"),
             ResponseWriter = WriteHealthAsync,
         }).WithTags("Health").DisableRateLimiting();
-        app.MapGet("/metrics", WriteMetricsAsync).WithTags("Health").ExcludeFromDescription().DisableRateLimiting();
+        var scrape = app.MapGet("/metrics", WriteMetricsAsync).WithTags("Health").ExcludeFromDescription().DisableRateLimiting();
+        if (app.Services.GetRequiredService<IOptions<SecurityOptions>>().Value.MetricsRequireAdminKey)
+        {
+            scrape.RequireAuthorization(SecurityExtensions.AdminPolicy);
+        }
+
         return app;
     }
 

@@ -36,6 +36,12 @@ internal sealed class SecurityOptions : IValidatableObject
     [Range(0, 3600)]
     public double KeyCacheSeconds { get; set; } = 5;
 
+    /// <summary>
+    /// Require an admin key on <c>/metrics</c> (Prometheus: <c>authorization: { credentials: &lt;key&gt; }</c>). Off by
+    /// default: the server listens on 127.0.0.1 unless told otherwise, and scrapers usually sit on a private network.
+    /// </summary>
+    public bool MetricsRequireAdminKey { get; set; }
+
     /// <summary>Lifetime of a signed file URL when the request does not ask for less.</summary>
     [Range(1, 7 * 86_400)]
     public int SignedUrlSeconds { get; set; } = 900;

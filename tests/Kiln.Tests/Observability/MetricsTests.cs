@@ -93,6 +93,18 @@ internal static partial class Exposition
 public sealed class MetricsTests
 {
     [Fact]
+    public async Task Metrics_can_be_restricted_to_admin_keys()
+    {
+        await using var server = await TestJobs.StartServerAsync(new Dictionary<string, string?> { ["Kiln:Security:MetricsRequireAdminKey"] = "true" });
+        using var anonymous = server.CreateClient();
+
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/metrics")).StatusCode);
+        using var scraped = await server.Admin.GetAsync("/metrics");
+        Assert.Equal(System.Net.HttpStatusCode.OK, scraped.StatusCode);
+        Assert.Contains("kiln_jobs", await scraped.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Metrics_are_valid_prometheus_text_with_jobs_durations_waits_and_http_requests()
     {
         await using var server = await TestJobs.StartServerAsync();

@@ -69,7 +69,7 @@ internal static class FileEndpoints
     /// The file's bytes with Range (one or several), ETag/If-None-Match and Content-Disposition: attachment by
     /// default, <c>?disposition=inline</c> for display in the browser.
     /// </summary>
-    private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ProblemHttpResult>> Download(
+    private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ContentHttpResult, ProblemHttpResult>> Download(
         Guid id, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, CancellationToken ct, string? disposition = null)
     {
         if (disposition is not (null or "attachment" or "inline"))
@@ -88,13 +88,18 @@ internal static class FileEndpoints
             return Problems.NotFound("File content");
         }
 
+        if (file.IsDerivative && full.EndsWith(HlsPlaylist.Extension, StringComparison.Ordinal))
+        {
+            return await PlaylistAsync(http, user, id, full, "", ct);
+        }
+
         var header = new ContentDispositionHeaderValue(disposition ?? "attachment");
         header.SetHttpFileName(file.Info.FileName);
         return Serve(http, full, file.Info.ContentType, file.ETag, header.ToString());
     }
 
     /// <summary>Files beside a derivative (HLS playlists and segments), resolved inside the derivative's directory only.</summary>
-    private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ProblemHttpResult>> Content(
+    private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ContentHttpResult, ProblemHttpResult>> Content(
         Guid id, string path, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, CancellationToken ct)
     {
         if (await ResolveAsync(id, user, assets, ct) is not { IsDerivative: true } file)
@@ -109,12 +114,32 @@ internal static class FileEndpoints
             return Problems.NotFound("File content");
         }
 
+        if (full.EndsWith(HlsPlaylist.Extension, StringComparison.Ordinal))
+        {
+            var relative = Path.GetRelativePath(directory, Path.GetDirectoryName(full)!).Replace('\\', '/');
+            return await PlaylistAsync(http, user, id, full, relative == "." ? "" : relative, ct);
+        }
+
         var info = new FileInfo(full);
         var etag = new EntityTagHeaderValue($"\"{id:N}-{info.Length:x}-{info.LastWriteTimeUtc.Ticks:x}\"");
         return Serve(http, full, ContentTypeOf(full), etag, null);
     }
 
-    private static Results<PhysicalFileHttpResult, ByteRangesResult, ProblemHttpResult> Serve(
+    /// <summary>
+    /// An HLS playlist with its references made absolute and, for a signed URL, signed (<see cref="HlsPlaylist"/>).
+    /// Playlists are a few kilobytes, so they are served whole and not cached.
+    /// </summary>
+    private static async Task<ContentHttpResult> PlaylistAsync(HttpContext http, ClaimsPrincipal user, Guid id, string full, string directory, CancellationToken ct)
+    {
+        var signedQuery = user.SignedFileId() is null
+            ? null
+            : $"expires={Uri.EscapeDataString(http.Request.Query["expires"].ToString())}&sig={Uri.EscapeDataString(http.Request.Query["sig"].ToString())}";
+        http.Response.Headers.CacheControl = "private, no-cache";
+        var text = await File.ReadAllTextAsync(full, ct);
+        return TypedResults.Text(HlsPlaylist.Rewrite(text, id, directory, signedQuery), HlsPlaylist.ContentType);
+    }
+
+    private static Results<PhysicalFileHttpResult, ByteRangesResult, ContentHttpResult, ProblemHttpResult> Serve(
         HttpContext http, string full, string contentType, EntityTagHeaderValue etag, string? contentDisposition)
     {
         var info = new FileInfo(full);
@@ -178,7 +203,7 @@ internal static class FileEndpoints
     private static FileExtensionContentTypeProvider CreateContentTypes()
     {
         var provider = new FileExtensionContentTypeProvider();
-        provider.Mappings[".m3u8"] = "application/vnd.apple.mpegurl";
+        provider.Mappings[HlsPlaylist.Extension] = HlsPlaylist.ContentType;
         provider.Mappings[".ts"] = "video/mp2t";
         provider.Mappings[".m4s"] = "video/iso.segment";
         provider.Mappings[".mp4"] = "video/mp4";

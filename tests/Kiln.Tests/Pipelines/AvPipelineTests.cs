@@ -37,21 +37,43 @@ public sealed class AvPipelineTests(AvFixtures fixtures) : IAsyncLifetime
         Assert.Equal("aac", probe.Audio!.Codec);
         Assert.InRange(probe.Duration!.Value.TotalSeconds, 3.5, 4.5);
 
+        // Playlists come back with absolute references into the derivative's directory, so a player can follow
+        // them from the download URL; with a signed URL every reference carries the signature (players drop the
+        // query string of the URL they were given).
         var hlsId = derivatives["HLS:"]["id"]!.GetValue<Guid>();
-        using var master = await _server.Admin.GetAsync($"/api/files/{hlsId}/download");
-        Assert.Equal("application/vnd.apple.mpegurl", master.Content.Headers.ContentType!.MediaType);
-        var playlist = (await master.Content.ReadAsStringAsync()).Split('\n').First(l => l.EndsWith(".m3u8", StringComparison.Ordinal));
-        using var variant = await _server.Admin.GetAsync($"/api/files/{hlsId}/content/{playlist}");
-        Assert.Equal(HttpStatusCode.OK, variant.StatusCode);
-        var segment = (await variant.Content.ReadAsStringAsync()).Split('\n').First(l => l.Length > 0 && !l.StartsWith('#'));
-        var segmentPath = string.Join('/', playlist.Split('/')[..^1].Append(segment));
-        using var segmentResponse = await _server.Admin.GetAsync($"/api/files/{hlsId}/content/{segmentPath}");
-        Assert.Equal(HttpStatusCode.OK, segmentResponse.StatusCode);
-        Assert.True((await segmentResponse.Content.ReadAsByteArrayAsync()).Length > 1000);
+        using (var master = await _server.Admin.GetAsync($"/api/files/{hlsId}/download"))
+        {
+            Assert.Equal("application/vnd.apple.mpegurl", master.Content.Headers.ContentType!.MediaType);
+            await FollowPlaylistAsync(_server.Admin, await master.Content.ReadAsStringAsync(), hlsId, signed: null);
+        }
+
+        var signed = (await (await _server.Admin.PostAsync($"/api/files/{hlsId}/signed-url", null)).Content.ReadFromJsonAsync<JsonObject>())!;
+        using var anonymous = _server.CreateClient();
+        using (var master = await anonymous.GetAsync(signed["url"]!.GetValue<string>()))
+        {
+            Assert.Equal(HttpStatusCode.OK, master.StatusCode);
+            await FollowPlaylistAsync(anonymous, await master.Content.ReadAsStringAsync(), hlsId, signed["query"]!.GetValue<string>());
+        }
 
         var waveform = await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/files/{derivatives["WAVEFORM:json"]["id"]}/download");
         Assert.Equal(2, waveform!["version"]!.GetValue<int>());
         Assert.Equal(waveform["length"]!.GetValue<int>() * 2 * waveform["channels"]!.GetValue<int>(), waveform["data"]!.AsArray().Count);
+    }
+
+    /// <summary>Master → first variant playlist → first segment, each by the reference the previous one gave.</summary>
+    private static async Task FollowPlaylistAsync(HttpClient client, string master, Guid hlsId, string? signed)
+    {
+        var variantUrl = master.Split('\n').First(l => l.Contains(".m3u8", StringComparison.Ordinal) && !l.StartsWith('#'));
+        Assert.StartsWith($"/api/files/{hlsId}/content/", variantUrl, StringComparison.Ordinal);
+        Assert.EndsWith(signed is null ? ".m3u8" : "?" + signed, variantUrl, StringComparison.Ordinal);
+        using var variant = await client.GetAsync(variantUrl);
+        Assert.Equal(HttpStatusCode.OK, variant.StatusCode);
+
+        var segmentUrl = (await variant.Content.ReadAsStringAsync()).Split('\n').First(l => l.Length > 0 && !l.StartsWith('#'));
+        Assert.StartsWith($"/api/files/{hlsId}/content/", segmentUrl, StringComparison.Ordinal);
+        using var segment = await client.GetAsync(segmentUrl);
+        Assert.Equal(HttpStatusCode.OK, segment.StatusCode);
+        Assert.True((await segment.Content.ReadAsByteArrayAsync()).Length > 1000);
     }
 
     [Fact]

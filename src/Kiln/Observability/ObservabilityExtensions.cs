@@ -131,10 +131,29 @@ internal static class ObservabilityExtensions
 }
 
 /// <summary>Ready needs something to run jobs: in-process workers enabled (remote workers report through their own endpoint).</summary>
-internal sealed class WorkersHealthCheck(InProcessWorkers workers, Microsoft.Extensions.Options.IOptions<WorkerOptions> options) : IHealthCheck
+/// <summary>
+/// Who processes jobs through this node: in-process slots and the remote workers connected here. Degraded (still 200)
+/// when in-process workers are off and no remote worker is connected: jobs queue up until one connects, possibly to
+/// another node.
+/// </summary>
+internal sealed class WorkersHealthCheck(
+    InProcessWorkers workers, Microsoft.Extensions.Options.IOptions<WorkerOptions> options, IServiceProvider services) : IHealthCheck
 {
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(options.Value.Enabled
-            ? HealthCheckResult.Healthy($"in-process workers running {workers.RunningCount} jobs")
-            : HealthCheckResult.Healthy("in-process workers disabled; jobs need remote workers"));
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        // The registry exists in the server, not in `kiln worker`'s host.
+        var remote = services.GetService<Kiln.Workers.RemoteWorkerRegistry>()?.Sessions.Count ?? 0;
+        var data = new Dictionary<string, object>
+        {
+            ["inProcess"] = options.Value.Enabled,
+            ["inProcessRunning"] = workers.RunningCount,
+            ["remoteWorkers"] = remote,
+        };
+        var result = options.Value.Enabled
+            ? HealthCheckResult.Healthy($"in-process workers running {workers.RunningCount} jobs; {remote} remote workers connected", data)
+            : remote > 0
+                ? HealthCheckResult.Healthy($"in-process workers disabled; {remote} remote workers connected", data)
+                : HealthCheckResult.Degraded("in-process workers disabled and no remote worker connected to this node; jobs wait", data: data);
+        return Task.FromResult(result);
+    }
 }

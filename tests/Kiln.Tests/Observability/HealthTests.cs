@@ -30,6 +30,36 @@ public sealed class HealthTests
         Assert.Equal("found", body["checks"]!["tools"]!["data"]!["ffmpeg"]!.GetValue<string>());
         Assert.Equal("found", body["checks"]!["tools"]!["data"]!["libvips"]!.GetValue<string>());
         Assert.True(body["checks"]!["disk"]!["data"]!["freeBytes"]!.GetValue<long>() > 0);
+        Assert.True(body["checks"]!["workers"]!["data"]!["inProcess"]!.GetValue<bool>());
+        Assert.Equal(0, body["checks"]!["workers"]!["data"]!["remoteWorkers"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Without_in_process_workers_ready_is_degraded_until_a_remote_worker_connects()
+    {
+        await using var server = await KilnServer.StartAsync(new Dictionary<string, string?> { ["Kiln:Workers:Enabled"] = "false" });
+        using var anonymous = server.CreateClient();
+
+        var body = (await anonymous.GetFromJsonAsync<JsonObject>("/health/ready"))!;
+        Assert.Equal("Degraded", body["checks"]!["workers"]!["status"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health/ready")).StatusCode);
+
+        var token = (await server.Get<Kiln.Security.ApiKeyStore>().CreateAsync("health", Kiln.Security.Roles.Worker, CancellationToken.None)).Secret;
+        await using var worker = Kiln.Tests.Workers.WorkerProcess.Start(server.BaseAddress, token, "health-worker");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            body = (await anonymous.GetFromJsonAsync<JsonObject>("/health/ready"))!;
+            if (body["checks"]!["workers"]!["status"]!.GetValue<string>() == "Healthy")
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the remote worker never showed in /health/ready: " + body.ToJsonString());
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(1, body["checks"]!["workers"]!["data"]!["remoteWorkers"]!.GetValue<int>());
     }
 
     [Fact]

@@ -3,7 +3,11 @@ using Kiln.Tests.Infrastructure;
 
 namespace Kiln.Tests.Queue;
 
-/// <summary>Stall timeout 1.5 s; leases stay alive through heartbeats, so only missing progress counts.</summary>
+/// <summary>
+/// Stall timeout 1.5 s; leases stay alive through heartbeats, so only missing progress counts. The sweep runs every
+/// second, so an abort is due 1.5–2.5 s after the start; the upper bounds and waits allow for a CI machine that is
+/// busy starting other test servers (an abort once took over 5 s there).
+/// </summary>
 public sealed class StallTests : IAsyncLifetime
 {
     private readonly JobRecorder _recorder = new();
@@ -24,10 +28,10 @@ public sealed class StallTests : IAsyncLifetime
         var id = await _server.EnqueueAsync(parameters: new() { ["block"] = true });
         var first = await _recorder.StartedAsync(id);
 
-        var cancelledAt = await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var cancelledAt = await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
-        Assert.InRange(QueueServer.Seconds(first.StartedTicks, cancelledAt), 1.4, 3.5);
-        Assert.Equal("cancelled", await first.Ended.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.InRange(QueueServer.Seconds(first.StartedTicks, cancelledAt), 1.4, 15);
+        Assert.Equal("cancelled", await first.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         _recorder.Release(id);
         var second = await _recorder.StartedAsync(id, attempt: 2);
         Assert.NotEqual(first.LeaseId, second.LeaseId);
@@ -40,14 +44,14 @@ public sealed class StallTests : IAsyncLifetime
     {
         var id = await _server.EnqueueAsync(TestKinds.Run, new() { ["block"] = true });
         var first = await _recorder.StartedAsync(id);
-        await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
         // Every attempt blocks, so every attempt stalls, and the last one fails the job.
         var second = await _recorder.StartedAsync(id, attempt: 2);
-        Assert.InRange(QueueServer.Seconds(first.StartedTicks, second.StartedTicks), 1.4, 4.5);
-        await second.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.InRange(QueueServer.Seconds(first.StartedTicks, second.StartedTicks), 1.4, 17);
+        await second.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
         var third = await _recorder.StartedAsync(id, attempt: 3);
-        await third.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        await third.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
         var job = await _server.WaitForStateAsync(id, "failed");
         Assert.Equal("stalled", job.ErrorCode);

@@ -198,6 +198,13 @@ internal sealed class InProcessWorkers(
                 {
                     await dispatcher.FailAsync(new FailureReport(lease.JobId, lease.LeaseId, "invalid_output", e.Message, Retryable: false), CancellationToken.None);
                 }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Publishing (one rename into the derivatives) failed and nothing was committed: give the attempt
+                    // up now so the job retries, instead of letting it sit as running until its lease expires.
+                    logger.LogWarning(e, "Publishing the outputs of job {JobId} failed", lease.JobId);
+                    await dispatcher.FailAsync(new FailureReport(lease.JobId, lease.LeaseId, "publish_failed", e.Message, Retryable: true), CancellationToken.None);
+                }
                 finally
                 {
                     Cleanup(job, directories);

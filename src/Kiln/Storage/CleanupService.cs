@@ -83,23 +83,17 @@ internal sealed class CleanupService(
             removed++;
         }
 
-        var live = new HashSet<string>(StringComparer.Ordinal);
-        await using (var cmd = dataSource.CreateCommand("select id from jobs where state in ('running', 'paused')"))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            while (await r.ReadAsync(ct))
-            {
-                live.Add(r.GetGuid(0).ToString("N"));
-            }
-        }
-
-        foreach (var dir in new DirectoryInfo(blobs.JobsTemp).EnumerateDirectories().Where(d => !live.Contains(d.Name)))
+        // A job's work directory is kept until the job has finished: a queued or waiting job may be about to start
+        // an attempt in it (here or on another node), a paused one keeps its partial work there.
+        var workDirectories = new DirectoryInfo(blobs.JobsTemp).EnumerateDirectories().ToList();
+        var unfinished = await UnfinishedAsync(workDirectories.Select(d => d.Name), ct);
+        foreach (var dir in workDirectories.Where(d => !unfinished.Contains(d.Name)))
         {
             dir.Delete(recursive: true);
             removed++;
         }
 
-        removed += await RemoveUnreferencedAttemptsAsync(cutoff, live, ct);
+        removed += await RemoveUnreferencedAttemptsAsync(cutoff, ct);
 
         if (removed > 0)
         {
@@ -112,10 +106,10 @@ internal sealed class CleanupService(
     /// <summary>
     /// Deletes attempt directories (<c>derivatives/{asset}/{job}-{lease}</c>) that no derivative row points at: left by
     /// a crash between the publish rename and the commit, or between the commit and the removal of the attempt it
-    /// replaced. A directory of a job that is still running or paused is never touched (it may be between its rename
-    /// and its commit right now, on another node), nor one changed within <see cref="RetentionOptions.OrphanTempMinutes"/>.
+    /// replaced. A directory of a job that has not finished is never touched (it may be between its rename and its
+    /// commit right now, on another node), nor one changed within <see cref="RetentionOptions.OrphanTempMinutes"/>.
     /// </summary>
-    private async Task<int> RemoveUnreferencedAttemptsAsync(DateTime cutoff, HashSet<string> liveJobs, CancellationToken ct)
+    private async Task<int> RemoveUnreferencedAttemptsAsync(DateTime cutoff, CancellationToken ct)
     {
         var root = new DirectoryInfo(blobs.Resolve("derivatives"));
         if (!root.Exists)
@@ -123,9 +117,13 @@ internal sealed class CleanupService(
             return 0;
         }
 
-        var candidates = root.EnumerateDirectories()
+        var old = root.EnumerateDirectories()
             .SelectMany(asset => asset.EnumerateDirectories())
-            .Where(attempt => attempt.LastWriteTimeUtc < cutoff && !liveJobs.Contains(attempt.Name.Split('-')[0]))
+            .Where(attempt => attempt.LastWriteTimeUtc < cutoff)
+            .ToList();
+        var unfinished = await UnfinishedAsync(old.Select(attempt => attempt.Name.Split('-')[0]), ct);
+        var candidates = old
+            .Where(attempt => !unfinished.Contains(attempt.Name.Split('-')[0]))
             .Select(attempt => (Asset: attempt.Parent!.Name, Relative: $"derivatives/{attempt.Parent!.Name}/{attempt.Name}"))
             .ToList();
         var removed = 0;
@@ -150,6 +148,25 @@ internal sealed class CleanupService(
         }
 
         return removed;
+    }
+
+    /// <summary>Of the given job ids (directory names, <c>N</c> format), those of jobs that exist and have not finished.</summary>
+    private async Task<HashSet<string>> UnfinishedAsync(IEnumerable<string> names, CancellationToken ct)
+    {
+        var ids = names.Select(n => Guid.TryParseExact(n, "N", out var id) ? id : Guid.Empty).Where(id => id != Guid.Empty).Distinct().ToArray();
+        var unfinished = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var chunk in ids.Chunk(5000))
+        {
+            await using var cmd = dataSource.CreateCommand("select id from jobs where id = any(@ids) and state not in ('completed', 'failed', 'cancelled')");
+            cmd.Parameters.AddWithValue("ids", chunk);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                unfinished.Add(r.GetGuid(0).ToString("N"));
+            }
+        }
+
+        return unfinished;
     }
 
     /// <summary>Deletes finished jobs older than the configured retention, in bounded chunks; returns how many.</summary>

@@ -15,33 +15,54 @@ internal enum JobStopReason
 /// Delivers stop requests to whoever runs a job on this node (an in-process slot or a remote worker's connection).
 /// Requests from other nodes arrive through the queue notifier, so a cancel reaches the job wherever it runs.
 /// </summary>
+/// <remarks>
+/// Registrations are per attempt (job and lease). An attempt that lost its lease may still be winding down when the
+/// next attempt of the same job starts here; a stop meant for the old attempt (a stall, an expired lease) names its
+/// lease, so it cannot hit the new one, and the old one is still found.
+/// </remarks>
 internal sealed class JobSignals
 {
-    private readonly ConcurrentDictionary<Guid, Action<JobStopReason>> _running = new();
+    private readonly ConcurrentDictionary<(Guid JobId, Guid LeaseId), Action<JobStopReason>> _running = new();
 
-    /// <summary>Registers the stop action of a job running here; dispose the result when the job ends.</summary>
-    public IDisposable Register(Guid jobId, Action<JobStopReason> stop)
+    /// <summary>Registers the stop action of an attempt running here; dispose the result when the attempt ends.</summary>
+    public IDisposable Register(Guid jobId, Guid leaseId, Action<JobStopReason> stop)
     {
-        _running[jobId] = stop;
-        return new Registration(this, jobId, stop);
+        _running[(jobId, leaseId)] = stop;
+        return new Registration(this, (jobId, leaseId));
     }
 
-    /// <summary>Stops the job if it runs on this node; true when it did.</summary>
-    public bool Raise(Guid jobId, JobStopReason reason)
+    /// <summary>
+    /// Stops the attempt holding <paramref name="leaseId"/>, or with no lease every attempt of the job running here
+    /// (cancel and pause stop the job, whichever attempt it is on). True when one was stopped.
+    /// </summary>
+    public bool Raise(Guid jobId, JobStopReason reason, Guid? leaseId = null)
     {
-        if (_running.TryGetValue(jobId, out var stop))
+        if (leaseId is { } lease)
         {
+            if (!_running.TryGetValue((jobId, lease), out var stop))
+            {
+                return false;
+            }
+
             stop(reason);
             return true;
         }
 
-        return false;
+        var raised = false;
+        foreach (var (key, stopAttempt) in _running)
+        {
+            if (key.JobId == jobId)
+            {
+                stopAttempt(reason);
+                raised = true;
+            }
+        }
+
+        return raised;
     }
 
-    public bool IsRunningHere(Guid jobId) => _running.ContainsKey(jobId);
-
-    private sealed class Registration(JobSignals owner, Guid jobId, Action<JobStopReason> stop) : IDisposable
+    private sealed class Registration(JobSignals owner, (Guid, Guid) key) : IDisposable
     {
-        public void Dispose() => owner._running.TryRemove(new KeyValuePair<Guid, Action<JobStopReason>>(jobId, stop));
+        public void Dispose() => owner._running.TryRemove(key, out _);
     }
 }

@@ -150,7 +150,7 @@ internal sealed class InProcessWorkers(
         try
         {
             var directories = new JobDirectories(blobs.JobsTemp, lease.JobId, lease.LeaseId);
-            using var registration = signals.Register(lease.JobId, job.Stop);
+            using var registration = signals.Register(lease.JobId, lease.LeaseId, job.Stop);
             using var scope = logger.BeginScope(new JobLogScope(lease.JobId, lease.Kind));
             var context = new JobContext
             {

@@ -25,6 +25,15 @@ internal sealed class LeaseRegistry
 
     public void Remove(Guid jobId) => _leases.TryRemove(jobId, out _);
 
+    /// <summary>Forgets the lease only if it is still this one: a newer attempt of the job keeps its own.</summary>
+    public void Remove(Guid jobId, Guid leaseId)
+    {
+        if (_leases.TryGetValue(jobId, out var held) && held.LeaseId == leaseId)
+        {
+            _leases.TryRemove(new KeyValuePair<Guid, ActiveLease>(jobId, held));
+        }
+    }
+
     /// <summary>The (job id, lease id) pairs among <paramref name="leaseIds"/> held here by the worker.</summary>
     public (Guid[] JobIds, Guid[] LeaseIds) JobsOf(string workerId, IReadOnlyCollection<Guid> leaseIds)
     {

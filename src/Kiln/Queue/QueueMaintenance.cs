@@ -22,7 +22,7 @@ internal sealed class QueueMaintenance(
 {
     private const string ExpireSql = """
         with expired as (
-            select id, case when lease_expires_at < now() then 'lease_expired' else 'stalled' end as reason
+            select id, lease_id, case when lease_expires_at < now() then 'lease_expired' else 'stalled' end as reason
             from jobs
             where state = 'running' and (lease_expires_at < now() or last_progress_at < now() - @stall)
             for update skip locked
@@ -37,7 +37,7 @@ internal sealed class QueueMaintenance(
             lease_owner = null, lease_id = null, lease_expires_at = null
         from expired e
         where j.id = e.id
-        returning j.id, j.state, j.queue, j.kind, j.owner_id, e.reason
+        returning j.id, j.state, j.queue, j.kind, j.owner_id, e.reason, e.lease_id
         """;
 
     /// <summary>
@@ -92,7 +92,7 @@ internal sealed class QueueMaintenance(
     /// <summary>One sweep of expired leases and stalled jobs; returns how many jobs it moved.</summary>
     public async Task<int> ExpireAsync(CancellationToken cancellationToken)
     {
-        var moved = new List<(Guid Id, string State, string Queue, string Kind, Guid? Owner, string Reason)>();
+        var moved = new List<(Guid Id, string State, string Queue, string Kind, Guid? Owner, string Reason, Guid? LeaseId)>();
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
         await using (var cmd = new NpgsqlCommand(ExpireSql, conn, tx))
@@ -101,7 +101,7 @@ internal sealed class QueueMaintenance(
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
             {
-                moved.Add((r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetGuid(4), r.GetString(5)));
+                moved.Add((r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetGuid(4), r.GetString(5), r.IsDBNull(6) ? null : r.GetGuid(6)));
             }
         }
 
@@ -118,9 +118,10 @@ internal sealed class QueueMaintenance(
         await JobRows.NotifyQueuesAsync(conn, tx, moved.Where(m => m.State == JobState.Queued).Select(m => m.Queue), cancellationToken);
         await tx.CommitAsync(cancellationToken);
 
-        // Whoever still runs them (a stalled handler, a worker cut off from us) must stop: the lease is gone.
-        await stopper.StopAsync(moved.Where(m => m.Reason == "stalled").Select(m => m.Id).ToList(), JobStopReason.Stalled, cancellationToken);
-        await stopper.StopAsync(moved.Where(m => m.Reason != "stalled").Select(m => m.Id).ToList(), JobStopReason.LeaseLost, cancellationToken);
+        // Whoever still runs them (a stalled handler, a worker cut off from us) must stop: the lease is gone. The stop
+        // names the lost lease, because the job's next attempt may already be starting here.
+        await stopper.StopAttemptsAsync(moved.Where(m => m.Reason == "stalled").Select(m => (m.Id, m.LeaseId)).ToList(), JobStopReason.Stalled, cancellationToken);
+        await stopper.StopAttemptsAsync(moved.Where(m => m.Reason != "stalled").Select(m => (m.Id, m.LeaseId)).ToList(), JobStopReason.LeaseLost, cancellationToken);
         foreach (var m in moved)
         {
             logger.LogWarning("Job {JobId} {Reason}; now {State}", m.Id, m.Reason, m.State);

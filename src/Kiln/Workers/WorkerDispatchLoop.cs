@@ -100,7 +100,7 @@ internal sealed class WorkerDispatchLoop(
     {
         var job = new RemoteJob(lease);
         jobs.Add(job);
-        job.Signal = s.Signals.Register(lease.JobId, reason => onStop(job, reason));
+        job.Signal = s.Signals.Register(lease.JobId, lease.LeaseId, reason => onStop(job, reason));
         job.Progress = new ProgressPump(report => forwardProgress(job, report), s.Logger);
         var token = await s.Tokens.IssueAsync(lease.JobId, lease.LeaseId, ct);
         var asset = lease.Asset is { } a

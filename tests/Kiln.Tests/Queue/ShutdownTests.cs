@@ -61,12 +61,14 @@ public sealed class ShutdownTests : IAsyncDisposable
     [Fact]
     public async Task Leases_stay_alive_while_running_jobs_finish_during_shutdown()
     {
+        // The job outlives two leases, so it completes only if heartbeats keep renewing during the grace period. A
+        // 2 s lease once expired on a loaded CI machine (three heartbeats in a row were late), hence 3 s.
         _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?>
         {
-            ["Kiln:Queue:LeaseSeconds"] = "2",
-            ["Kiln:Workers:ShutdownTimeoutSeconds"] = "10",
+            ["Kiln:Queue:LeaseSeconds"] = "3",
+            ["Kiln:Workers:ShutdownTimeoutSeconds"] = "15",
         });
-        var id = await _server.EnqueueAsync(parameters: new() { ["sleepMs"] = 4500 });
+        var id = await _server.EnqueueAsync(parameters: new() { ["sleepMs"] = 6500 });
         var run = await _recorder.StartedAsync(id);
 
         await _server.StopAsync();

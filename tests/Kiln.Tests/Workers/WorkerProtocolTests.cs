@@ -119,6 +119,9 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         await client.SendAsync(new JsonObject { ["type"] = "hello", ["name"] = "again", ["version"] = "1", ["kinds"] = new JsonArray("x"), ["slots"] = 1, ["protocol"] = 1 });
         await client.SendAsync(Progress(lease, 33, "fine"));
         await WaitUntilAsync(async () => (await JobAsync(jobId))["progress"]!.GetValue<double>() == 33);
+        // Rejections travel back over the socket while the progress goes to the database: the last one may still be
+        // on its way. The server answers in order, so once the last has arrived, all have.
+        await WaitUntilAsync(() => Task.FromResult(client.Rejections("duplicate_hello") == 1));
 
         Assert.Equal(1, client.Rejections("too_large"));
         Assert.Equal(2, client.Rejections("malformed"));

@@ -23,6 +23,9 @@ public sealed record ImageInfo(
     int Bands,
     string Interpretation)
 {
+    /// <summary>True when the image embeds an ICC colour profile.</summary>
+    public bool HasIccProfile { get; init; }
+
     /// <summary>True for a GIF or WebP with more than one frame.</summary>
     public bool IsAnimated => Pages > 1 && Format is ImageFamilies.Gif or ImageFamilies.Webp;
 

@@ -12,12 +12,19 @@ public static class ImageProbe
 
     /// <summary>Probes a file. The format comes from the bytes, never from the name.</summary>
     /// <exception cref="MediaException"><c>image.empty</c>, <c>image.unsupported</c> or <c>image.corrupt</c>.</exception>
-    public static ImageInfo Read(string path, CancellationToken cancellationToken)
-    {
-        var source = ImageSource.Detect(path);
+    public static ImageInfo Read(string path, CancellationToken cancellationToken) =>
+        Read(ImageSource.Detect(path), cancellationToken);
 
+    internal static ImageInfo Read(ImageSource source, CancellationToken cancellationToken)
+    {
         // Probing reports sizes, it does not refuse them: limits apply when pixels are about to be decoded.
         using var image = source.Open(sequential: true, allPages: false, Unlimited, cancellationToken);
+        return Describe(image, source.Family);
+    }
+
+    /// <summary>What an opened image's header says, <paramref name="family"/> being its detected format.</summary>
+    internal static ImageInfo Describe(Vips.VipsImage image, string family)
+    {
         var orientation = Math.Clamp(image.Orientation, 1, 8);
         var swap = orientation >= 5;
         var width = image.Width;
@@ -27,11 +34,14 @@ public static class ImageProbe
             Height: swap ? width : height,
             StoredWidth: width,
             StoredHeight: height,
-            Format: source.Family,
+            Format: family,
             Orientation: orientation,
             HasAlpha: image.HasAlpha,
             Pages: Math.Max(1, image.PageCount),
             Bands: image.Bands,
-            Interpretation: image.Interpretation);
+            Interpretation: image.Interpretation)
+        {
+            HasIccProfile = image.HasField("icc-profile-data"),
+        };
     }
 }

@@ -44,13 +44,12 @@ public static class ImageResizer
     private static VipsImage Resize(VipsAreaHandle input, string loader, int width, int height, ImageLimits limits, CancellationToken cancellationToken)
     {
         using var header = BufferSource.Open(input, loader, shrink: 1, limits, cancellationToken);
-        var orientation = header.Orientation;
-        var (uprightWidth, uprightHeight) = orientation >= 5 ? (header.Height, header.Width) : (header.Width, header.Height);
-        var scale = Math.Min(1.0, Math.Min((double)width / uprightWidth, (double)height / uprightHeight));
-        var targetWidth = Math.Max(1, (int)Math.Round(uprightWidth * scale));
-        var targetHeight = Math.Max(1, (int)Math.Round(uprightHeight * scale));
+        var info = ImageProbe.Describe(header, ImageFamilies.FromLoader(loader)!);
+        var scale = Math.Min(1.0, Math.Min((double)width / info.Width, (double)height / info.Height));
+        var targetWidth = Math.Max(1, (int)Math.Round(info.Width * scale));
+        var targetHeight = Math.Max(1, (int)Math.Round(info.Height * scale));
 
-        if (!JpegFastPath.Applies(header, loader))
+        if (!JpegFastPath.Applies(info))
         {
             // The general case: libvips' thumbnail handles rotation, alpha premultiplication and colour profiles.
             return VipsOperation.Run(
@@ -60,8 +59,8 @@ public static class ImageResizer
 
         return JpegFastPath.Reduce(
             shrink => shrink == 1 ? header.Call("copy") : BufferSource.Open(input, loader, shrink, limits, cancellationToken),
-            header.Width,
-            header.Height,
+            info.StoredWidth,
+            info.StoredHeight,
             targetWidth,
             targetHeight);
     }

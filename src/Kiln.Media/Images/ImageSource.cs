@@ -124,7 +124,7 @@ internal sealed class ImageSource
     public static (ImageSource Source, ImageInfo Info) Prepare(string path, ImageLimits limits, CancellationToken cancellationToken)
     {
         var source = Detect(path);
-        var info = ImageProbe.Read(path, cancellationToken);
+        var info = ImageProbe.Read(source, cancellationToken);
         EnsureWithin(info, limits);
         return (source, info);
     }

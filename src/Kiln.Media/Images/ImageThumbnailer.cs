@@ -26,11 +26,6 @@ public static class ImageThumbnailer
         }
 
         var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
-        bool plainJpeg;
-        using (var header = source.Open(sequential: true, allPages: false, limits, cancellationToken))
-        {
-            plainJpeg = JpegFastPath.Applies(header, source.Loader);
-        }
 
         var results = new List<ThumbnailResult>(specs.Count);
         try
@@ -38,7 +33,7 @@ public static class ImageThumbnailer
             foreach (var spec in specs)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                results.Add(Make(source, info, plainJpeg, limits, outputDirectory, spec, cancellationToken));
+                results.Add(Make(source, info, limits, outputDirectory, spec, cancellationToken));
             }
 
             return results;
@@ -63,7 +58,6 @@ public static class ImageThumbnailer
     private static ThumbnailResult Make(
         ImageSource source,
         ImageInfo info,
-        bool plainJpeg,
         ImageLimits limits,
         string outputDirectory,
         ThumbnailSpec spec,
@@ -77,7 +71,7 @@ public static class ImageThumbnailer
         var family = format.Family();
         using var output = new OutputFile(Path.Combine(outputDirectory, spec.Name.ToLowerInvariant() + ImageFamilies.Extension(family)));
 
-        var image = (plainJpeg ? ReducePlainJpeg(source, info, spec, limits, cancellationToken) : null)
+        var image = (JpegFastPath.Applies(info) ? ReducePlainJpeg(source, info, spec, limits, cancellationToken) : null)
             ?? VipsOperation.Run(
                 "thumbnail",
                 ("filename", source.Path),

@@ -15,12 +15,9 @@ namespace Kiln.Media.Images;
 /// </remarks>
 internal static class JpegFastPath
 {
-    /// <summary>True when <paramref name="header"/>, opened by <paramref name="loader"/>, can take this path.</summary>
-    public static bool Applies(VipsImage header, string loader) =>
-        loader.StartsWith("VipsForeignLoadJpeg", StringComparison.Ordinal)
-        && header.Orientation <= 1
-        && header is { HasAlpha: false, Format: 0, Bands: 3, Interpretation: "srgb" }
-        && !header.HasField("icc-profile-data");
+    /// <summary>True when the probed image can take this path (an sRGB JPEG is always 8-bit).</summary>
+    public static bool Applies(ImageInfo info) =>
+        info is { Format: ImageFamilies.Jpeg, Orientation: 1, HasAlpha: false, Bands: 3, Interpretation: "srgb", HasIccProfile: false };
 
     /// <summary>
     /// Reduces a <paramref name="width"/> x <paramref name="height"/> plain JPEG to exactly

@@ -144,44 +144,6 @@ internal sealed unsafe class VipsImage : IDisposable
         return op.GetNumber(output);
     }
 
-    /// <summary>
-    /// Computes the image strip by strip on the calling thread and hands each strip (band-interleaved rows without
-    /// padding, valid only during the call) to <paramref name="consume"/>. Unlike a sink this needs no worker
-    /// threads and no buffer for the whole image; cancellation is checked between strips.
-    /// </summary>
-    public void ReadStrips(int stripHeight, StripConsumer consume, CancellationToken cancellationToken)
-    {
-        using var region = new GObjectHandle(VipsNative.vips_region_new(Ptr));
-        if (region.IsInvalid)
-        {
-            throw VipsException.FromBuffer("region_new");
-        }
-
-        var (width, height) = (Width, Height);
-        for (var top = 0; top < height; top += stripHeight)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var rows = Math.Min(stripHeight, height - top);
-            var data = VipsNative.vips_region_fetch(region.DangerousGetHandle(), 0, top, width, rows, out var length);
-            if (data == null)
-            {
-                throw VipsException.FromBuffer("region_fetch");
-            }
-
-            try
-            {
-                consume(data, length, top, rows);
-            }
-            finally
-            {
-                VipsNative.g_free((nint)data);
-            }
-        }
-    }
-
-    /// <summary>Receives one strip of <see cref="ReadStrips"/>.</summary>
-    public delegate void StripConsumer(byte* data, nuint length, int top, int rows);
-
     /// <summary>Copies an 8-bit image's pixels out, band-interleaved, row by row.</summary>
     public byte[] ToBytes(CancellationToken cancellationToken)
     {

@@ -262,9 +262,6 @@ internal static unsafe partial class VipsNative
     [LibraryImport(Vips)]
     internal static partial nint vips_region_new(nint image);
 
-    [LibraryImport(Vips)]
-    internal static partial byte* vips_region_fetch(nint region, int left, int top, int width, int height, out nuint length);
-
     // --- libvips: images computed by managed code (VipsRowStage) ---
 
     [LibraryImport(Vips)]

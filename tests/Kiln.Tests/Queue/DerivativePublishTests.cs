@@ -37,6 +37,24 @@ public sealed class DerivativePublishTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_publish_that_fails_fails_the_attempt_at_once_instead_of_holding_the_lease()
+    {
+        var asset = await _server.UploadAssetAsync();
+        // A file where the asset's derivative directory has to go: the rename into place cannot happen.
+        var derivatives = Path.Combine(_server.DataDirectory, "derivatives");
+        Directory.CreateDirectory(derivatives);
+        await File.WriteAllTextAsync(Path.Combine(derivatives, asset.ToString("N")), "in the way");
+
+        var id = await _server.EnqueueAsync(parameters: Outputs("THUMBNAIL"), assetId: asset, maxAttempts: 2);
+
+        // Well inside the 30 s lease: the attempts are given up, not left running until the lease expires.
+        var job = await _server.WaitForStateAsync(id, "failed", timeoutSeconds: 10);
+        Assert.Equal("publish_failed", job.ErrorCode);
+        Assert.Equal(2, job.Attempts);
+        Assert.Empty(await _server.DerivativesAsync(asset));
+    }
+
+    [Fact]
     public async Task A_rerun_replaces_the_derivatives_and_deletes_the_old_files()
     {
         var asset = await _server.UploadAssetAsync();

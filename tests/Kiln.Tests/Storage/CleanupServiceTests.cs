@@ -112,7 +112,20 @@ public sealed class CleanupServiceTests
             await File.WriteAllTextAsync(fresh, "another node is receiving this");
             var dead = Path.Combine(jobsTemp, Guid.NewGuid().ToString("N"));
             var live = Path.Combine(jobsTemp, paused.ToString("N"));
-            foreach (var dir in new[] { dead, live })
+
+            // A queued job (here: due tomorrow) may start its next attempt in its work directory at any moment.
+            var queued = Guid.NewGuid();
+            await using (var conn = new Npgsql.NpgsqlConnection(database.ConnectionString))
+            {
+                await conn.OpenAsync();
+                await using var cmd = new Npgsql.NpgsqlCommand(
+                    "insert into jobs (id, kind, queue, state, run_at) values (@id, 'test.output', 'test', 'queued', now() + interval '1 day')", conn);
+                cmd.Parameters.AddWithValue("id", queued);
+                await cmd.ExecuteNonQueryAsync();
+            }
+
+            var waiting = Path.Combine(jobsTemp, queued.ToString("N"));
+            foreach (var dir in new[] { dead, live, waiting })
             {
                 Directory.CreateDirectory(dir);
                 await File.WriteAllTextAsync(Path.Combine(dir, "partial.bin"), "work");
@@ -147,6 +160,7 @@ public sealed class CleanupServiceTests
 
             Assert.True(File.Exists(fresh), "a recent upload may belong to another node");
             Assert.True(File.Exists(Path.Combine(live, "partial.bin")), "a paused job keeps its partial work");
+            Assert.True(File.Exists(Path.Combine(waiting, "partial.bin")), "a queued job's work directory is kept");
             Assert.True(Directory.Exists(published), "a referenced derivative directory is kept");
             Assert.True(Directory.Exists(recent), "a recent attempt may be between its rename and its commit");
             Assert.True(Directory.Exists(pausedAttempt), "a live job's attempt directory is never touched");

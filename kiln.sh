@@ -5,7 +5,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PG_BIN="/usr/lib/postgresql/15/bin"
-APT_PACKAGES=(postgresql libvips42 ffmpeg chromium ca-certificates procps)
+# What Kiln shells out to (ffmpeg, yt-dlp, aria2c, pocketsphinx) and what the tests drive (chromium, flite,
+# prometheus/promtool, docker-compose for config checks, alsa-utils for a recorded voice).
+APT_PACKAGES=(postgresql libvips42 ffmpeg chromium ca-certificates procps yt-dlp aria2 pocketsphinx pocketsphinx-en-us
+  flite prometheus docker-compose alsa-utils jq)
 
 log() { printf '[kiln.sh] %s\n' "$*" >&2; }
 

@@ -68,7 +68,7 @@ public sealed class AudioOptimizer
         using var output = new StagedFile(outputPath);
         List<string> args =
         [
-            "-protocol_whitelist", "file", "-i", AvPaths.Input(inputPath),
+            .. AvInput.ForFfmpeg(inputPath, probe),
             "-map", "0:" + AvPaths.Num(audio.Index), "-vn", "-sn", "-dn",
             "-c:a", codec, "-b:a", AvPaths.Num(settings.BitrateKbps) + "k",
         ];

@@ -72,7 +72,7 @@ public sealed class WaveformGenerator
 
         List<string> args =
         [
-            "-protocol_whitelist", "file", "-i", AvPaths.Input(inputPath),
+            .. AvInput.ForFfmpeg(inputPath, probe),
             "-map", "0:" + AvPaths.Num(audio.Index), "-vn", "-sn", "-dn",
             "-ac", AvPaths.Num(channels), "-ar", AvPaths.Num(rate),
             "-c:a", "pcm_s16le", "-f", "s16le", "pipe:1",

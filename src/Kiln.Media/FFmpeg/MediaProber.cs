@@ -32,9 +32,8 @@ public sealed class MediaProber
         var output = await _runner.RunFfprobeAsync(
             [
                 "-hide_banner", "-loglevel", "error",
-                "-protocol_whitelist", "file",
                 "-print_format", "json", "-show_format", "-show_streams",
-                AvPaths.Input(path),
+                .. AvInput.ForProbe(path),
             ],
             cancellationToken);
         if (output.ExitCode != 0)

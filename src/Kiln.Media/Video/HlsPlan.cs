@@ -63,7 +63,7 @@ internal static class HlsPlan
             graph += $";[s{i}]scale={renditions[i].Width}:{renditions[i].Height},format=yuv420p[v{i}]";
         }
 
-        var args = new List<string> { "-protocol_whitelist", "file", "-i", AvPaths.Input(inputPath), "-filter_complex", graph };
+        List<string> args = [.. AvInput.ForFfmpeg(inputPath, probe), "-filter_complex", graph];
         for (var i = 0; i < n; i++)
         {
             args.AddRange(["-map", $"[v{i}]"]);

@@ -45,7 +45,7 @@ public sealed class VideoOptimizer
         var (width, height) = VideoEncoding.FitShortSide(video, settings.MaxShortSide ?? int.MaxValue);
 
         using var output = new StagedFile(outputPath);
-        List<string> args = ["-protocol_whitelist", "file", "-i", AvPaths.Input(inputPath)];
+        List<string> args = [.. AvInput.ForFfmpeg(inputPath, probe)];
         args.AddRange(VideoEncoding.H264(video, width, height, settings.Preset, settings.Crf));
         args.AddRange(VideoEncoding.Aac(probe.Audio, settings.AudioBitrateKbps));
         args.AddRange(["-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", "-y", AvPaths.Output(output.TempPath)]);

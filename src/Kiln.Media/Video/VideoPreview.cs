@@ -52,7 +52,7 @@ public sealed class VideoPreview
         var length = probe.Duration is { } d && d < settings.Length ? d : settings.Length;
 
         using var output = new StagedFile(outputPath);
-        List<string> args = ["-protocol_whitelist", "file", "-i", AvPaths.Input(inputPath), "-t", AvPaths.Num(settings.Length.TotalSeconds)];
+        List<string> args = [.. AvInput.ForFfmpeg(inputPath, probe), "-t", AvPaths.Num(settings.Length.TotalSeconds)];
         args.AddRange(VideoEncoding.H264(video, width, height, settings.Preset, settings.Crf));
         args.AddRange(VideoEncoding.Aac(probe.Audio, settings.AudioBitrateKbps));
         args.AddRange(["-movflags", "+faststart", "-f", "mp4", "-y", AvPaths.Output(output.TempPath)]);

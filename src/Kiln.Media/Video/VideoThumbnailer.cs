@@ -53,8 +53,7 @@ public sealed class VideoThumbnailer
         [
             // -ss before -i seeks in the demuxer (jumps to the keyframe before, then decodes forward): fast on long files.
             "-ss", AvPaths.Num(at.TotalSeconds),
-            "-protocol_whitelist", "file",
-            "-i", AvPaths.Input(inputPath),
+            .. AvInput.ForFfmpeg(inputPath, probe),
             "-map", "0:" + AvPaths.Num(video.Index),
             "-vf", $"scale={width}:{height}",
             "-frames:v", "1",

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Kiln.Hosting;
 using Kiln.Jobs;
+using Kiln.Media;
 using Kiln.Queue;
 using Kiln.Security;
 using Kiln.Storage;
@@ -71,14 +72,22 @@ internal static class AssetEndpoints
             return Problems.BadRequest("upload.malformed", "The multipart body is malformed: " + e.Message);
         }
 
-        if (services.Planner.Validate(form.Settings) is { } error)
+        var error = services.Planner.Validate(form.Settings);
+        var code = "upload.bad_settings";
+        if (error is null && form.Files.Select(f => (f.FileName, Message: services.Planner.CheckMediaKind(f.Sniffed.Kind.ToName(), form.Settings)))
+                .FirstOrDefault(m => m.Message is not null) is { Message: { } mismatch } wrong)
+        {
+            (error, code) = ($"{wrong.FileName}: {mismatch}", "upload.job_not_for_media");
+        }
+
+        if (error is not null)
         {
             foreach (var file in form.Files)
             {
                 File.Delete(file.TempPath);
             }
 
-            return Problems.BadRequest("upload.bad_settings", error);
+            return Problems.BadRequest(code, error);
         }
 
         var owner = user.KeyId();

@@ -50,6 +50,11 @@ internal static class BatchEndpoints
                 return Problems.NotFound($"Asset {id}");
             }
 
+            if (planner.CheckMediaKind(asset.Kind, request.Settings) is { } mismatch)
+            {
+                return Problems.BadRequest("batch.job_not_for_media", $"Asset {id}: {mismatch}");
+            }
+
             found.Add(asset);
         }
 

@@ -82,6 +82,29 @@ internal sealed class PipelinePlanner(IEnumerable<PipelineStep> steps, JobKindCa
     }
 
     /// <summary>
+    /// Checks that every job <paramref name="settings"/> asks for runs on <paramref name="mediaKind"/>: a text file
+    /// must never reach ffmpeg as a "video" (a playlist inside it would name other files to read). Returns the
+    /// message naming the kind, or null. The default pipeline only ever picks kinds of the asset's own media kind.
+    /// </summary>
+    public string? CheckMediaKind(string mediaKind, JsonObject? settings)
+    {
+        if (settings?["jobs"] is not JsonArray chosen)
+        {
+            return null;
+        }
+
+        foreach (var kind in chosen.Select(j => j!.GetValue<string>()))
+        {
+            if (catalog.TryGet(kind, out var info) && !info.RunsOn(mediaKind))
+            {
+                return info.WrongMediaKind(mediaKind);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
     /// The jobs for a new asset: a <c>probe</c> first, and the pipeline's jobs as its children, so they start only
     /// once the asset's metadata is known.
     /// </summary>
@@ -92,6 +115,11 @@ internal sealed class PipelinePlanner(IEnumerable<PipelineStep> steps, JobKindCa
             ? chosen.Select(j => j!.GetValue<string>())
             : _steps.Where(s => s.MediaKind == mediaKind && (s.When?.Invoke(input) ?? true)).Select(s => s.JobKind);
         int? priority = settings?["priority"] is { } p ? (int)p.GetValue<double>() : null;
+
+        if (CheckMediaKind(mediaKind, settings) is { } mismatch)
+        {
+            throw new InvalidOperationException(mismatch + " Callers check with CheckMediaKind first.");
+        }
 
         var probe = NewJob(Kinds.Probe, assetId, ownerId, batchId, null, null, priority);
         var jobs = new List<NewJob> { probe };

@@ -63,12 +63,12 @@ internal static class AvPipeline
         services.AddSingleton<IAssetProber, AvAssetProber>(sp => new AvAssetProber("video", sp.GetRequiredService<MediaProber>(), sp.GetRequiredService<IOptions<AvOptions>>()));
         services.AddSingleton<IAssetProber, AvAssetProber>(sp => new AvAssetProber("audio", sp.GetRequiredService<MediaProber>(), sp.GetRequiredService<IOptions<AvOptions>>()));
 
-        services.AddJobKind<VideoThumbnailHandler>(new JobKindInfo(VideoThumbnail, Kinds.VideoQueue, Priority: 10));
-        services.AddJobKind<VideoPreviewHandler>(new JobKindInfo(VideoPreview, Kinds.VideoQueue, Priority: 10));
-        services.AddJobKind<VideoHlsHandler>(new JobKindInfo(VideoHls, Kinds.VideoQueue, Priority: 20));
-        services.AddJobKind<VideoOptimizeHandler>(new JobKindInfo(VideoOptimize, Kinds.VideoQueue, Priority: 20));
-        services.AddJobKind<WaveformHandler>(new JobKindInfo(AudioWaveform, Kinds.AudioQueue, Priority: 15));
-        services.AddJobKind<AudioOptimizeHandler>(new JobKindInfo(AudioOptimize, Kinds.AudioQueue, Priority: 15));
+        services.AddJobKind<VideoThumbnailHandler>(new JobKindInfo(VideoThumbnail, Kinds.VideoQueue, Priority: 10, MediaKinds: Kinds.Video));
+        services.AddJobKind<VideoPreviewHandler>(new JobKindInfo(VideoPreview, Kinds.VideoQueue, Priority: 10, MediaKinds: Kinds.Video));
+        services.AddJobKind<VideoHlsHandler>(new JobKindInfo(VideoHls, Kinds.VideoQueue, Priority: 20, MediaKinds: Kinds.Video));
+        services.AddJobKind<VideoOptimizeHandler>(new JobKindInfo(VideoOptimize, Kinds.VideoQueue, Priority: 20, MediaKinds: Kinds.Video));
+        services.AddJobKind<WaveformHandler>(new JobKindInfo(AudioWaveform, Kinds.AudioQueue, Priority: 15, MediaKinds: Kinds.AudioOrVideo));
+        services.AddJobKind<AudioOptimizeHandler>(new JobKindInfo(AudioOptimize, Kinds.AudioQueue, Priority: 15, MediaKinds: Kinds.Audio));
 
         services.AddPipelineStep(new PipelineStep("video", VideoThumbnail));
         services.AddPipelineStep(new PipelineStep("video", VideoPreview));

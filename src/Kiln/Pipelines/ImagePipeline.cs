@@ -56,9 +56,9 @@ internal static class ImagePipeline
         services.AddOptions<ImageOptions>().BindConfiguration(ImageOptions.Section);
         services.AddSingleton<VipsReady>();
         services.AddSingleton<IAssetProber, ImageAssetProber>();
-        services.AddJobKind<ImageThumbnailsHandler>(new JobKindInfo(Thumbnails, Kinds.ImageQueue, Priority: 5));
-        services.AddJobKind<ImageOptimizeHandler>(new JobKindInfo(Optimize, Kinds.ImageQueue, Priority: 10));
-        services.AddJobKind<ImageEnhanceHandler>(new JobKindInfo(Enhance, Kinds.ImageQueue, Priority: 10));
+        services.AddJobKind<ImageThumbnailsHandler>(new JobKindInfo(Thumbnails, Kinds.ImageQueue, Priority: 5, MediaKinds: Kinds.Image));
+        services.AddJobKind<ImageOptimizeHandler>(new JobKindInfo(Optimize, Kinds.ImageQueue, Priority: 10, MediaKinds: Kinds.Image));
+        services.AddJobKind<ImageEnhanceHandler>(new JobKindInfo(Enhance, Kinds.ImageQueue, Priority: 10, MediaKinds: Kinds.Image));
         return services;
     }
 }

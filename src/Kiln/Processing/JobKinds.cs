@@ -2,9 +2,19 @@ namespace Kiln.Processing;
 
 /// <summary>
 /// What the server knows about a job kind even when no handler for it runs in this process (remote workers may
-/// serve it): its queue, default priority (lower runs first) and whether a running job can be paused.
+/// serve it): its queue, default priority (lower runs first), whether a running job can be paused, and the media
+/// kinds of asset it runs on (null: it needs none, as <c>probe</c> and <c>fetch</c>).
 /// </summary>
-internal sealed record JobKindInfo(string Kind, string Queue, int Priority, bool Pausable = false, int? MaxAttempts = null);
+internal sealed record JobKindInfo(
+    string Kind, string Queue, int Priority, bool Pausable = false, int? MaxAttempts = null, IReadOnlyList<string>? MediaKinds = null)
+{
+    /// <summary>True when a job of this kind may run on an asset of <paramref name="mediaKind"/>.</summary>
+    public bool RunsOn(string? mediaKind) => MediaKinds is null || (mediaKind is not null && MediaKinds.Contains(mediaKind));
+
+    /// <summary>The message for an asset this kind does not run on, naming both.</summary>
+    public string WrongMediaKind(string? mediaKind) =>
+        $"Job kind '{Kind}' runs on {string.Join(" or ", MediaKinds ?? [])} assets; this asset is {mediaKind ?? "unknown"}.";
+}
 
 /// <summary>The catalogue of job kinds, filled from DI registrations.</summary>
 internal sealed class JobKindCatalog
@@ -38,4 +48,9 @@ internal static class Kinds
     public const string ImageQueue = "image";
     public const string VideoQueue = "video";
     public const string AudioQueue = "audio";
+
+    public static readonly IReadOnlyList<string> Image = ["image"];
+    public static readonly IReadOnlyList<string> Video = ["video"];
+    public static readonly IReadOnlyList<string> Audio = ["audio"];
+    public static readonly IReadOnlyList<string> AudioOrVideo = ["audio", "video"];
 }

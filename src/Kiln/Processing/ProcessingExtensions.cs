@@ -10,7 +10,16 @@ internal static class ProcessingExtensions
         where THandler : class, IJobHandler
     {
         services.AddSingleton(kind);
-        services.AddSingleton<IJobHandler, THandler>();
+        if (kind.MediaKinds is null)
+        {
+            services.AddSingleton<IJobHandler, THandler>();
+        }
+        else
+        {
+            services.AddSingleton<THandler>();
+            services.AddSingleton<IJobHandler>(sp => new MediaKindGuard(sp.GetRequiredService<THandler>(), kind));
+        }
+
         return services;
     }
 

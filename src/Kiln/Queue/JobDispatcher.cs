@@ -94,7 +94,7 @@ internal sealed class JobDispatcher(
     {
         leases.TryGet(report.JobId, report.LeaseId, out var held);
         leases.Remove(report.JobId);
-        var message = Truncate(report.Message, 4000);
+        var message = Truncate(ErrorText.WithoutPaths(report.Message), 4000);
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
         string state, queue, kind;

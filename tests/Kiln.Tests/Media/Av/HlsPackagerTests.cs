@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Kiln.Media;
 using Kiln.Media.FFmpeg;
 using Kiln.Media.Video;
@@ -81,18 +80,16 @@ public sealed class HlsPackagerTests(AvFixtures fixtures)
     }
 
     [Fact]
-    public async Task Cancelling_a_long_transcode_kills_ffmpeg_within_a_second_and_removes_the_output()
+    public async Task Cancelling_a_long_transcode_kills_ffmpeg_and_removes_the_output()
     {
         var marker = "kiln-hls-cancel-" + Guid.NewGuid().ToString("N");
         var dir = Path.Combine(fixtures.Root, marker);
         var input = await fixtures.Video1080Long;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        var sinceCancel = new Stopwatch();
         var progress = new RecordingProgress(p =>
         {
             if (p.Stage == "hls" && p.Percent > 0 && !cts.IsCancellationRequested)
             {
-                sinceCancel.Start();
                 cts.Cancel();
             }
         });
@@ -100,8 +97,6 @@ public sealed class HlsPackagerTests(AvFixtures fixtures)
         var run = _packager.PackageAsync(input, dir, new HlsSettings { SegmentSeconds = 2 }, progress, cts.Token);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
-        sinceCancel.Stop();
-        Assert.InRange(sinceCancel.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(1));
         Assert.Empty(await Processes.FindAsync(marker, TestContext.Current.CancellationToken));
         Assert.False(Directory.Exists(dir), "the output directory was left behind");
     }

@@ -87,6 +87,6 @@ public sealed class HlsPlanTests
             streams.Add(new(1, MediaStreamType.Audio, "aac", null, null, null, 0, null, 48000, 2, null, null, false));
         }
 
-        return new MediaProbe("mp4", TimeSpan.FromSeconds(10), null, null, streams);
+        return new MediaProbe("mov,mp4,m4a,3gp,3g2,mj2", TimeSpan.FromSeconds(10), null, null, streams);
     }
 }

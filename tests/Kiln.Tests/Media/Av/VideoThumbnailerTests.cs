@@ -7,7 +7,7 @@ namespace Kiln.Tests.Media.Av;
 public sealed class VideoThumbnailerTests(AvFixtures fixtures)
 {
     private readonly VideoThumbnailer _thumbnailer = new(fixtures.Runner);
-    private readonly MediaProber _prober = new(fixtures.Runner);
+    private readonly OutputProbe _prober = new(fixtures.Runner);
 
     [Fact]
     public async Task The_frame_at_two_seconds_is_written_as_a_jpeg_of_the_source_size()

@@ -66,6 +66,7 @@ public sealed class TusUploadTests : IAsyncLifetime
             Assert.Equal(assetId.ToString(), head.Headers.GetValues("Kiln-Asset-Id").Single());
             Assert.Equal(bytes.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), head.Headers.GetValues("Upload-Offset").Single());
             Assert.Equal("no-store", head.Headers.CacheControl!.ToString());
+            Assert.Equal(TusTestClient.Metadata(("filename", "holiday.jpg"), ("category", "trips"), ("tags", "sea,summer")), head.Headers.GetValues("Upload-Metadata").Single());
         }
 
         var details = (await client.GetFromJsonAsync<JsonObject>($"/api/assets/{assetId}"))!;
@@ -103,6 +104,14 @@ public sealed class TusUploadTests : IAsyncLifetime
             var patch = client.SendAsync(request, cts.Token);
             await content.Sent;
             await Poll.UntilAsync(async () => await tus.OffsetAsync(location) == sentBeforeDrop, "the first bytes reach the file while the PATCH is open");
+
+            // While that PATCH still holds the upload, another one (a second tab, a retry) cannot interleave its bytes.
+            using (var concurrent = await tus.PatchAsync(location, sentBeforeDrop, source.AsMemory(sentBeforeDrop, 1000)))
+            {
+                Assert.Equal(HttpStatusCode.Locked, concurrent.StatusCode);
+                Assert.Equal("tus.locked", await ErrorCodeAsync(concurrent));
+            }
+
             await cts.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => patch);
         }

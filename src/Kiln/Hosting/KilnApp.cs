@@ -50,6 +50,7 @@ internal static class KilnApp
         SettingsValidation.ValidateConnectionString(builder.Configuration);
         builder.AddKilnData();
         builder.AddKilnObservability();
+        builder.AddKilnCompression();
         builder.AddKilnSecurity();
         builder.AddKilnQueue();
         builder.AddKilnJobKinds();
@@ -62,6 +63,7 @@ internal static class KilnApp
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseKilnHttpMetrics();
+        app.UseKilnCompression();
         app.UseKilnSecurity();
         app.UseWebSockets();
         app.MapOpenApi("/openapi/{documentName}.json");

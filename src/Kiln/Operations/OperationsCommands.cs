@@ -18,7 +18,7 @@ internal static class OperationsCommands
 
     public static Command Health()
     {
-        var url = new Option<Uri?>("--url")
+        var url = new Option<string?>("--url")
         {
             Description = "Ask a running server (its /health/ready, or /health/live with --live) instead of checking the pieces from here.",
         };
@@ -32,9 +32,14 @@ internal static class OperationsCommands
         command.SetAction((parse, ct) =>
         {
             var seconds = parse.GetValue(timeout);
-            return parse.GetValue(url) is { } server
+            if (parse.GetValue(url) is not { } given)
+            {
+                return StartupErrors.RunAsync(() => CheckHereAsync([.. parse.UnmatchedTokens], seconds, ct));
+            }
+
+            return Uri.TryCreate(given, UriKind.Absolute, out var server) && server.Scheme is "http" or "https"
                 ? AskServerAsync(server, parse.GetValue(live), seconds, ct)
-                : StartupErrors.RunAsync(() => CheckHereAsync([.. parse.UnmatchedTokens], seconds, ct));
+                : Task.FromResult(BadUrl(given));
         });
         return command;
     }
@@ -58,6 +63,12 @@ internal static class OperationsCommands
             return 0;
         }));
         return command;
+    }
+
+    private static int BadUrl(string given)
+    {
+        Console.Error.WriteLine($"kiln health: --url {given} is not an http(s) address, e.g. http://127.0.0.1:8080");
+        return StartupErrors.ConfigurationExitCode;
     }
 
     private static async Task<int> AskServerAsync(Uri server, bool live, double seconds, CancellationToken ct)

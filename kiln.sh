@@ -173,9 +173,33 @@ cmd_health() {
   dotnet "$ROOT/src/Kiln/bin/Release/net10.0/kiln.dll" health --url "${url%%;*}" "$@"
 }
 
+# lint_checks: what CI's lint job runs, also run by `./kiln.sh test`. KILN_LINT=0 skips it (e.g. while a merge is
+# being made format-clean: `dotnet format Kiln.slnx` fixes what --verify-no-changes reports).
+lint_checks() {
+  if [[ "${KILN_LINT:-1}" != 1 ]]; then log "lint skipped (KILN_LINT=${KILN_LINT})"; return 0; fi
+  local status=0
+  log "lint: dotnet format --verify-no-changes"
+  if ! dotnet format "$ROOT/Kiln.slnx" --verify-no-changes -v q; then
+    log "lint: dotnet format would change files; run 'dotnet format Kiln.slnx' and commit (or KILN_LINT=0 to skip)"
+    status=1
+  fi
+  if [[ -f "$ROOT/web/package.json" ]]; then
+    [[ -d "$ROOT/web/node_modules" ]] || (cd "$ROOT/web" && npm ci --no-audit --no-fund >/dev/null)
+    local script
+    for script in typecheck lint; do
+      if grep -q "\"$script\":" "$ROOT/web/package.json"; then
+        log "lint: npm run $script (web/)"
+        (cd "$ROOT/web" && npm run -s "$script") || status=1
+      fi
+    done
+  fi
+  return "$status"
+}
+
 case "${1:-}" in
   run) shift; cmd_run "$@" ;;
-  test) shift; cmd_test "$@" ;;
+  # Lint runs with the whole suite, not with a --filter while iterating.
+  test) shift; status=0; cmd_test "$@" || status=$?; [[ " $* " == *" --filter"* ]] || lint_checks || status=1; exit "$status" ;;
   keys|backup|restore|cleanup) cmd_kiln "$@" ;;
   kiln) shift; cmd_kiln "$@" ;;
   health) shift; cmd_health "$@" ;;

@@ -22,9 +22,12 @@ internal static class ServerGauges
         var remote = services.GetService<RemoteWorkerRegistry>();
         var hub = services.GetService<HubKeyWatcher>();
         var blobs = services.GetRequiredService<BlobStore>();
+        var workerOptions = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value;
 
         var jobs = metrics.Gauge("kiln_jobs", "Jobs by queue and state (read from the database: aggregate nodes with max, not sum).", "queue", "state");
         var running = metrics.Gauge("kiln_inprocess_running_jobs", "Jobs running in this process.");
+        var slots = metrics.Gauge("kiln_inprocess_slots", "Job slots of this process's in-process workers, all queues (0 when they are disabled).");
+        slots.Set(workerOptions.Enabled ? workerOptions.Slots.Values.Sum() : 0);
         var remoteWorkers = metrics.Gauge("kiln_remote_workers_connected", "Remote workers connected to this node.");
         var hubConnections = metrics.Gauge("kiln_hub_connections", "SignalR hub connections open on this node.");
         var diskFree = metrics.Gauge("kiln_data_disk_free_bytes", "Free bytes on the data directory's file system (for this process).");

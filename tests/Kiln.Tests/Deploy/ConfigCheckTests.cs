@@ -18,12 +18,13 @@ public sealed partial class ConfigCheckTests
     }
 
     [Theory]
-    [InlineData(new string[0])]
-    [InlineData(new[] { "--profile", "monitoring" })]
-    [InlineData(new[] { "--profile", "proxy" })]
-    [InlineData(new[] { "--profile", "workers", "--profile", "monitoring", "--profile", "proxy" })]
-    public async Task Docker_compose_parses_the_compose_file_with_and_without_profiles(string[] profiles)
+    [InlineData("")]
+    [InlineData("monitoring")]
+    [InlineData("proxy")]
+    [InlineData("workers monitoring proxy")]
+    public async Task Docker_compose_parses_the_compose_file_with_and_without_profiles(string names)
     {
+        var profiles = names.Split(' ', StringSplitOptions.RemoveEmptyEntries).SelectMany(p => new[] { "--profile", p });
         // An empty environment: every variable must fall back to its default.
         var result = await Tool.RunAsync("env", ["-i", "PATH=/usr/bin:/bin", "docker-compose", "-f", "compose.yaml", .. profiles, "config"]);
         Assert.True(result.ExitCode == 0, result.Stderr);

@@ -40,7 +40,10 @@ public sealed class JsonLogTests : IAsyncLifetime
             var keyLine = await server.WaitForErrorAsync(l => l.TrimStart().StartsWith("kiln_", StringComparison.Ordinal));
             var keyFile = Path.Combine(_data, "keys", "admin-key.txt");
             Assert.Equal(keyLine.Trim(), File.ReadAllText(keyFile).Trim());
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+            }
             using var admin = new HttpClient { BaseAddress = address };
             admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", keyLine.Trim());
 

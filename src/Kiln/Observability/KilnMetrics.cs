@@ -11,12 +11,11 @@ namespace Kiln.Observability;
 /// surface predates the library (label sets travel as Prometheus label strings from <see cref="Labels"/>), so callers
 /// throughout the code did not change.
 /// </summary>
-internal sealed class KilnMetrics : IDisposable
+internal sealed class KilnMetrics
 {
     private static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
     private readonly MetricFactory _factory;
-    private readonly IDisposable _runtime;
     private readonly ConcurrentDictionary<string, Counter> _counters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Histogram> _histograms = new(StringComparer.Ordinal);
 
@@ -38,14 +37,10 @@ internal sealed class KilnMetrics : IDisposable
         Registry = Metrics.NewCustomRegistry();
         _factory = Metrics.WithCustomRegistry(Registry);
 
-        // process_cpu_seconds_total, process_working_set_bytes, open handles, threads, GC counts; and the runtime's own
-        // System.Runtime meter (GC heap, pauses, thread pool, exceptions) as dotnet_* series.
+        // Process and runtime metrics: process_cpu_seconds_total, process_working_set_bytes, open handles, threads,
+        // start time, dotnet_collection_count_total, dotnet_total_memory_bytes. Read when scraped, so they cost
+        // nothing in between (the library's meter adapter polls in the background instead, on a box short of CPU).
         DotNetStats.Register(Registry);
-        _runtime = MeterAdapter.StartListening(new MeterAdapterOptions
-        {
-            Registry = Registry,
-            InstrumentFilterPredicate = i => i.Meter.Name == "System.Runtime",
-        });
         var rss = _factory.CreateGauge("process_resident_memory_bytes", "Resident memory size in bytes.");
         Registry.AddBeforeCollectCallback(() => rss.Set(Environment.WorkingSet));
 
@@ -141,8 +136,6 @@ internal sealed class KilnMetrics : IDisposable
     }
 
     public static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
-
-    public void Dispose() => _runtime.Dispose();
 
     private Counter Counter(string name, string help, params string[] labelNames) =>
         _factory.CreateCounter(name, help, new CounterConfiguration { LabelNames = labelNames });

@@ -57,9 +57,25 @@ public sealed partial class PrometheusTests
             }
 
             prometheus = Process.Start(psi)!;
+            var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            prometheus.ErrorDataReceived += (_, e) => log.Enqueue(e.Data ?? "");
+            prometheus.OutputDataReceived += (_, e) => log.Enqueue(e.Data ?? "");
             prometheus.BeginErrorReadLine();
             prometheus.BeginOutputReadLine();
             using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+            await WaitUntilAsync(async () =>
+            {
+                Assert.False(prometheus.HasExited, "prometheus exited: " + string.Join('\n', log));
+                try
+                {
+                    using var ready = await api.GetAsync("/-/ready");
+                    return ready.IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, "Prometheus is ready");
 
             // Requests and jobs while Prometheus scrapes, so rates and percentiles over the last minute are not empty.
             using var traffic = new CancellationTokenSource();

@@ -145,7 +145,8 @@ public sealed class MetricsTests
         Assert.Equal(0, Value(samples, "kiln_hub_connections"));
         Assert.True(Value(samples, "process_cpu_seconds_total") > 0);
         Assert.True(Value(samples, "process_resident_memory_bytes") > 0);
-        Assert.Contains(samples, s => s.Name.StartsWith("dotnet_gc_", StringComparison.Ordinal));
+        Assert.True(Value(samples, "dotnet_total_memory_bytes") > 0);
+        Assert.Contains(samples, s => s.Name == "dotnet_collection_count_total");
 
         // Histogram buckets are cumulative and end in +Inf equal to the count.
         foreach (var series in samples.Where(s => s.Name.EndsWith("_bucket", StringComparison.Ordinal))

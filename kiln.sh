@@ -127,8 +127,81 @@ cmd_test() {
   return "$status"
 }
 
+# --- Operations commands (./kiln.sh keys|backup|restore|health|cleanup|kiln …) -------------------------------------
+# They find the private PostgreSQL of ./data exactly as `run` does: reuse it when `run` has it up, else start it for
+# the command and stop it afterwards. ConnectionStrings__Kiln set means an external database, used as is.
+
+# use_private_pg: exports Kiln__DataDirectory and ConnectionStrings__Kiln the way cmd_run does.
+use_private_pg() {
+  local data="${KILN_DATA_DIR:-$ROOT/data}"
+  mkdir -p "$data"
+  export Kiln__DataDirectory="$data"
+  if [[ -n "${ConnectionStrings__Kiln:-}" || -n "${KILN_CONNECTION_STRING:-}" ]]; then
+    [[ -n "${ConnectionStrings__Kiln:-}" ]] || export ConnectionStrings__Kiln="$KILN_CONNECTION_STRING"
+    return
+  fi
+  local pgdir port
+  pgdir="$(pg_home_for "$data/pg")"
+  port="${KILN_PG_PORT:-5544}"
+  if [[ -f "$pgdir/cluster/PG_VERSION" ]] && as_pg "$PG_BIN/pg_ctl" -D "$pgdir/cluster" status >/dev/null 2>&1; then
+    port="$(as_pg sed -n 4p "$pgdir/cluster/postmaster.pid")"
+    log "using the running private PostgreSQL on 127.0.0.1:$port"
+  else
+    start_pg "$pgdir" "$port"
+    trap "stop_pg '$pgdir'" EXIT
+    log "started the private PostgreSQL on 127.0.0.1:$port for this command"
+  fi
+  export ConnectionStrings__Kiln="Host=127.0.0.1;Port=$port;Username=postgres;Password=$(pg_password "$pgdir");Database=kiln"
+}
+
+build_kiln() { dotnet build "$ROOT/src/Kiln/Kiln.csproj" -c Release -nologo -v q >&2; }
+
+# cmd_kiln ARGS…: any kiln command against ./data's database (./kiln.sh kiln keys list).
+cmd_kiln() {
+  ensure_packages
+  use_private_pg
+  build_kiln
+  # Not exec: the EXIT trap must stop a cluster started for this command.
+  dotnet "$ROOT/src/Kiln/bin/Release/net10.0/kiln.dll" "$@"
+}
+
+# cmd_health: asks the server `run` serves (KILN_URLS) for /health/ready; exit 0 healthy/degraded, 1 unhealthy, 3 down.
+cmd_health() {
+  command -v dotnet >/dev/null || { log "dotnet is required"; exit 1; }
+  build_kiln
+  local url="${KILN_URLS:-http://127.0.0.1:8080}"
+  dotnet "$ROOT/src/Kiln/bin/Release/net10.0/kiln.dll" health --url "${url%%;*}" "$@"
+}
+
+# lint_checks: what CI's lint job runs, also run by `./kiln.sh test`. KILN_LINT=0 skips it (e.g. while a merge is
+# being made format-clean: `dotnet format Kiln.slnx` fixes what --verify-no-changes reports).
+lint_checks() {
+  if [[ "${KILN_LINT:-1}" != 1 ]]; then log "lint skipped (KILN_LINT=${KILN_LINT})"; return 0; fi
+  local status=0
+  log "lint: dotnet format --verify-no-changes"
+  if ! dotnet format "$ROOT/Kiln.slnx" --verify-no-changes -v q; then
+    log "lint: dotnet format would change files; run 'dotnet format Kiln.slnx' and commit (or KILN_LINT=0 to skip)"
+    status=1
+  fi
+  if [[ -f "$ROOT/web/package.json" ]]; then
+    [[ -d "$ROOT/web/node_modules" ]] || (cd "$ROOT/web" && npm ci --no-audit --no-fund >/dev/null)
+    local script
+    for script in typecheck lint; do
+      if grep -q "\"$script\":" "$ROOT/web/package.json"; then
+        log "lint: npm run $script (web/)"
+        (cd "$ROOT/web" && npm run -s "$script") || status=1
+      fi
+    done
+  fi
+  return "$status"
+}
+
 case "${1:-}" in
   run) shift; cmd_run "$@" ;;
-  test) shift; cmd_test "$@" ;;
-  *) echo "usage: ./kiln.sh run | test" >&2; exit 2 ;;
+  # Lint runs with the whole suite, not with a --filter while iterating.
+  test) shift; status=0; cmd_test "$@" || status=$?; [[ " $* " == *" --filter"* ]] || lint_checks || status=1; exit "$status" ;;
+  keys|backup|restore|cleanup) cmd_kiln "$@" ;;
+  kiln) shift; cmd_kiln "$@" ;;
+  health) shift; cmd_health "$@" ;;
+  *) echo "usage: ./kiln.sh run | test | keys … | backup DIR | restore DIR [--force] | health | cleanup | kiln COMMAND…" >&2; exit 2 ;;
 esac

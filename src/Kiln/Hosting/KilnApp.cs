@@ -52,6 +52,7 @@ internal static class KilnApp
         SettingsValidation.ValidateConnectionString(builder.Configuration);
         builder.AddKilnData();
         builder.AddKilnObservability();
+        builder.AddKilnCompression();
         builder.AddKilnSecurity();
         builder.AddKilnQueue();
         builder.AddKilnJobKinds();
@@ -68,6 +69,7 @@ internal static class KilnApp
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseKilnHttpMetrics();
+        app.UseKilnCompression();
         app.UseKilnSecurity();
         app.UseWebSockets();
         app.UseKilnWeb();

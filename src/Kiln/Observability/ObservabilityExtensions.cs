@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
 using Kiln.Processing;
 using Kiln.Security;
@@ -8,7 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
-using Npgsql;
+using Prometheus;
 
 namespace Kiln.Observability;
 
@@ -75,45 +74,15 @@ internal static class ObservabilityExtensions
             Predicate = c => c.Tags.Contains("ready"),
             ResponseWriter = WriteHealthAsync,
         }).WithTags("Health").DisableRateLimiting();
-        var scrape = app.MapGet("/metrics", WriteMetricsAsync).WithTags("Health").ExcludeFromDescription().DisableRateLimiting();
+        var scrape = app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry)
+            .WithTags("Health").ExcludeFromDescription().DisableRateLimiting();
         if (app.Services.GetRequiredService<IOptions<SecurityOptions>>().Value.MetricsRequireAdminKey)
         {
             scrape.RequireAuthorization(SecurityExtensions.AdminPolicy);
         }
 
+        ServerGauges.Register(app.Services);
         return app;
-    }
-
-    private static async Task WriteMetricsAsync(HttpContext context, KilnMetrics metrics, NpgsqlDataSource dataSource, InProcessWorkers workers, CancellationToken ct)
-    {
-        var sb = new StringBuilder();
-        metrics.WriteTo(sb);
-        sb.AppendLine("# HELP kiln_jobs Jobs by queue and state.");
-        sb.AppendLine("# TYPE kiln_jobs gauge");
-        // Every queue reports every state, zeros included, so a count that drops to nothing does not go stale.
-        await using (var cmd = dataSource.CreateCommand("""
-            select q.name, s.state, count(j.id)
-            from queues q
-            cross join unnest(array['waiting', 'queued', 'running', 'paused', 'completed', 'failed', 'cancelled']) as s(state)
-            left join jobs j on j.queue = q.name and j.state = s.state
-            group by q.name, s.state order by 1, 2
-            """))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            while (await r.ReadAsync(ct))
-            {
-                sb.Append("kiln_jobs").Append(KilnMetrics.Labels(("queue", r.GetString(0)), ("state", r.GetString(1)))).Append(' ').AppendLine(KilnMetrics.Format(r.GetInt64(2)));
-            }
-        }
-
-        sb.AppendLine("# HELP kiln_inprocess_running_jobs Jobs running in this process.");
-        sb.AppendLine("# TYPE kiln_inprocess_running_jobs gauge");
-        sb.Append("kiln_inprocess_running_jobs ").AppendLine(KilnMetrics.Format(workers.RunningCount));
-        sb.AppendLine("# HELP process_resident_memory_bytes Resident memory size in bytes.");
-        sb.AppendLine("# TYPE process_resident_memory_bytes gauge");
-        sb.Append("process_resident_memory_bytes ").AppendLine(KilnMetrics.Format(Environment.WorkingSet));
-        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        await context.Response.WriteAsync(sb.ToString(), ct);
     }
 
     private static Task WriteHealthAsync(HttpContext context, HealthReport report)

@@ -139,7 +139,7 @@ internal sealed class JobDispatcher(
         }
 
         await tx.CommitAsync(cancellationToken);
-        metrics.JobFinished(queue, kind, state == JobState.Failed ? JobState.Failed : "retried", seconds);
+        metrics.JobFinished(queue, kind, state == JobState.Failed ? JobState.Failed : "retried", seconds, report.ErrorCode);
         if (state == JobState.Failed)
         {
             events.Publish(JobEvents.Error(report.JobId, owner ?? held?.OwnerId, report.ErrorCode, message));

@@ -125,7 +125,7 @@ internal sealed class QueueMaintenance(
         foreach (var m in moved)
         {
             logger.LogWarning("Job {JobId} {Reason}; now {State}", m.Id, m.Reason, m.State);
-            metrics.JobFinished(m.Queue, m.Kind, m.State == JobState.Failed ? JobState.Failed : "retried", null);
+            metrics.JobFinished(m.Queue, m.Kind, m.State == JobState.Failed ? JobState.Failed : "retried", null, m.Reason);
             events.Publish(m.State == JobState.Failed
                 ? JobEvents.Error(m.Id, m.Owner, m.Reason, "The job was abandoned and has no attempts left.")
                 : JobEvents.Update(m.Id, m.Owner, JobState.Queued));

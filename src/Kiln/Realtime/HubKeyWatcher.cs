@@ -28,6 +28,9 @@ internal sealed class HubKeyWatcher(ApiKeyStore keys, IOptions<RealtimeOptions> 
 
     public void Untrack(string connectionId) => _connections.TryRemove(connectionId, out _);
 
+    /// <summary>Open hub connections on this node (for /metrics).</summary>
+    public int Count => _connections.Count;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.KeyCheckIntervalSeconds));

@@ -36,8 +36,14 @@ public sealed class JsonLogTests : IAsyncLifetime
         });
         await using (server)
         {
-            // The first start prints the admin key once, outside the JSON log stream.
-            var keyLine = await server.WaitForOutputAsync(l => l.TrimStart().StartsWith("kiln_", StringComparison.Ordinal));
+            // The first start prints the admin key once, outside the JSON log stream: a banner on stderr and a 0600 file.
+            var keyLine = await server.WaitForErrorAsync(l => l.TrimStart().StartsWith("kiln_", StringComparison.Ordinal));
+            var keyFile = Path.Combine(_data, "keys", "admin-key.txt");
+            Assert.Equal(keyLine.Trim(), File.ReadAllText(keyFile).Trim());
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+            }
             using var admin = new HttpClient { BaseAddress = address };
             admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", keyLine.Trim());
 
@@ -68,8 +74,8 @@ public sealed class JsonLogTests : IAsyncLifetime
                 Assert.True(parsed.RootElement.TryGetProperty("Category", out _), line);
             }
 
-            Assert.All(server.StandardOutput.Where(l => l.Length > 0 && !l.StartsWith('{')), l => Assert.True(
-                l.Contains("Kiln admin API key", StringComparison.Ordinal) || l.TrimStart().StartsWith("kiln_", StringComparison.Ordinal), "not JSON: " + l));
+            Assert.All(server.StandardOutput.Where(l => l.Length > 0), l => Assert.True(l.StartsWith('{'), "not JSON: " + l));
+            Assert.DoesNotContain(server.StandardOutput, l => l.Contains(keyLine.Trim(), StringComparison.Ordinal));
         }
     }
 }

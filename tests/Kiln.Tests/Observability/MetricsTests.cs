@@ -137,6 +137,17 @@ public sealed class MetricsTests
         Assert.Equal(1, Value(samples, "kiln_http_requests_total", ("method", "POST"), ("route", "/api/uploads"), ("status", "202")));
         Assert.Equal("histogram", types["kiln_http_request_duration_seconds"]);
 
+        // Failures by error code, what the dashboard and alerts read, and the process and runtime metrics.
+        Assert.Equal(1, Value(samples, "kiln_job_failures_total", ("queue", "test"), ("kind", "test.fail"), ("code", "test_failure")));
+        Assert.True(Value(samples, "kiln_data_disk_free_bytes") > 0);
+        Assert.True(Value(samples, "kiln_data_disk_size_bytes") >= Value(samples, "kiln_data_disk_free_bytes"));
+        Assert.Equal(0, Value(samples, "kiln_remote_workers_connected"));
+        Assert.Equal(0, Value(samples, "kiln_hub_connections"));
+        Assert.True(Value(samples, "process_cpu_seconds_total") > 0);
+        Assert.True(Value(samples, "process_resident_memory_bytes") > 0);
+        Assert.True(Value(samples, "dotnet_total_memory_bytes") > 0);
+        Assert.Contains(samples, s => s.Name == "dotnet_collection_count_total");
+
         // Histogram buckets are cumulative and end in +Inf equal to the count.
         foreach (var series in samples.Where(s => s.Name.EndsWith("_bucket", StringComparison.Ordinal))
             .GroupBy(s => s.Name + string.Join(",", s.Labels.Where(l => l.Key != "le").OrderBy(l => l.Key)), StringComparer.Ordinal))

@@ -85,12 +85,17 @@ internal sealed partial class KilnProcess : IAsyncDisposable
     }
 
     /// <summary>Waits for a line on standard output that matches; returns it.</summary>
-    public async Task<string> WaitForOutputAsync(Func<string, bool> match, TimeSpan? timeout = null)
+    public Task<string> WaitForOutputAsync(Func<string, bool> match, TimeSpan? timeout = null) => WaitForLineAsync(_stdout, match, timeout);
+
+    /// <summary>Waits for a line on standard error that matches; returns it.</summary>
+    public Task<string> WaitForErrorAsync(Func<string, bool> match, TimeSpan? timeout = null) => WaitForLineAsync(_stderr, match, timeout);
+
+    private async Task<string> WaitForLineAsync(ConcurrentQueue<string> lines, Func<string, bool> match, TimeSpan? timeout)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         while (DateTime.UtcNow < deadline)
         {
-            if (_stdout.FirstOrDefault(match) is { } line)
+            if (lines.FirstOrDefault(match) is { } line)
             {
                 return line;
             }

@@ -47,7 +47,7 @@ internal sealed class PipelinePlanner(IEnumerable<PipelineStep> steps, JobKindCa
             {
                 if (!catalog.TryGet(kind, out _) || kind == Kinds.Probe)
                 {
-                    return $"settings.jobs names unknown job kind '{kind}'.";
+                    return $"settings.jobs names unknown job kind '{kind}'; valid kinds: {ValidKinds()}.";
                 }
             }
         }
@@ -63,7 +63,7 @@ internal sealed class PipelinePlanner(IEnumerable<PipelineStep> steps, JobKindCa
             {
                 if (!catalog.TryGet(kind, out _))
                 {
-                    return $"settings.params names unknown job kind '{kind}'.";
+                    return $"settings.params names unknown job kind '{kind}'; valid kinds: {ValidKinds()}.";
                 }
 
                 if (value is not JsonObject)
@@ -80,6 +80,9 @@ internal sealed class PipelinePlanner(IEnumerable<PipelineStep> steps, JobKindCa
 
         return null;
     }
+
+    private string ValidKinds() =>
+        string.Join(", ", catalog.All.Select(k => k.Kind).Where(k => k != Kinds.Probe).Order(StringComparer.Ordinal));
 
     /// <summary>
     /// Checks that every job <paramref name="settings"/> asks for runs on <paramref name="mediaKind"/>: a text file

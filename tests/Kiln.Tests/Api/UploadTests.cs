@@ -76,7 +76,11 @@ public sealed class UploadTests : IAsyncLifetime
         };
         using var response = await _server.Admin.PostAsync("/api/uploads", form);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal("upload.bad_settings", (await response.Content.ReadFromJsonAsync<JsonObject>())!["errorCode"]!.GetValue<string>());
+        var problem = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal("upload.bad_settings", problem["errorCode"]!.GetValue<string>());
+        Assert.Contains("'no.such.kind'; valid kinds: ", problem["detail"]!.GetValue<string>());
+        Assert.Contains("image.thumbnails", problem["detail"]!.GetValue<string>());
+        Assert.Contains("video.hls", problem["detail"]!.GetValue<string>());
     }
 }
 

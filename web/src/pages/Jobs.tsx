@@ -1,0 +1,170 @@
+import { memo, useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { Link, useNavigate, useSearchParams } from "react-router-dom";
+import { api, ApiError, errorText, JOB_STATES, query, TERMINAL, type Job, type Page } from "../api";
+import { applyEvent, live, useJobEvents, usePolling, type JobEvent } from "../live";
+import { duration, shortId, speed, when } from "../format";
+import { ErrorLine, Field, Pager, ProgressBar, StateBadge } from "../components/ui";
+
+export function JobsPage() {
+  const [params, setParams] = useSearchParams();
+  const navigate = useNavigate();
+  const page = Math.max(1, Number(params.get("page")) || 1);
+  const pageSize = Math.min(500, Math.max(1, Number(params.get("pageSize")) || 50));
+  const filters = { state: params.get("state") ?? "", kind: params.get("kind") ?? "", queue: params.get("queue") ?? "", assetId: params.get("assetId") ?? "" };
+  const [data, setData] = useState<Page<Job> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [search, setSearch] = useState("");
+  const [newJobs, setNewJobs] = useState(0);
+  const key = params.toString();
+
+  const load = useCallback(async () => {
+    try {
+      const d = await api<Page<Job>>(`/api/jobs${query({ ...filters, page, pageSize })}`);
+      for (const j of d.items) if (!TERMINAL.has(j.state)) live.watch(j.id);
+      setData(d);
+      setNewJobs(0);
+      setError(null);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  }, [key]); // eslint-style: the key holds every filter
+  useEffect(() => { void load(); }, [load]);
+  usePolling(load, 3000);
+
+  // Events arrive up to hundreds a second: gather them and apply once per frame, so a burst costs one render.
+  const pending = useRef<JobEvent[]>([]);
+  const frame = useRef(0);
+  useJobEvents((e) => {
+    pending.current.push(e);
+    if (frame.current) return;
+    frame.current = requestAnimationFrame(() => {
+      frame.current = 0;
+      const batch = pending.current;
+      pending.current = [];
+      setData((d) => {
+        if (!d) return d;
+        const index = new Map(d.items.map((j, i) => [j.id, i]));
+        let items: Job[] | null = null;
+        let unknown = 0;
+        for (const ev of batch) {
+          const i = index.get(ev.jobId);
+          if (i === undefined) { if (ev.type === "job-queued") unknown++; continue; }
+          items ??= d.items.slice();
+          items[i] = applyEvent(items[i], ev);
+        }
+        if (unknown) setNewJobs((n) => n + unknown);
+        return items ? { ...d, items } : d;
+      });
+    });
+  });
+  useEffect(() => () => cancelAnimationFrame(frame.current), []);
+
+  function set(name: string, value: string) {
+    const next = new URLSearchParams(params);
+    if (value) next.set(name, value); else next.delete(name);
+    if (name !== "page") next.delete("page");
+    setParams(next);
+  }
+
+  async function find(e: FormEvent) {
+    e.preventDefault();
+    const id = search.trim();
+    if (!id) return;
+    try {
+      await api<Job>(`/api/jobs/${encodeURIComponent(id)}`);
+      navigate(`/jobs/${id}`);
+    } catch (err) {
+      setError(err instanceof ApiError && (err.status === 404 || err.status === 400) ? `No job with id ${id}.` : errorText(err));
+    }
+  }
+
+  const replace = useCallback((job: Job) => setData((d) => (d ? { ...d, items: d.items.map((j) => (j.id === job.id ? job : j)) } : d)), []);
+
+  return (
+    <section>
+      <h1>Jobs</h1>
+      <form className="filters" onSubmit={find} aria-label="Find a job">
+        <Field label="Job id"><input value={search} onChange={(e) => setSearch(e.target.value)} name="jobId" placeholder="full job id" /></Field>
+        <button type="submit">Open</button>
+      </form>
+      <div className="filters" role="group" aria-label="Job filters">
+        <Field label="State">
+          <select value={filters.state} onChange={(e) => set("state", e.target.value)} name="state">
+            <option value="">any</option>{JOB_STATES.map((s) => <option key={s}>{s}</option>)}
+          </select>
+        </Field>
+        <Field label="Kind"><input value={filters.kind} onChange={(e) => set("kind", e.target.value)} name="kind" placeholder="e.g. video.hls" /></Field>
+        <Field label="Queue"><input value={filters.queue} onChange={(e) => set("queue", e.target.value)} name="queue" /></Field>
+        <Field label="Asset id"><input value={filters.assetId} onChange={(e) => set("assetId", e.target.value)} name="assetId" /></Field>
+        <Field label="Per page">
+          <select value={pageSize} onChange={(e) => set("pageSize", e.target.value)} name="pageSize">
+            {[25, 50, 100, 200, 500].map((n) => <option key={n}>{n}</option>)}
+          </select>
+        </Field>
+      </div>
+      <ErrorLine error={error} />
+      {newJobs > 0 && <button type="button" className="notice" onClick={() => void load()}>{newJobs} new job{newJobs > 1 ? "s" : ""} — show</button>}
+      {data && (
+        <>
+          <div className="table-wrap">
+            <table className="table jobs-table">
+              <thead>
+                <tr><th scope="col">Job</th><th scope="col">Kind</th><th scope="col">Queue</th><th scope="col">State</th><th scope="col">Progress</th>
+                  <th scope="col">Stage</th><th scope="col">Speed</th><th scope="col">ETA</th><th scope="col">Created</th><th scope="col">Actions</th></tr>
+              </thead>
+              <tbody>
+                {data.items.map((j) => <JobRow key={j.id} job={j} onChanged={replace} onError={setError} />)}
+              </tbody>
+            </table>
+          </div>
+          {data.items.length === 0 && <p className="muted">No jobs match.</p>}
+          <Pager page={page} pageSize={pageSize} total={data.total} count={data.items.length} onPage={(p) => set("page", String(p))} />
+        </>
+      )}
+    </section>
+  );
+}
+
+const JobRow = memo(function JobRow({ job: j, onChanged, onError }: { job: Job; onChanged(j: Job): void; onError(e: string): void }) {
+  return (
+    <tr data-job={j.id} data-state={j.state}>
+      <td><Link to={`/jobs/${j.id}`} aria-label={`Job ${j.id}`}><code>{shortId(j.id)}</code></Link></td>
+      <td>{j.kind}</td>
+      <td>{j.queue}</td>
+      <td><StateBadge state={j.state} /></td>
+      <td><ProgressBar value={j.progress} label={`Progress of job ${shortId(j.id)}`} /></td>
+      <td>{j.stage ?? ""}</td>
+      <td>{j.state === "running" ? speed(j.speed) : ""}</td>
+      <td>{j.state === "running" && j.etaSeconds !== undefined ? duration(j.etaSeconds) : ""}</td>
+      <td>{when(j.createdAt)}</td>
+      <td><JobActions job={j} onChanged={onChanged} onError={onError} /></td>
+    </tr>
+  );
+});
+
+/** The commands a job's state allows (docs/api.md); the server answers 409 if it changed meanwhile. */
+export function JobActions({ job, onChanged, onError }: { job: Job; onChanged(j: Job): void; onError(e: string): void }) {
+  const [busy, setBusy] = useState(false);
+  async function run(cmd: "cancel" | "pause" | "resume" | "retry") {
+    setBusy(true);
+    try {
+      onChanged(await api<Job>(`/api/jobs/${job.id}/${cmd}`, { method: "POST" }));
+    } catch (e) {
+      onError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+  const s = job.state;
+  const b = (cmd: "cancel" | "pause" | "resume" | "retry", label: string) => (
+    <button type="button" disabled={busy} onClick={() => void run(cmd)} aria-label={`${label} job ${shortId(job.id)}`}>{label}</button>
+  );
+  return (
+    <span className="row-actions">
+      {!TERMINAL.has(s) && b("cancel", "Cancel")}
+      {(s === "queued" || s === "waiting" || s === "running") && b("pause", "Pause")}
+      {s === "paused" && b("resume", "Resume")}
+      {(s === "failed" || s === "cancelled") && b("retry", "Retry")}
+    </span>
+  );
+}

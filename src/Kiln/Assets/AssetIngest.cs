@@ -24,7 +24,19 @@ internal sealed class AssetIngest(
     TimeProvider time,
     ILogger<AssetIngest> logger)
 {
-    public async Task<List<IngestedAsset>> IngestAsync(UploadForm form, Guid ownerId, Guid? batchId, CancellationToken ct)
+    public Task<List<IngestedAsset>> IngestAsync(UploadForm form, Guid ownerId, Guid? batchId, CancellationToken ct) =>
+        IngestAsync(form, ownerId, batchId, withinTransaction: null, ct);
+
+    /// <summary>
+    /// <paramref name="withinTransaction"/> runs in the transaction that inserts the assets (given their ids), so a
+    /// caller's own bookkeeping (a tus upload marked finished) commits or rolls back with them.
+    /// </summary>
+    public async Task<List<IngestedAsset>> IngestAsync(
+        UploadForm form,
+        Guid ownerId,
+        Guid? batchId,
+        Func<NpgsqlConnection, NpgsqlTransaction, IReadOnlyList<Guid>, CancellationToken, Task>? withinTransaction,
+        CancellationToken ct)
     {
         var published = new List<string>();
         var assets = new List<(Asset Asset, List<NewJob> Jobs)>();
@@ -62,6 +74,11 @@ internal sealed class AssetIngest(
             }
 
             var enqueued = await jobs.EnqueueAsync(assets.SelectMany(a => a.Jobs).ToList(), conn, tx, ct);
+            if (withinTransaction is not null)
+            {
+                await withinTransaction(conn, tx, assets.Select(a => a.Asset.Id).ToList(), ct);
+            }
+
             await tx.CommitAsync(ct);
             published.Clear();
             jobs.Announce(enqueued);

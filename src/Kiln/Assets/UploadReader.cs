@@ -115,6 +115,14 @@ internal static class UploadReader
         }
     }
 
+    /// <summary>What a file's first bytes say it is: the same detection a multipart upload gets as it streams.</summary>
+    public static async Task<SniffResult> SniffAsync(Stream file, CancellationToken ct)
+    {
+        var header = new byte[ContentSniffer.HeaderLength];
+        var length = await file.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, ct);
+        return ContentSniffer.Sniff(header.AsSpan(0, length));
+    }
+
     private static async Task<UploadedFile> StreamToDiskAsync(Stream body, string tempPath, string fileName, long maxBytes, CancellationToken ct)
     {
         var buffer = new byte[BufferSize];

@@ -9,6 +9,8 @@ using Kiln.Queue;
 using Kiln.Realtime;
 using Kiln.Security;
 using Kiln.Storage;
+using Kiln.Tus;
+using Kiln.Web;
 using Kiln.Workers;
 using Kiln.Workers.Testing;
 using Microsoft.AspNetCore.Http.Json;
@@ -55,15 +57,20 @@ internal static class KilnApp
         builder.AddKilnJobKinds();
         builder.AddKilnRealtime();
         builder.AddKilnRemoteWorkers();
+        builder.AddKilnTus();
+        builder.AddKilnWeb();
         configure?.Invoke(builder);
         SettingsValidation.NameSettingsInMessages(builder.Services);
 
         var app = builder.Build();
+        app.UseKilnTusMethodOverride();
+        app.UseRouting();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseKilnHttpMetrics();
         app.UseKilnSecurity();
         app.UseWebSockets();
+        app.UseKilnWeb();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapKilnObservability();
         app.MapAssets();
@@ -73,6 +80,8 @@ internal static class KilnApp
         app.MapQueues();
         app.MapKilnRealtime();
         app.MapWorkers();
+        app.MapKeys();
+        app.MapTus();
         return app;
     }
 

@@ -50,7 +50,7 @@ internal sealed class ApiKeyAuthenticationHandler(
                 return await keys.FindActiveAsync(secret, Context.RequestAborted);
             })
             : await keys.FindActiveAsync(secret, Context.RequestAborted);
-        if (key is null)
+        if (key is null || keys.WasRevokedHere(key.Id))
         {
             return Fail("auth.invalid_key", "Unknown or revoked API key.");
         }

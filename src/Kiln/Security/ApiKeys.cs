@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
@@ -16,7 +17,8 @@ internal static class Roles
     public static bool IsValid(string role) => role is Admin or Client or Worker;
 }
 
-internal sealed record ApiKeyInfo(Guid Id, string Name, string Role, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
+/// <summary>A key as listed: never its secret or hash. <see cref="LastUsedAt"/> is updated at most once a minute.</summary>
+internal sealed record ApiKeyInfo(Guid Id, string Name, string Role, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt, DateTimeOffset? LastUsedAt = null);
 
 /// <summary>A freshly created key: the secret is shown once and only its hash is stored.</summary>
 internal sealed record CreatedApiKey(ApiKeyInfo Info, string Secret);
@@ -27,6 +29,16 @@ internal sealed record CreatedApiKey(ApiKeyInfo Info, string Secret);
 /// </summary>
 internal sealed class ApiKeyStore(NpgsqlDataSource dataSource)
 {
+    private const string Columns = "id, name, role, prefix, created_at, revoked_at, last_used_at";
+
+    /// <summary>
+    /// Keys revoked through this process. Authentication caches keys for a few seconds; a key revoked here is refused
+    /// at once instead (other nodes take up to the cache time).
+    /// </summary>
+    private readonly ConcurrentDictionary<Guid, byte> _revokedHere = new();
+
+    public bool WasRevokedHere(Guid id) => _revokedHere.ContainsKey(id);
+
     public async Task<CreatedApiKey> CreateAsync(string name, string role, CancellationToken cancellationToken)
     {
         if (!Roles.IsValid(role))
@@ -50,10 +62,15 @@ internal sealed class ApiKeyStore(NpgsqlDataSource dataSource)
         return new CreatedApiKey(new ApiKeyInfo(id, name, role, prefix, new DateTimeOffset(created, TimeSpan.Zero), null), secret);
     }
 
+    /// <summary>The active key with this secret; notes that it was used (at most once a minute, so lookups stay cheap).</summary>
     public async Task<ApiKeyInfo?> FindActiveAsync(string secret, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("""
-            select id, name, role, prefix, created_at, revoked_at from api_keys where key_hash = @hash and revoked_at is null
+        await using var cmd = dataSource.CreateCommand($"""
+            with key as (select {Columns} from api_keys where key_hash = @hash and revoked_at is null),
+            touched as (
+                update api_keys a set last_used_at = now() from key
+                where a.id = key.id and (key.last_used_at is null or key.last_used_at < now() - interval '1 minute'))
+            select {Columns} from key
             """);
         cmd.Parameters.AddWithValue("hash", Hash(secret));
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -62,8 +79,8 @@ internal sealed class ApiKeyStore(NpgsqlDataSource dataSource)
 
     public async Task<List<ApiKeyInfo>> ListAsync(string? role, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("""
-            select id, name, role, prefix, created_at, revoked_at from api_keys where (@role::text is null or role = @role) order by created_at
+        await using var cmd = dataSource.CreateCommand($"""
+            select {Columns} from api_keys where (@role::text is null or role = @role) order by created_at
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string?>("role", NpgsqlTypes.NpgsqlDbType.Text) { TypedValue = role });
         var list = new List<ApiKeyInfo>();
@@ -80,14 +97,30 @@ internal sealed class ApiKeyStore(NpgsqlDataSource dataSource)
     public async Task<ApiKeyInfo?> RevokeAsync(string idOrPrefix, CancellationToken cancellationToken)
     {
         var byId = Guid.TryParse(idOrPrefix, out var id);
-        await using var cmd = dataSource.CreateCommand("""
+        await using var cmd = dataSource.CreateCommand($"""
             update api_keys set revoked_at = now()
             where revoked_at is null and (id = @id or (@byId = false and prefix = @prefix))
-            returning id, name, role, prefix, created_at, revoked_at
+            returning {Columns}
             """);
         cmd.Parameters.AddWithValue("id", byId ? id : Guid.Empty);
         cmd.Parameters.AddWithValue("byId", byId);
         cmd.Parameters.AddWithValue("prefix", idOrPrefix);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var revoked = Read(r);
+        _revokedHere[revoked.Id] = 0;
+        return revoked;
+    }
+
+    /// <summary>A key by id, revoked or not.</summary>
+    public async Task<ApiKeyInfo?> GetAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand($"select {Columns} from api_keys where id = @id");
+        cmd.Parameters.AddWithValue("id", id);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         return await r.ReadAsync(cancellationToken) ? Read(r) : null;
     }
@@ -119,7 +152,7 @@ internal sealed class ApiKeyStore(NpgsqlDataSource dataSource)
 
     private static ApiKeyInfo Read(NpgsqlDataReader r) => new(
         r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3),
-        r.GetFieldValue<DateTimeOffset>(4), r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5));
+        r.GetFieldValue<DateTimeOffset>(4), r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5), r.IsDBNull(6) ? null : r.GetFieldValue<DateTimeOffset>(6));
 
     private static string Base64Url(byte[] bytes) =>
         Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

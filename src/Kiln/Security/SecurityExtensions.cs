@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
 using Kiln.Hosting;
+using Kiln.Tus;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.RateLimiting;
@@ -48,7 +49,7 @@ internal static class SecurityExtensions
                 p.WithOrigins(security.CorsOrigins).AllowCredentials();
             }
 
-            p.AllowAnyHeader().AllowAnyMethod().WithExposedHeaders("Content-Range", "Accept-Ranges", "ETag", "Content-Disposition");
+            p.AllowAnyHeader().AllowAnyMethod().WithExposedHeaders(["Content-Range", "Accept-Ranges", "ETag", "Content-Disposition", .. TusProtocol.ExposedHeaders]);
         }));
 
         builder.Services.AddRateLimiter(o =>

@@ -6,7 +6,7 @@ namespace Kiln.Storage;
 /// <summary>
 /// The data directory's layout. Everything the database points at is a path relative to the data directory, so the
 /// directory can move. Layout: <c>originals/{asset}/</c>, <c>derivatives/{asset}/{job}-{lease}/</c>,
-/// <c>tmp/uploads/</c> (streams in progress), <c>tmp/jobs/{job}/</c> (work and staged outputs, kept across a pause).
+/// <c>tmp/uploads/</c> (streams in progress), <c>tmp/tus/</c> (resumable uploads), <c>tmp/jobs/{job}/</c> (work and staged outputs, kept across a pause).
 /// Temporary files live on the same file system as their destination, so publishing is one atomic rename.
 /// </summary>
 internal sealed class BlobStore
@@ -17,6 +17,7 @@ internal sealed class BlobStore
         Directory.CreateDirectory(Root);
         Directory.CreateDirectory(UploadsTemp);
         Directory.CreateDirectory(JobsTemp);
+        Directory.CreateDirectory(TusTemp);
     }
 
     public string Root { get; }
@@ -24,6 +25,11 @@ internal sealed class BlobStore
     public string UploadsTemp => Path.Combine(Root, "tmp", "uploads");
 
     public string JobsTemp => Path.Combine(Root, "tmp", "jobs");
+
+    /// <summary>Resumable (tus) uploads in progress, one file each; they outlive restarts and expire on their own schedule.</summary>
+    public string TusTemp => Path.Combine(Root, "tmp", "tus");
+
+    public string TusUploadPath(Guid uploadId) => Path.Combine(TusTemp, uploadId.ToString("N") + ".part");
 
     public static string OriginalRelativePath(Guid assetId) => Path.Combine("originals", assetId.ToString("N"), "original");
 

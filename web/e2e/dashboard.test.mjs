@@ -75,7 +75,7 @@ describe("dashboard", { timeout: 20 * 60_000 }, () => {
     await page.getByRole("img", { name: "photo.jpg: processed" }).evaluate((img) => img.decode());
     await shot(page, "asset-image");
 
-    await page.goto(kiln.base + "/assets");
+    await page.goto(kiln.base + "/library");
     await page.locator(".asset-card").first().waitFor();
     await shot(page, "assets");
     await page.context().close();
@@ -85,7 +85,7 @@ describe("dashboard", { timeout: 20 * 60_000 }, () => {
     const uploaded = await kiln.upload(kiln.adminKey, "clip.mp4", await import("node:fs").then((fs) => fs.readFileSync(media.video)));
     const asset = uploaded.assets[0];
     const page = await adminPage();
-    await page.goto(`${kiln.base}/assets/${asset.id}`);
+    await page.goto(`${kiln.base}/library/${asset.id}`);
     const video = page.getByTestId("hls-video");
     await video.waitFor({ timeout: 300_000 });
     await waitFor("HLS metadata", () => video.evaluate((v) => v.readyState >= 1), 120_000);
@@ -101,7 +101,7 @@ describe("dashboard", { timeout: 20 * 60_000 }, () => {
     const fs = await import("node:fs");
     const uploaded = await kiln.upload(kiln.adminKey, "tone.wav", fs.readFileSync(media.audio));
     const page = await adminPage();
-    await page.goto(`${kiln.base}/assets/${uploaded.assets[0].id}`);
+    await page.goto(`${kiln.base}/library/${uploaded.assets[0].id}`);
     const canvas = page.getByTestId("waveform");
     await canvas.waitFor({ timeout: 300_000 });
     await waitFor("the waveform to be drawn", async () => Number(await canvas.getAttribute("data-drawn")) > 0, 60_000);
@@ -198,9 +198,9 @@ describe("dashboard", { timeout: 20 * 60_000 }, () => {
       await page.goto(kiln.base + path);
       await page.getByRole("heading", { name: "Not found" }).waitFor();
     }
-    await page.goto(`${kiln.base}/assets/${others.assets[0].id}`);
+    await page.goto(`${kiln.base}/library/${others.assets[0].id}`);
     await page.getByRole("heading", { name: "Asset not found" }).waitFor();
-    await page.goto(`${kiln.base}/assets`);
+    await page.goto(`${kiln.base}/library`);
     await page.getByText("No assets match.").waitFor();
     // Admin controls are absent from the queues page too.
     await page.goto(`${kiln.base}/queues`);
@@ -220,9 +220,14 @@ describe("dashboard", { timeout: 20 * 60_000 }, () => {
     const cdp = await context.newCDPSession(page);
     await cdp.send("Network.enable");
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 4 * 1024 * 1024 });
-    const patches = []; // every PATCH: its Upload-Offset and body length, and whether it was answered
+    // Every PATCH: the offset it starts at and, once answered, the server's new offset (what it stored).
+    const patches = [];
     page.on("request", (r) => {
-      if (r.method() === "PATCH" && r.url().includes("/api/tus/")) patches.push({ url: r.url(), offset: Number(r.headers()["upload-offset"]), length: Number(r.headers()["content-length"] ?? r.postDataBuffer()?.length ?? 0) });
+      if (r.method() === "PATCH" && r.url().includes("/api/tus/")) patches.push({ request: r, url: r.url(), offset: Number(r.headers()["upload-offset"]), end: null });
+    });
+    page.on("response", (res) => {
+      const p = patches.find((x) => x.request === res.request());
+      if (p && res.status() === 204) p.end = Number(res.headers()["upload-offset"]);
     });
     const size = statSync(media.big).size;
     await page.getByLabel("Choose files").setInputFiles(media.big);
@@ -240,9 +245,13 @@ describe("dashboard", { timeout: 20 * 60_000 }, () => {
     await item.getByRole("button", { name: "Resume upload of big.bin" }).click();
     await waitFor("the upload to finish", async () => ["processing", "done"].includes(await item.getAttribute("data-state")), 180_000);
     const resumed = patches.slice(before);
+    assert.ok(resumed.length > 0 && resumed.every((p) => p.end !== null), "every PATCH after resuming was answered");
     assert.equal(resumed[0].offset, held, "the first PATCH after the interruption starts at the server's offset");
-    assert.equal(resumed.reduce((n, p) => n + p.length, 0), size - held, "after resuming, only the missing bytes are sent");
-    for (let i = 1; i < resumed.length; i++) assert.equal(resumed[i].offset, resumed[i - 1].offset + resumed[i - 1].length, "chunks follow each other");
+    for (let i = 1; i < resumed.length; i++) assert.equal(resumed[i].offset, resumed[i - 1].end, "chunks follow each other");
+    assert.equal(resumed.at(-1).end, size);
+    // Bytes the server stored per PATCH (the interrupted one stored up to what HEAD said) add up to the file: none twice.
+    const stored = patches.reduce((n, p) => n + ((p.end ?? held) - p.offset), 0);
+    assert.equal(stored, size, "the server received each byte once");
     const assetLink = await item.getByRole("link", { name: "Open asset" }).getAttribute("href");
     const asset = await waitFor("the probe", async () => {
       const a = (await kiln.api(`/api/assets/${assetLink.split("/").pop()}`, clientKey)).asset;

@@ -15,7 +15,7 @@ import { SystemPage } from "./pages/System";
 
 const LINKS: { to: string; label: string; admin?: boolean }[] = [
   { to: "/upload", label: "Upload" },
-  { to: "/assets", label: "Assets" },
+  { to: "/library", label: "Assets" },
   { to: "/jobs", label: "Jobs" },
   { to: "/queues", label: "Queues" },
   { to: "/workers", label: "Workers", admin: true },
@@ -47,8 +47,8 @@ export function App() {
         <Routes>
           <Route path="/" element={<Navigate to="/upload" replace />} />
           <Route path="/upload" element={<UploadPage />} />
-          <Route path="/assets" element={<AssetsPage />} />
-          <Route path="/assets/:id" element={<AssetDetailPage />} />
+          <Route path="/library" element={<AssetsPage />} />
+          <Route path="/library/:id" element={<AssetDetailPage />} />
           <Route path="/jobs" element={<JobsPage />} />
           <Route path="/jobs/:id" element={<JobDetailPage />} />
           <Route path="/queues" element={<QueuesPage admin={admin} />} />

@@ -32,7 +32,8 @@ export default function Waveform({ peaksUrl, audio }: { peaksUrl: string; audio:
     const g = c.getContext("2d")!;
     g.scale(dpr, dpr);
     g.clearRect(0, 0, w, h);
-    const full = peaks.bits === 8 ? 128 : 32768;
+    // Scaled to the loudest peak (as the server's SVG is), so a quiet recording is still visible.
+    const full = peaks.data.reduce((m, v) => Math.max(m, Math.abs(v)), peaks.bits === 8 ? 1.28 : 327.68);
     const stride = 2 * Math.max(1, peaks.channels);
     const n = Math.floor(peaks.data.length / stride);
     const style = getComputedStyle(c);

@@ -41,13 +41,13 @@ export function AssetDetailPage() {
     if (!window.confirm("Delete this asset, its jobs and every file?")) return;
     try {
       await api(`/api/assets/${id}`, { method: "DELETE" });
-      navigate("/assets");
+      navigate("/library");
     } catch (e) {
       setError(errorText(e));
     }
   }
 
-  if (notFound) return <section><h1>Asset not found</h1><p>No asset with this id is visible to your key.</p><Link to="/assets">All assets</Link></section>;
+  if (notFound) return <section><h1>Asset not found</h1><p>No asset with this id is visible to your key.</p><Link to="/library">All assets</Link></section>;
   if (!details) return <section><ErrorLine error={error} /><p role="status">Loading…</p></section>;
   const { asset, derivatives, jobs } = details;
   const find = (type: string, variant?: string) => derivatives.find((d) => d.type === type && (variant === undefined || d.variant === variant));

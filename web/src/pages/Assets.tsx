@@ -87,7 +87,7 @@ function AssetCard({ asset }: { asset: Asset }) {
   }, [asset.id, asset.kind]);
   return (
     <li className="asset-card" data-asset={asset.id}>
-      <Link to={`/assets/${asset.id}`} aria-label={`Open ${asset.originalName}`}>
+      <Link to={`/library/${asset.id}`} aria-label={`Open ${asset.originalName}`}>
         {thumbId ? <Thumb fileId={thumbId} alt="" className="card-thumb" /> : <div className="card-thumb placeholder">{asset.kind}</div>}
         <span className="card-name">{asset.originalName}</span>
       </Link>

@@ -53,7 +53,7 @@ export function JobDetailPage() {
         <dt>Priority</dt><dd>{job.priority}</dd>
         <dt>Attempts</dt><dd>{job.attempts} of {job.maxAttempts}</dd>
         {job.leaseOwner && <><dt>Running on</dt><dd>{job.leaseOwner} (lease until {when(job.leaseExpiresAt)})</dd></>}
-        {job.assetId && <><dt>Asset</dt><dd><Link to={`/assets/${job.assetId}`}><code>{job.assetId}</code></Link></dd></>}
+        {job.assetId && <><dt>Asset</dt><dd><Link to={`/library/${job.assetId}`}><code>{job.assetId}</code></Link></dd></>}
         {job.batchId && <><dt>Batch</dt><dd><code>{job.batchId}</code></dd></>}
         <dt>Parent</dt><dd>{job.parentId ? <Link to={`/jobs/${job.parentId}`}><code>{job.parentId}</code></Link> : "–"}</dd>
         <dt>Created</dt><dd>{when(job.createdAt)}</dd>

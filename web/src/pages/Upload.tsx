@@ -175,7 +175,7 @@ function UploadRow({ item: i, onPause, onResume, onRemove }: { item: Item; onPau
         <div className="row-actions">
           {i.state === "uploading" && <button type="button" onClick={onPause} aria-label={`Pause upload of ${i.file.name}`}>Pause</button>}
           {(i.state === "paused" || i.state === "error") && !i.assetId && <button type="button" onClick={onResume} aria-label={`Resume upload of ${i.file.name}`}>Resume</button>}
-          {i.assetId && <Link to={`/assets/${i.assetId}`}>Open asset</Link>}
+          {i.assetId && <Link to={`/library/${i.assetId}`}>Open asset</Link>}
           <button type="button" onClick={onRemove} aria-label={`Remove ${i.file.name} from the list`}>✕</button>
         </div>
       </div>

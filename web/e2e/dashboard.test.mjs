@@ -28,7 +28,7 @@ describe("dashboard", { timeout: 20 * 60_000 }, () => {
     await signIn(page, kiln.base, kiln.adminKey);
     return page;
   }
-  const shot = (page, name) => (shots ? page.screenshot({ path: `${shots}/${name}.png` }) : Promise.resolve());
+  const shot = (page, name) => (shots ? page.screenshot({ path: `${shots}/${name}.png`, fullPage: true }) : Promise.resolve());
 
   test("sign in: the key opens the dashboard, a wrong key is refused with the server's reason", async () => {
     const context = await browser.newContext();

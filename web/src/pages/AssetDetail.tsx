@@ -67,13 +67,14 @@ export function AssetDetailPage() {
           {asset.tags?.length ? <><dt>Tags</dt><dd>{asset.tags.join(", ")}</dd></> : null}
           <dt>Created</dt><dd>{when(asset.createdAt)}</dd>
           {asset.expiresAt && <><dt>Expires</dt><dd>{when(asset.expiresAt)}</dd></>}
-          {Object.entries(asset.metadata ?? {}).filter(([, v]) => typeof v !== "object").map(([k, v]) => <MetaRow key={k} name={k} value={v} />)}
         </dl>
         <div>
           <button type="button" className="danger" onClick={remove}>Delete asset</button>
           <DownloadLink fileId={asset.id} label={`Download original (${bytes(asset.size)})`} />
         </div>
       </div>
+
+      <MediaMetadata metadata={asset.metadata} />
 
       {asset.kind === "image" && optimized && (
         <>
@@ -113,8 +114,19 @@ export function AssetDetailPage() {
   );
 }
 
-function MetaRow({ name, value }: { name: string; value: unknown }) {
-  return <><dt>{name}</dt><dd>{name === "duration" && typeof value === "number" ? duration(value) : String(value)}</dd></>;
+// What the probe found, less what the summary above already shows.
+const SHOWN = new Set(["kind", "size", "sha256", "contentType"]);
+function MediaMetadata({ metadata }: { metadata?: Record<string, unknown> }) {
+  const rows = Object.entries(metadata ?? {}).filter(([k, v]) => !SHOWN.has(k) && v !== null && typeof v !== "object");
+  if (!rows.length) return null;
+  return (
+    <details className="media-meta">
+      <summary>Media metadata ({rows.length})</summary>
+      <dl className="counts wide">
+        {rows.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{k === "duration" && typeof v === "number" ? duration(v) : String(v)}</dd></div>)}
+      </dl>
+    </details>
+  );
 }
 
 function Savings({ original, processed }: { original: number; processed: number }) {

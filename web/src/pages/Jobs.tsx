@@ -5,11 +5,23 @@ import { applyEvent, live, useJobEvents, usePolling, type JobEvent } from "../li
 import { duration, shortId, speed, when } from "../format";
 import { ErrorLine, Field, Pager, ProgressBar, StateBadge } from "../components/ui";
 
+const MAX_PAGE = 1000;
+const SERVER_MAX_PAGE = 500;
+
+/** One page of the table; a page larger than the API's 500 is read as consecutive API pages at once. */
+async function loadPage(filters: Record<string, string>, page: number, pageSize: number): Promise<Page<Job>> {
+  if (pageSize <= SERVER_MAX_PAGE) return api<Page<Job>>(`/api/jobs${query({ ...filters, page, pageSize })}`);
+  const parts = Math.ceil(pageSize / SERVER_MAX_PAGE);
+  const pages = await Promise.all(Array.from({ length: parts }, (_, i) =>
+    api<Page<Job>>(`/api/jobs${query({ ...filters, page: (page - 1) * parts + i + 1, pageSize: SERVER_MAX_PAGE })}`)));
+  return { items: pages.flatMap((p) => p.items), total: pages[0].total, page, pageSize: parts * SERVER_MAX_PAGE };
+}
+
 export function JobsPage() {
   const [params, setParams] = useSearchParams();
   const navigate = useNavigate();
   const page = Math.max(1, Number(params.get("page")) || 1);
-  const pageSize = Math.min(500, Math.max(1, Number(params.get("pageSize")) || 50));
+  const pageSize = Math.min(MAX_PAGE, Math.max(1, Number(params.get("pageSize")) || 50));
   const filters = { state: params.get("state") ?? "", kind: params.get("kind") ?? "", queue: params.get("queue") ?? "", assetId: params.get("assetId") ?? "" };
   const [data, setData] = useState<Page<Job> | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -19,7 +31,7 @@ export function JobsPage() {
 
   const load = useCallback(async () => {
     try {
-      const d = await api<Page<Job>>(`/api/jobs${query({ ...filters, page, pageSize })}`);
+      const d = await loadPage(filters, page, pageSize);
       for (const j of d.items) if (!TERMINAL.has(j.state)) live.watch(j.id);
       setData(d);
       setNewJobs(0);
@@ -98,7 +110,7 @@ export function JobsPage() {
         <Field label="Asset id"><input value={filters.assetId} onChange={(e) => set("assetId", e.target.value)} name="assetId" /></Field>
         <Field label="Per page">
           <select value={pageSize} onChange={(e) => set("pageSize", e.target.value)} name="pageSize">
-            {[25, 50, 100, 200, 500].map((n) => <option key={n}>{n}</option>)}
+            {[25, 50, 100, 200, 500, 1000].map((n) => <option key={n}>{n}</option>)}
           </select>
         </Field>
       </div>

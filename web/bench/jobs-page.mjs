@@ -61,19 +61,19 @@ try {
         });
       }
     };
-    // When a bar's width changes, the frame after it is the paint that shows it.
+    // When a bar's value changes, the frame after it is the paint that shows it.
     new MutationObserver((records) => {
       for (const r of records) {
         const el = r.target;
         if (!(el instanceof HTMLElement) || !el.classList.contains("progress-fill")) continue;
         const row = el.closest("tr[data-job]");
-        const key = `${row?.getAttribute("data-job")}|${parseFloat(el.style.width)}`;
+        const key = `${row?.getAttribute("data-job")}|${el.getAttribute("data-value")}`;
         const t0 = w.__bench.received.get(key);
         if (t0 === undefined) continue;
         w.__bench.received.delete(key);
         requestAnimationFrame(() => { w.__bench.latencies.push(performance.now() - t0); });
       }
-    }).observe(document, { subtree: true, attributes: true, attributeFilter: ["style"] });
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-value"] });
   });
   const page = await context.newPage();
   await signIn(page, kiln.base, kiln.adminKey);

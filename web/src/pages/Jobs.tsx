@@ -1,7 +1,8 @@
-import { memo, useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { memo, useCallback, useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { api, ApiError, errorText, JOB_STATES, query, TERMINAL, type Job, type Page } from "../api";
-import { applyEvent, live, useJobEvents, usePolling, type JobEvent } from "../live";
+import { live, useJobEvents, usePolling } from "../live";
+import { JobRowStore, useJobRow } from "../jobRows";
 import { duration, shortId, speed, when } from "../format";
 import { ErrorLine, Field, Pager, ProgressBar, StateBadge } from "../components/ui";
 
@@ -23,7 +24,8 @@ export function JobsPage() {
   const page = Math.max(1, Number(params.get("page")) || 1);
   const pageSize = Math.min(MAX_PAGE, Math.max(1, Number(params.get("pageSize")) || 50));
   const filters = { state: params.get("state") ?? "", kind: params.get("kind") ?? "", queue: params.get("queue") ?? "", assetId: params.get("assetId") ?? "" };
-  const [data, setData] = useState<Page<Job> | null>(null);
+  const [data, setData] = useState<{ ids: string[]; total: number } | null>(null);
+  const [store] = useState(() => new JobRowStore());
   const [error, setError] = useState<string | null>(null);
   const [search, setSearch] = useState("");
   const [newJobs, setNewJobs] = useState(0);
@@ -33,7 +35,8 @@ export function JobsPage() {
     try {
       const d = await loadPage(filters, page, pageSize);
       for (const j of d.items) if (!TERMINAL.has(j.state)) live.watch(j.id);
-      setData(d);
+      store.reset(d.items);
+      setData({ ids: d.items.map((j) => j.id), total: d.total });
       setNewJobs(0);
       setError(null);
     } catch (e) {
@@ -43,33 +46,12 @@ export function JobsPage() {
   useEffect(() => { void load(); }, [load]);
   usePolling(load, 3000);
 
-  // Events arrive up to hundreds a second: gather them and apply once per frame, so a burst costs one render.
-  const pending = useRef<JobEvent[]>([]);
-  const frame = useRef(0);
-  useJobEvents((e) => {
-    pending.current.push(e);
-    if (frame.current) return;
-    frame.current = requestAnimationFrame(() => {
-      frame.current = 0;
-      const batch = pending.current;
-      pending.current = [];
-      setData((d) => {
-        if (!d) return d;
-        const index = new Map(d.items.map((j, i) => [j.id, i]));
-        let items: Job[] | null = null;
-        let unknown = 0;
-        for (const ev of batch) {
-          const i = index.get(ev.jobId);
-          if (i === undefined) { if (ev.type === "job-queued") unknown++; continue; }
-          items ??= d.items.slice();
-          items[i] = applyEvent(items[i], ev);
-        }
-        if (unknown) setNewJobs((n) => n + unknown);
-        return items ? { ...d, items } : d;
-      });
-    });
-  });
-  useEffect(() => () => cancelAnimationFrame(frame.current), []);
+  // Events arrive up to hundreds a second: the row store applies them per frame and wakes only the changed rows.
+  useEffect(() => {
+    store.onUnknown = (n) => setNewJobs((c) => c + n);
+    return () => store.dispose();
+  }, [store]);
+  useJobEvents((e) => store.push(e));
 
   function set(name: string, value: string) {
     const next = new URLSearchParams(params);
@@ -90,7 +72,6 @@ export function JobsPage() {
     }
   }
 
-  const replace = useCallback((job: Job) => setData((d) => (d ? { ...d, items: d.items.map((j) => (j.id === job.id ? job : j)) } : d)), []);
 
   return (
     <section>
@@ -125,19 +106,21 @@ export function JobsPage() {
                   <th scope="col">Stage</th><th scope="col">Speed</th><th scope="col">ETA</th><th scope="col">Created</th><th scope="col">Actions</th></tr>
               </thead>
               <tbody>
-                {data.items.map((j) => <JobRow key={j.id} job={j} onChanged={replace} onError={setError} />)}
+                {data.ids.map((id) => <JobRow key={id} id={id} store={store} onError={setError} />)}
               </tbody>
             </table>
           </div>
-          {data.items.length === 0 && <p className="muted">No jobs match.</p>}
-          <Pager page={page} pageSize={pageSize} total={data.total} count={data.items.length} onPage={(p) => set("page", String(p))} />
+          {data.ids.length === 0 && <p className="muted">No jobs match.</p>}
+          <Pager page={page} pageSize={pageSize} total={data.total} count={data.ids.length} onPage={(p) => set("page", String(p))} />
         </>
       )}
     </section>
   );
 }
 
-const JobRow = memo(function JobRow({ job: j, onChanged, onError }: { job: Job; onChanged(j: Job): void; onError(e: string): void }) {
+const JobRow = memo(function JobRow({ id, store, onError }: { id: string; store: JobRowStore; onError(e: string): void }) {
+  const j = useJobRow(store, id);
+  if (!j) return null;
   return (
     <tr data-job={j.id} data-state={j.state}>
       <td><Link to={`/jobs/${j.id}`} aria-label={`Job ${j.id}`}><code>{shortId(j.id)}</code></Link></td>
@@ -149,7 +132,7 @@ const JobRow = memo(function JobRow({ job: j, onChanged, onError }: { job: Job; 
       <td>{j.state === "running" ? speed(j.speed) : ""}</td>
       <td>{j.state === "running" && j.etaSeconds !== undefined ? duration(j.etaSeconds) : ""}</td>
       <td>{when(j.createdAt)}</td>
-      <td><JobActions job={j} onChanged={onChanged} onError={onError} /></td>
+      <td><JobActions job={j} onChanged={store.set} onError={onError} /></td>
     </tr>
   );
 });

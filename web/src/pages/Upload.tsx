@@ -145,14 +145,14 @@ export function UploadPage() {
           </div>
           <UrlImport settings={settings} valid={valid} />
           <ErrorLine error={formError} />
+          {items.length > 0 && (
+            <ul className="upload-list" aria-label="Uploads">
+              {items.map((i) => <UploadRow key={i.key} item={i} onPause={() => pause(i)} onResume={() => resume(i)} onRemove={() => remove(i)} />)}
+            </ul>
+          )}
         </div>
         <SettingsPanel value={settings} onChange={setSettings} errors={errors} />
       </div>
-      {items.length > 0 && (
-        <ul className="upload-list" aria-label="Uploads">
-          {items.map((i) => <UploadRow key={i.key} item={i} onPause={() => pause(i)} onResume={() => resume(i)} onRemove={() => remove(i)} />)}
-        </ul>
-      )}
     </section>
   );
 }

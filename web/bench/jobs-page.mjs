@@ -3,12 +3,28 @@
 // "longtask") and the delay from a hub message reaching the page to the next frame after the DOM showed it.
 //   KILN_TEST_PG="Host=...;Database=postgres" node bench/jobs-page.mjs [--seconds 20]
 // (after a Release build and `npm run build`; see docs/benchmarks.md).
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { chromium } from "playwright-core";
 import { gzipSync } from "node:zlib";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadavg } from "node:os";
-import { Kiln, launchBrowser, signIn, waitFor } from "../e2e/kiln.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, Kiln, signIn, waitFor } from "../e2e/kiln.mjs";
+
+/** CPU seconds (user + system) of every Chromium process of this profile: the page's cost, whatever the load. */
+function chromiumCpuSeconds(profile) {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(profile)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch { /* process ended */ }
+  }
+  return ticks / 100; // USER_HZ
+}
 
 const seconds = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 20;
 const REPORTING = 200, LISTED = 1000;
@@ -24,7 +40,8 @@ console.log(`first-load JS gzip: ${(firstLoad.reduce((n, f) => n + gz(f), 0) / 1
 
 // 2. Jobs page under load.
 const kiln = await Kiln.start({ Kiln__Workers__Slots__test: String(REPORTING + 10), Kiln__Realtime__MaxJobsPerConnection: "5000" });
-const browser = await launchBrowser();
+const profile = mkdtempSync(join(tmpdir(), "kiln-bench-chromium-"));
+const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1280, height: 900 } });
 try {
   const upload = async (name, settings) => kiln.upload(kiln.adminKey, name, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), settings);
   const inParallel = async (n, width, fn) => { let next = 0; await Promise.all(Array.from({ length: width }, async () => { while (next < n) await fn(next++); })); };
@@ -35,7 +52,6 @@ try {
   await waitFor("200 running", async () => (await kiln.api("/api/jobs?kind=test.sleep&state=running&pageSize=1", kiln.adminKey)).total >= REPORTING, 600_000, 1000);
   await waitFor("800 completed", async () => (await kiln.api("/api/jobs?kind=test.sleep&state=completed&pageSize=1", kiln.adminKey)).total >= LISTED - REPORTING, 600_000, 1000);
 
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   await context.addInitScript(() => {
     const w = window;
     w.__bench = { received: new Map(), latencies: [], longest: 0, longtasks: 0, events: 0 };
@@ -75,21 +91,25 @@ try {
       }
     }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-value"] });
   });
-  const page = await context.newPage();
+  const page = context.pages()[0] ?? await context.newPage();
   await signIn(page, kiln.base, kiln.adminKey);
   await page.goto(`${kiln.base}/jobs?kind=test.sleep&pageSize=1000`);
   await waitFor("1,000 rows", async () => (await page.locator("tr[data-job]").count()) >= LISTED, 300_000, 500);
   await waitFor("the hub to be live", async () => (await page.locator("[data-hub]").getAttribute("data-hub")) === "live");
   await page.evaluate(() => { const b = window.__bench; b.latencies = []; b.longest = 0; b.longtasks = 0; b.events = 0; });
   const load0 = loadavg()[0];
+  const cpu0 = chromiumCpuSeconds(profile);
   await new Promise((r) => setTimeout(r, seconds * 1000));
+  const cpu = chromiumCpuSeconds(profile) - cpu0;
   const r = await page.evaluate(() => { const b = window.__bench; return { latencies: b.latencies, longest: b.longest, longtasks: b.longtasks, events: b.events }; });
   const lat = r.latencies.sort((a, b) => a - b);
   const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
   console.log(`jobs page: ${await page.locator("tr[data-job]").count()} rows, ${r.events} progress events in ${seconds} s (${(r.events / seconds).toFixed(0)}/s), ${lat.length} matched to a painted change`);
   console.log(`event→paint ms: median ${q(0.5).toFixed(1)}, p95 ${q(0.95).toFixed(1)}, p99 ${q(0.99).toFixed(1)}, max ${lat.at(-1)?.toFixed(1)}`);
+  console.log(`Chromium CPU: ${cpu.toFixed(2)} s in ${seconds} s (${((cpu / seconds) * 100).toFixed(0)} % of one core), ${((cpu * 1e6) / Math.max(1, r.events)).toFixed(0)} µs per progress event`);
   console.log(`longest task: ${r.longest.toFixed(0)} ms (${r.longtasks} long tasks ≥ 50 ms); load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`);
 } finally {
-  await browser.close();
+  await context.close();
   await kiln.stop();
+  rmSync(profile, { recursive: true, force: true });
 }

@@ -6,7 +6,7 @@ import { statSync } from "node:fs";
 import { Kiln, launchBrowser, makeMedia, sha256, signIn, waitFor } from "./kiln.mjs";
 
 
-describe("dashboard", { timeout: 20 * 60_000 }, () => {
+describe("dashboard", { timeout: 60 * 60_000 }, () => {
   let kiln, browser, media, clientKey, otherKey;
   const shots = process.env.KILN_SCREENSHOTS; // a directory: save a screenshot of every page (docs/dashboard)
 
@@ -155,6 +155,41 @@ describe("dashboard", { timeout: 20 * 60_000 }, () => {
     await kiln.api(`/api/jobs/${job.id}/cancel`, kiln.adminKey, { method: "POST" });
     await waitFor("the row to show cancelled", async () => (await row.getAttribute("data-state")) === "cancelled", 60_000);
     await page.context().close();
+  });
+
+  test("when the hub drops the page says so, keeps the table current by polling, and reconnects", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // Control the hub's transport: proxy its WebSocket to the server until `blocked`, then close it and refuse
+    // new ones (negotiation included, so SignalR cannot fall back to another transport either).
+    let blocked = false;
+    const sockets = [];
+    await page.routeWebSocket(/\/hubs\/jobs/, (ws) => {
+      if (blocked) { ws.close(); return; }
+      ws.connectToServer();
+      sockets.push(ws);
+    });
+    await page.route(/\/hubs\/jobs\/negotiate/, (route) => (blocked ? route.fulfill({ status: 503, body: "" }) : route.continue()));
+    await signIn(page, kiln.base, kiln.adminKey);
+    const up = await kiln.upload(kiln.adminKey, "sleep3.bin", new Uint8Array(64), { jobs: ["test.sleep"], params: { "test.sleep": { durationMs: 600000, steps: 600 } } });
+    const job = up.assets[0].jobs.find((j) => j.kind === "test.sleep");
+    await waitFor("the job to run", async () => (await kiln.api(`/api/jobs/${job.id}`, kiln.adminKey)).state === "running");
+    await page.goto(`${kiln.base}/jobs?kind=test.sleep`); // no state filter: the reloaded list still holds the row
+    const row = page.locator(`tr[data-job="${job.id}"]`);
+    await row.waitFor();
+    const hub = page.locator("[data-hub]");
+    await waitFor("the hub to be live", async () => (await hub.getAttribute("data-hub")) === "live");
+
+    blocked = true;
+    for (const ws of sockets) await ws.close();
+    await waitFor("the page to say live updates are down", async () => (await hub.getAttribute("data-hub")) !== "live" && /disconnected|Connecting/.test(await hub.innerText()));
+    await kiln.api(`/api/jobs/${job.id}/cancel`, kiln.adminKey, { method: "POST" });
+    await waitFor("polling to show the cancellation", async () => (await row.getAttribute("data-state")) === "cancelled", 60_000);
+    assert.notEqual(await hub.getAttribute("data-hub"), "live", "the change came by polling, not the hub");
+
+    blocked = false;
+    await waitFor("the hub to reconnect", async () => (await hub.getAttribute("data-hub")) === "live", 60_000);
+    await context.close();
   });
 
   test("pause a queue and see it marked paused; resume it", async () => {

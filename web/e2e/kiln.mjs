@@ -72,8 +72,8 @@ export class Kiln {
     k.adminKey = await waitFor("the admin key on the server's output", () => {
       if (k.exited !== undefined) throw new Error(`kiln exited (${k.exited}):\n${k.output}`);
       return k.output.match(/(kiln_[A-Za-z0-9_-]{20,})/)?.[1];
-    }, 180_000);
-    await waitFor("/health/ready", async () => (await fetch(`${k.base}/health/ready`)).status < 500, 180_000);
+    }, 600_000);
+    await waitFor("the server to answer", async () => (await fetch(`${k.base}/health/live`)).ok, 600_000);
     return k;
   }
 

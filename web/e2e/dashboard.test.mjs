@@ -12,6 +12,13 @@ describe("dashboard", { timeout: 60 * 60_000 }, () => {
 
   before(async () => {
     [kiln, media, browser] = await Promise.all([Kiln.start(), makeMedia(), launchBrowser()]);
+    // Playwright waits 30 s by default; a CI machine at load 27 (or 100) needs longer. Polls have their own bounds.
+    const newContext = browser.newContext.bind(browser);
+    browser.newContext = async (options) => {
+      const context = await newContext(options);
+      context.setDefaultTimeout(180_000);
+      return context;
+    };
     [clientKey, otherKey] = await Promise.all([kiln.createKey("e2e client"), kiln.createKey("e2e other client")]);
   });
 

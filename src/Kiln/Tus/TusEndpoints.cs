@@ -107,6 +107,14 @@ internal static class TusEndpoints
         WriteStatus(response, status);
         response.Headers[TusProtocol.UploadLength] = status.Upload.Length.ToString(CultureInfo.InvariantCulture);
         response.Headers.CacheControl = "no-store";
+
+        // The creation extension asks HEAD to return the metadata; Kiln keeps the keys it uses, so those come back.
+        var upload = status.Upload;
+        response.Headers[TusProtocol.UploadMetadata] = TusProtocol.FormatMetadata(
+            ("filename", upload.FileName),
+            ("category", upload.Category),
+            ("tags", upload.Tags.Count > 0 ? string.Join(',', upload.Tags) : null),
+            ("settings", upload.Settings?.ToJsonString()));
         return TypedResults.Ok();
     }
 

@@ -83,6 +83,10 @@ internal static class TusProtocol
         return result;
     }
 
+    /// <summary>Encodes pairs as Upload-Metadata; pairs with a null value are left out.</summary>
+    public static string FormatMetadata(params (string Key, string? Value)[] pairs) =>
+        string.Join(",", pairs.Where(p => p.Value is not null).Select(p => p.Key + " " + Convert.ToBase64String(Encoding.UTF8.GetBytes(p.Value!))));
+
     /// <summary>HTTP date (RFC 9110 IMF-fixdate), as Upload-Expires wants it.</summary>
     public static string HttpDate(DateTimeOffset time) => time.ToUniversalTime().ToString("R", CultureInfo.InvariantCulture);
 

@@ -68,12 +68,16 @@ export class Kiln {
     k.proc.stdout.on("data", (d) => { k.output += d; });
     k.proc.stderr.on("data", (d) => { k.output += d; });
     k.proc.on("exit", (code) => { k.exited = code ?? -1; });
-    // The first start prints the admin key once on standard output.
-    k.adminKey = await waitFor("the admin key on the server's output", () => {
+    try {
+      // The first start prints the admin key once on standard output.
+      k.adminKey = await waitFor("the admin key on the server's output",
+        () => (k.exited !== undefined ? "exited" : k.output.match(/(kiln_[A-Za-z0-9_-]{20,})/)?.[1]), 600_000);
       if (k.exited !== undefined) throw new Error(`kiln exited (${k.exited}):\n${k.output}`);
-      return k.output.match(/(kiln_[A-Za-z0-9_-]{20,})/)?.[1];
-    }, 600_000);
-    await waitFor("the server to answer", async () => (await fetch(`${k.base}/health/live`)).ok, 600_000);
+      await waitFor("the server to answer", async () => (await fetch(`${k.base}/health/live`)).ok, 600_000);
+    } catch (e) {
+      await k.stop(); // never leave a server behind a failed start
+      throw e;
+    }
     return k;
   }
 

@@ -1,6 +1,6 @@
 // Loaded only on an audio asset's page. Draws audiowaveform v2 peaks (min/max pairs per channel) onto a canvas;
 // a click seeks the player to that point.
-import { useEffect, useRef, useState, type MouseEvent, type RefObject } from "react";
+import { useEffect, useRef, useState, type KeyboardEvent, type MouseEvent, type RefObject } from "react";
 
 interface Peaks { version: number; channels: number; sample_rate: number; samples_per_pixel: number; bits: number; length: number; data: number[] }
 
@@ -54,6 +54,14 @@ export default function Waveform({ peaksUrl, audio }: { peaksUrl: string; audio:
     el.currentTime = ((e.clientX - r.left) / r.width) * el.duration;
   }
 
+  function key(e: KeyboardEvent<HTMLCanvasElement>) {
+    const el = audio.current;
+    if (!el || !el.duration || (e.key !== "ArrowLeft" && e.key !== "ArrowRight")) return;
+    e.preventDefault();
+    el.currentTime = Math.min(el.duration, Math.max(0, el.currentTime + (e.key === "ArrowLeft" ? -5 : 5)));
+  }
+
   if (error) return <p className="error" role="alert">Waveform: {error}</p>;
-  return <canvas ref={canvas} className="waveform" onClick={seek} role="img" aria-label="Waveform; click to seek" data-testid="waveform" />;
+  return <canvas ref={canvas} className="waveform" onClick={seek} onKeyDown={key} tabIndex={0} role="slider"
+    aria-label="Waveform: click, or arrow keys, to seek" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(played * 100)} data-testid="waveform" />;
 }

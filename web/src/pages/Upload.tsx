@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState, type ChangeEvent, type DragEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type ChangeEvent, type DragEvent, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 import { api, endpointExists, errorText, TERMINAL, type AssetDetails, type Job } from "../api";
 import { applyEvent, live, useJobEvents, usePolling } from "../live";
@@ -202,7 +202,7 @@ function UrlImport({ settings, valid }: { settings: UploadSettings; valid: boole
   const [message, setMessage] = useState<string | null>(null);
   useEffect(() => { void endpointExists("/api/downloads", "GET").then(setAvailable); }, []);
   if (!available) return null;
-  async function submit(e: React.FormEvent) {
+  async function submit(e: FormEvent) {
     e.preventDefault();
     try {
       const body: Record<string, unknown> = { url };

@@ -86,8 +86,43 @@ pg_home_for() {
   fi
 }
 
+# Node and npm build the dashboard (web/ → src/Kiln/wwwroot); Debian 12's own nodejs (18) builds it too.
+ensure_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "installing nodejs and npm to build the dashboard"
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+}
+
+# Builds the dashboard into src/Kiln/wwwroot (copied to the server's output by the dotnet build). `npm ci` runs only
+# when node_modules was installed from another package-lock.json (a stamp of its hash), so repeated runs stay fast.
+build_web() {
+  ensure_node
+  local web="$ROOT/web" stamp="$ROOT/web/node_modules/.kiln-lock-sha1" want
+  want="$(sha1sum "$web/package-lock.json" | cut -d' ' -f1)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    log "installing the dashboard's npm packages (npm ci)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
+  fi
+  (cd "$web" && npm run --silent build -- --logLevel warn)
+}
+
+# Whether `./kiln.sh test ARGS` runs the browser tests: always without a filter, with a filter only when it names
+# them (Dashboard), or as KILN_E2E says (1 = always, 0 = never).
+want_e2e() {
+  [[ "${KILN_E2E:-}" == 1 ]] && return 0
+  [[ "${KILN_E2E:-}" == 0 ]] && return 1
+  [[ "$*" != *--filter* ]] && return 0
+  [[ "$*" == *Dashboard* ]]
+}
+
 cmd_run() {
   ensure_packages
+  build_web
   local data="${KILN_DATA_DIR:-$ROOT/data}"
   mkdir -p "$data"
   export Kiln__DataDirectory="$data"
@@ -116,9 +151,22 @@ cmd_test() {
   export KILN_TEST_PG="Host=127.0.0.1;Port=$port;Username=postgres;Password=$(pg_password "$pgdir/pg");Database=postgres"
   log "throwaway PostgreSQL on 127.0.0.1:$port"
   cd "$ROOT"
+  build_web
   dotnet build Kiln.slnx -c Release -nologo -v q
   local out="$pgdir/test-output.txt"
   dotnet test Kiln.slnx -c Release --no-build -nologo "$@" 2>&1 | tee "$out" || status=$?
+  # The browser tests (web/e2e, node's test runner, Playwright driving Debian's Chromium) against a real built Kiln.
+  if want_e2e "$@"; then
+    local e2e_status=0
+    (cd "$ROOT/web" && node --test --test-reporter=tap e2e/dashboard.test.mjs) 2>&1 | tee "$pgdir/e2e-output.txt" || e2e_status=$?
+    # node's TAP summary ("# pass N", "# fail N", "# cancelled N", "# skipped N") in the form the awk below adds up;
+    # a cancelled test (its setup failed) counts as failed.
+    awk '/^# pass / { p = $3 } /^# fail / { f += $3 } /^# cancelled / { f += $3 } /^# skipped / { s = $3 }
+         END { printf "Browser tests: %s! - Failed: %d, Passed: %d, Skipped: %d\n", (f ? "Failed" : "Passed"), f, p, s }' \
+      "$pgdir/e2e-output.txt" >> "$out"
+    tail -n 1 "$out"
+    ((e2e_status == 0)) || status=$e2e_status
+  fi
   # One plain closing line for whoever reads the log: "N passed, N failed".
   awk '/(Passed|Failed)! *-/ {
          for (i = 1; i <= NF; i++) {

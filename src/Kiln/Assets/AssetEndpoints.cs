@@ -96,15 +96,33 @@ internal static class AssetEndpoints
         return TypedResults.Accepted(batchId is null ? null as string : $"/api/batches/{batchId}", new UploadResponse(assets, batchId));
     }
 
+    /// <summary><c>GET /api/assets</c>: newest first, filtered by kind, category, tag, state (from the jobs) and a search of id or name.</summary>
     private static async Task<Results<Ok<List<Asset>>, ProblemHttpResult>> List(
-        ClaimsPrincipal user, AssetStore assets, CancellationToken ct, int page = 1, int pageSize = 50)
+        ClaimsPrincipal user, AssetStore assets, CancellationToken ct, int page = 1, int pageSize = 50,
+        string? kind = null, string? category = null, string? tag = null, string? state = null, string? q = null)
     {
         if (page < 1 || pageSize is < 1 or > 500)
         {
             return Problems.BadRequest("assets.bad_page", "page must be at least 1 and pageSize between 1 and 500.");
         }
 
-        return TypedResults.Ok(await assets.ListAsync(user.OwnerScope(), pageSize, (page - 1) * pageSize, ct));
+        if (kind is not null && !AssetFilter.Kinds.Contains(kind))
+        {
+            return Problems.BadRequest("assets.bad_filter", $"kind must be one of {string.Join(", ", AssetFilter.Kinds)}.");
+        }
+
+        if (state is not null && !AssetFilter.States.Contains(state))
+        {
+            return Problems.BadRequest("assets.bad_filter", $"state must be one of {string.Join(", ", AssetFilter.States)}.");
+        }
+
+        if ((q?.Length ?? 0) > 200 || (category?.Length ?? 0) > 64 || (tag?.Length ?? 0) > 64)
+        {
+            return Problems.BadRequest("assets.bad_filter", "q is at most 200 characters, category and tag at most 64.");
+        }
+
+        var filter = new AssetFilter(kind, category, tag, state, string.IsNullOrWhiteSpace(q) ? null : q.Trim());
+        return TypedResults.Ok(await assets.ListAsync(user.OwnerScope(), filter, pageSize, (page - 1) * pageSize, ct));
     }
 
     private static async Task<Results<Ok<AssetDetails>, ProblemHttpResult>> Get(

@@ -4,6 +4,13 @@ using NpgsqlTypes;
 
 namespace Kiln.Assets;
 
+/// <summary>Filters of the asset list; null leaves a filter off. <c>Search</c> matches the id or a part of the name.</summary>
+internal sealed record AssetFilter(string? Kind = null, string? Category = null, string? Tag = null, string? State = null, string? Search = null)
+{
+    public static readonly string[] Kinds = ["image", "audio", "video", "other"];
+    public static readonly string[] States = ["processing", "done", "failed"];
+}
+
 /// <summary>Asset and derivative rows.</summary>
 internal sealed class AssetStore(NpgsqlDataSource dataSource)
 {
@@ -45,13 +52,33 @@ internal sealed class AssetStore(NpgsqlDataSource dataSource)
         return await r.ReadAsync(ct) ? ReadAsset(r) : null;
     }
 
-    public async Task<List<Asset>> ListAsync(Guid? ownerScope, int limit, int offset, CancellationToken ct)
+    public async Task<List<Asset>> ListAsync(Guid? ownerScope, AssetFilter filter, int limit, int offset, CancellationToken ct)
     {
+        // Each filter is off while its parameter is null, so one statement serves every combination. An asset's state
+        // comes from its jobs: processing while any is unfinished, failed when one failed, done otherwise.
         await using var cmd = dataSource.CreateCommand($"""
-            select {AssetColumns} from assets where (@owner::uuid is null or owner_id = @owner)
+            select {AssetColumns} from assets a
+            where (@owner::uuid is null or owner_id = @owner)
+              and (@kind::text is null or kind = @kind)
+              and (@category::text is null or category = @category)
+              and (@tag::text is null or @tag = any(tags))
+              and (@q::text is null or id::text = lower(@q) or original_name ilike '%' || @like || '%' escape '\')
+              and (@state::text is null
+                   or (@state = 'processing' and exists (select 1 from jobs j where j.asset_id = a.id and j.state in ('waiting', 'queued', 'running', 'paused')))
+                   or (@state = 'failed' and exists (select 1 from jobs j where j.asset_id = a.id and j.state = 'failed'))
+                   or (@state = 'done' and not exists (select 1 from jobs j where j.asset_id = a.id and j.state not in ('completed', 'cancelled'))))
             order by created_at desc, id desc limit @limit offset @offset
             """);
         cmd.Parameters.Add(new NpgsqlParameter<Guid?>("owner", NpgsqlDbType.Uuid) { TypedValue = ownerScope });
+        cmd.Parameters.Add(new NpgsqlParameter<string?>("kind", NpgsqlDbType.Text) { TypedValue = filter.Kind });
+        cmd.Parameters.Add(new NpgsqlParameter<string?>("category", NpgsqlDbType.Text) { TypedValue = filter.Category });
+        cmd.Parameters.Add(new NpgsqlParameter<string?>("tag", NpgsqlDbType.Text) { TypedValue = filter.Tag });
+        cmd.Parameters.Add(new NpgsqlParameter<string?>("q", NpgsqlDbType.Text) { TypedValue = filter.Search });
+        cmd.Parameters.Add(new NpgsqlParameter<string?>("like", NpgsqlDbType.Text)
+        {
+            TypedValue = filter.Search?.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal),
+        });
+        cmd.Parameters.Add(new NpgsqlParameter<string?>("state", NpgsqlDbType.Text) { TypedValue = filter.State });
         cmd.Parameters.AddWithValue("limit", limit);
         cmd.Parameters.AddWithValue("offset", offset);
         var list = new List<Asset>();

@@ -95,4 +95,61 @@ public sealed class AssetEndpointTests(ServerFixture fixture) : IClassFixture<Se
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         Assert.Equal("assets.bad_page", await JobEndpointTests.ErrorCodeAsync(bad));
     }
+
+    [Fact]
+    public async Task Assets_are_filtered_by_kind_category_tag_state_and_searched_by_name_or_id()
+    {
+        var (client, _) = await _server.CreateClientKeyAsync("filterer");
+        var done = await UploadTaggedAsync(client, "holiday_100.bin", "DISP", "sea,sun", TestJobs.Output);
+        var failed = await UploadTaggedAsync(client, "report.bin", "DOCS", "sun", TestJobs.Fail);
+        var running = await UploadTaggedAsync(client, "holidayX100.bin", "DISP", "snow", TestJobs.Gate);
+        try
+        {
+            await _server.WaitForJobAsync(done.Job, ["completed"], client: client);
+            await _server.WaitForJobAsync(failed.Job, ["failed"], client: client);
+
+            async Task<Guid[]> ListAsync(string query) =>
+                (await client.GetFromJsonAsync<JsonArray>("/api/assets?" + query))!.Select(a => a!["id"]!.GetValue<Guid>()).ToArray();
+
+            Assert.Equal([running.Asset, done.Asset], await ListAsync("category=DISP"));
+            Assert.Equal([failed.Asset, done.Asset], await ListAsync("tag=sun"));
+            Assert.Equal([running.Asset], await ListAsync("state=processing"));
+            Assert.Equal([failed.Asset], await ListAsync("state=failed"));
+            Assert.Equal([done.Asset], await ListAsync("state=done"));
+            Assert.Equal([running.Asset, failed.Asset, done.Asset], await ListAsync("kind=other"));
+            Assert.Empty(await ListAsync("kind=image"));
+            Assert.Equal([running.Asset, done.Asset], await ListAsync("q=HOLIDAY"));
+            Assert.Equal([done.Asset], await ListAsync("q=y_1")); // _ is a literal character, not LIKE's any-character
+            Assert.Equal([failed.Asset], await ListAsync($"q={failed.Asset}"));
+            Assert.Equal([done.Asset], await ListAsync("category=DISP&state=done&tag=sea"));
+
+            using var bad = await client.GetAsync("/api/assets?state=sleeping");
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Equal("assets.bad_filter", await JobEndpointTests.ErrorCodeAsync(bad));
+            using var badKind = await client.GetAsync("/api/assets?kind=pdf");
+            Assert.Equal("assets.bad_filter", await JobEndpointTests.ErrorCodeAsync(badKind));
+        }
+        finally
+        {
+            // The gate job would otherwise hold a slot of the shared fixture's test queue for the other tests.
+            (await client.PostAsync($"/api/jobs/{running.Job}/cancel", null)).Dispose();
+        }
+    }
+
+    /// <summary>Uploads a small file with a category and tags that runs one test job; returns the asset and that job.</summary>
+    private static async Task<(Guid Asset, Guid Job)> UploadTaggedAsync(HttpClient client, string name, string category, string tags, string kind)
+    {
+        using var form = new MultipartFormDataContent
+        {
+            { new ByteArrayContent([1, 2, 3, 4, 5, 6, 7, 8]), "file", name },
+            { new StringContent(new JsonObject { ["jobs"] = new JsonArray(kind) }.ToJsonString()), "settings" },
+            { new StringContent(category), "category" },
+            { new StringContent(tags), "tags" },
+        };
+        using var response = await client.PostAsync("/api/uploads", form);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var asset = (await response.Content.ReadFromJsonAsync<JsonObject>())!["assets"]![0]!;
+        var job = asset["jobs"]!.AsArray().Single(j => j!["kind"]!.GetValue<string>() == kind)!["id"]!.GetValue<Guid>();
+        return (asset["id"]!.GetValue<Guid>(), job);
+    }
 }

@@ -1,0 +1,115 @@
+// Benchmark (not a test): the dashboard's first-load weight, and the Jobs page under load — 1,000 jobs listed, 200 of
+// them reporting progress 4 times a second through the hub. Reports the longest main-thread task (PerformanceObserver
+// "longtask") and the delay from a hub message reaching the page to the next frame after the DOM showed it.
+//   KILN_TEST_PG="Host=...;Database=postgres" node bench/jobs-page.mjs [--seconds 20]
+// (after a Release build and `npm run build`; see docs/benchmarks.md).
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { chromium } from "playwright-core";
+import { gzipSync } from "node:zlib";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadavg } from "node:os";
+import { CHROMIUM, CHROMIUM_ARGS, Kiln, signIn, waitFor } from "../e2e/kiln.mjs";
+
+/** CPU seconds (user + system) of every Chromium process of this profile: the page's cost, whatever the load. */
+function chromiumCpuSeconds(profile) {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(profile)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch { /* process ended */ }
+  }
+  return ticks / 100; // USER_HZ
+}
+
+const seconds = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 20;
+const REPORTING = 200, LISTED = 1000;
+const root = join(dirname(fileURLToPath(import.meta.url)), "../../src/Kiln/wwwroot");
+
+// 1. First load: the scripts index.html loads (entry + modulepreloads), gzip as served.
+const html = readFileSync(join(root, "index.html"), "utf8");
+const firstLoad = [...html.matchAll(/(?:src|href)="\/(assets\/[^"]+\.js)"/g)].map((m) => m[1]);
+const gz = (f) => gzipSync(readFileSync(join(root, f)), { level: 9 }).length;
+const allJs = readdirSync(join(root, "assets")).filter((f) => f.endsWith(".js"));
+console.log("first-load scripts:", firstLoad.map((f) => `${f} ${(gz(f) / 1024).toFixed(1)} KB gz`).join(", "));
+console.log(`first-load JS gzip: ${(firstLoad.reduce((n, f) => n + gz(f), 0) / 1024).toFixed(1)} KB; lazy chunks: ${allJs.filter((f) => !firstLoad.includes(`assets/${f}`)).map((f) => `${f} ${(gz(`assets/${f}`) / 1024).toFixed(1)} KB`).join(", ")}`);
+
+// 2. Jobs page under load.
+const kiln = await Kiln.start({ Kiln__Workers__Slots__test: String(REPORTING + 10), Kiln__Realtime__MaxJobsPerConnection: "5000" });
+const profile = mkdtempSync(join(tmpdir(), "kiln-bench-chromium-"));
+const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+try {
+  const upload = async (name, settings) => kiln.upload(kiln.adminKey, name, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), settings);
+  const inParallel = async (n, width, fn) => { let next = 0; await Promise.all(Array.from({ length: width }, async () => { while (next < n) await fn(next++); })); };
+  // 200 jobs that report 4 times a second for ten minutes (stamp: the server's send time rides in totalBytes).
+  await inParallel(REPORTING, 8, (i) => upload(`long-${i}.bin`, { jobs: ["test.sleep"], params: { "test.sleep": { durationMs: 600000, steps: 2400 } } }));
+  // 800 jobs that finish at once, so the table holds 1,000 test.sleep rows.
+  await inParallel(LISTED - REPORTING, 8, (i) => upload(`short-${i}.bin`, { jobs: ["test.sleep"], params: { "test.sleep": { durationMs: 0, steps: 1 } } }));
+  await waitFor("200 running", async () => (await kiln.api("/api/jobs?kind=test.sleep&state=running&pageSize=1", kiln.adminKey)).total >= REPORTING, 600_000, 1000);
+  await waitFor("800 completed", async () => (await kiln.api("/api/jobs?kind=test.sleep&state=completed&pageSize=1", kiln.adminKey)).total >= LISTED - REPORTING, 600_000, 1000);
+
+  await context.addInitScript(() => {
+    const w = window;
+    w.__bench = { received: new Map(), latencies: [], longest: 0, longtasks: 0, events: 0 };
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) { w.__bench.longtasks++; w.__bench.longest = Math.max(w.__bench.longest, e.duration); }
+    }).observe({ type: "longtask", buffered: true });
+    // Note when each progress message arrives on the hub's WebSocket, keyed by job and value.
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+      constructor(...a) {
+        super(...a);
+        this.addEventListener("message", (m) => {
+          if (typeof m.data !== "string") return;
+          const t = performance.now();
+          for (const frame of m.data.split("\x1e")) {
+            if (!frame.includes("job-progress")) continue;
+            try {
+              const msg = JSON.parse(frame);
+              const e = msg.arguments?.[0];
+              if (msg.target === "job-progress" && e) { w.__bench.events++; w.__bench.received.set(`${e.jobId}|${e.progress}`, t); }
+            } catch { /* not JSON */ }
+          }
+        });
+      }
+    };
+    // When a bar's value changes, the frame after it is the paint that shows it.
+    new MutationObserver((records) => {
+      for (const r of records) {
+        const el = r.target;
+        if (!(el instanceof HTMLElement) || !el.classList.contains("progress-fill")) continue;
+        const row = el.closest("tr[data-job]");
+        const key = `${row?.getAttribute("data-job")}|${el.getAttribute("data-value")}`;
+        const t0 = w.__bench.received.get(key);
+        if (t0 === undefined) continue;
+        w.__bench.received.delete(key);
+        requestAnimationFrame(() => { w.__bench.latencies.push(performance.now() - t0); });
+      }
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-value"] });
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  await signIn(page, kiln.base, kiln.adminKey);
+  await page.goto(`${kiln.base}/jobs?kind=test.sleep&pageSize=1000`);
+  await waitFor("1,000 rows", async () => (await page.locator("tr[data-job]").count()) >= LISTED, 300_000, 500);
+  await waitFor("the hub to be live", async () => (await page.locator("[data-hub]").getAttribute("data-hub")) === "live");
+  await page.evaluate(() => { const b = window.__bench; b.latencies = []; b.longest = 0; b.longtasks = 0; b.events = 0; });
+  const load0 = loadavg()[0];
+  const cpu0 = chromiumCpuSeconds(profile);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const cpu = chromiumCpuSeconds(profile) - cpu0;
+  const r = await page.evaluate(() => { const b = window.__bench; return { latencies: b.latencies, longest: b.longest, longtasks: b.longtasks, events: b.events }; });
+  const lat = r.latencies.sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  console.log(`jobs page: ${await page.locator("tr[data-job]").count()} rows, ${r.events} progress events in ${seconds} s (${(r.events / seconds).toFixed(0)}/s), ${lat.length} matched to a painted change`);
+  console.log(`event→paint ms: median ${q(0.5).toFixed(1)}, p95 ${q(0.95).toFixed(1)}, p99 ${q(0.99).toFixed(1)}, max ${lat.at(-1)?.toFixed(1)}`);
+  console.log(`Chromium CPU: ${cpu.toFixed(2)} s in ${seconds} s (${((cpu / seconds) * 100).toFixed(0)} % of one core), ${((cpu * 1e6) / Math.max(1, r.events)).toFixed(0)} µs per progress event`);
+  console.log(`longest task: ${r.longest.toFixed(0)} ms (${r.longtasks} long tasks ≥ 50 ms); load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`);
+} finally {
+  await context.close();
+  await kiln.stop();
+  rmSync(profile, { recursive: true, force: true });
+}

@@ -1,0 +1,147 @@
+// The one hub connection of the session (docs/realtime.md). Pages subscribe to job events; when the connection is
+// down they are told (status "offline"/"reconnecting") and poll instead, and the connection keeps retrying.
+import { useEffect, useRef, useState } from "react";
+import { HubConnection, HubConnectionBuilder, HubConnectionState, LogLevel } from "@microsoft/signalr";
+
+export type HubStatus = "connecting" | "live" | "reconnecting" | "offline";
+export type JobEventType = "job-queued" | "job-update" | "job-progress" | "job-completed" | "job-error";
+export interface JobEvent {
+  type: JobEventType;
+  jobId: string;
+  status?: string; stage?: string; progress?: number; speed?: string | number; eta?: number; totalBytes?: number;
+  position?: number; result?: unknown; errorCode?: string; message?: string;
+}
+
+type Listener = (e: JobEvent) => void;
+const EVENTS: JobEventType[] = ["job-queued", "job-update", "job-progress", "job-completed", "job-error"];
+
+class LiveConnection {
+  private hub: HubConnection | null = null;
+  private listeners = new Set<Listener>();
+  private statusListeners = new Set<(s: HubStatus) => void>();
+  private watched = new Set<string>();
+  private admin = false;
+  private stopped = true;
+  private retryTimer: number | undefined;
+  status: HubStatus = "offline";
+
+  start(key: string, admin: boolean): void {
+    this.stop();
+    this.stopped = false;
+    this.admin = admin;
+    const hub = new HubConnectionBuilder()
+      .withUrl("/hubs/jobs", { accessTokenFactory: () => key })
+      // Keep retrying forever: a server restart must not leave the page dead.
+      .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (c) => Math.min(1000 * 2 ** c.previousRetryCount, 5000) })
+      .configureLogging(LogLevel.None)
+      .build();
+    for (const type of EVENTS) hub.on(type, (payload: Omit<JobEvent, "type">) => this.emit({ ...payload, type }));
+    hub.on("server-shutdown", () => this.setStatus("reconnecting"));
+    hub.onreconnecting(() => this.setStatus("reconnecting"));
+    hub.onreconnected(() => { this.setStatus("live"); void this.rejoin(); });
+    hub.onclose(() => { if (!this.stopped) { this.setStatus("offline"); this.scheduleRetry(); } });
+    this.hub = hub;
+    void this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    window.clearTimeout(this.retryTimer);
+    const hub = this.hub;
+    this.hub = null;
+    this.watched.clear();
+    if (hub) void hub.stop();
+    this.setStatus("offline");
+  }
+
+  private async connect(): Promise<void> {
+    const hub = this.hub;
+    if (!hub || this.stopped) return;
+    this.setStatus("connecting");
+    try {
+      await hub.start();
+      this.setStatus("live");
+      await this.rejoin();
+    } catch {
+      this.setStatus("offline");
+      this.scheduleRetry();
+    }
+  }
+
+  private scheduleRetry(): void {
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => {
+      if (this.hub?.state === HubConnectionState.Disconnected) void this.connect();
+    }, 3000);
+  }
+
+  private async rejoin(): Promise<void> {
+    const hub = this.hub;
+    if (!hub || hub.state !== HubConnectionState.Connected) return;
+    try {
+      if (this.admin) await hub.invoke("join-all");
+      for (const id of this.watched) await hub.invoke("join-job", id).catch(() => undefined);
+    } catch { /* reconnect logic will try again */ }
+  }
+
+  /** Follows one job (a client key only hears its jobs this way; admins hear everything via join-all). */
+  watch(jobId: string): void {
+    if (this.admin || this.watched.has(jobId)) return;
+    this.watched.add(jobId);
+    if (this.hub?.state === HubConnectionState.Connected) void this.hub.invoke("join-job", jobId).catch(() => undefined);
+  }
+
+  subscribe(l: Listener): () => void { this.listeners.add(l); return () => { this.listeners.delete(l); }; }
+  onStatus(l: (s: HubStatus) => void): () => void { this.statusListeners.add(l); return () => { this.statusListeners.delete(l); }; }
+
+  private emit(e: JobEvent): void { for (const l of this.listeners) l(e); }
+  private setStatus(s: HubStatus): void {
+    if (this.status === s) return;
+    this.status = s;
+    for (const l of this.statusListeners) l(s);
+  }
+}
+
+export const live = new LiveConnection();
+
+export function useHubStatus(): HubStatus {
+  const [s, set] = useState(live.status);
+  useEffect(() => live.onStatus(set), []);
+  return s;
+}
+
+/** Calls `listener` for every job event while mounted (the latest listener, without re-subscribing). */
+export function useJobEvents(listener: Listener): void {
+  const ref = useRef(listener);
+  ref.current = listener;
+  useEffect(() => live.subscribe((e) => ref.current(e)), []);
+}
+
+/**
+ * Runs `load` once, then every `ms` while the hub is not live (the fallback when events cannot arrive),
+ * and once more whenever the hub comes back (to catch up on what was missed).
+ */
+export function usePolling(load: () => void | Promise<void>, ms = 3000, always = false): void {
+  const status = useHubStatus();
+  const ref = useRef(load);
+  ref.current = load;
+  useEffect(() => {
+    void ref.current();
+    if (status === "live" && !always) return undefined;
+    const t = window.setInterval(() => void ref.current(), ms);
+    return () => window.clearInterval(t);
+  }, [status, ms, always]);
+}
+
+/** Applies an event to a job-like object; returns the same object when nothing changed. */
+export function applyEvent<T extends { state: string; progress: number; stage?: string; speed?: string | number; etaSeconds?: number; errorCode?: string; errorMessage?: string; result?: unknown }>(job: T, e: JobEvent): T {
+  switch (e.type) {
+    case "job-queued": return { ...job, state: "queued" };
+    case "job-update": return { ...job, state: e.status ?? job.state, stage: e.stage ?? job.stage, progress: e.progress ?? job.progress };
+    case "job-progress": return { ...job, state: TERMINAL_STATES.has(job.state) ? job.state : "running", stage: e.stage ?? job.stage, progress: e.progress ?? job.progress, speed: e.speed ?? job.speed, etaSeconds: e.eta ?? job.etaSeconds };
+    case "job-completed": return { ...job, state: "completed", progress: 100, result: e.result, etaSeconds: undefined };
+    case "job-error": return { ...job, state: e.errorCode === "cancelled" ? "cancelled" : "failed", errorCode: e.errorCode, errorMessage: e.message };
+    default: return job;
+  }
+}
+const TERMINAL_STATES = new Set(["completed", "failed", "cancelled"]);

@@ -37,7 +37,12 @@ public sealed partial class PrometheusTests
             Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
         }
 
-        await WaitUntilAsync(async () => (await server.Admin.GetJsonAsync($"/api/jobs/{gate}"))["errorCode"]?.GetValue<string>() == "stalled", "the held job stalled");
+        // Retried at once and leased again (which clears its error code): its second attempt shows the stall.
+        await WaitUntilAsync(async () =>
+        {
+            var job = await server.Admin.GetJsonAsync($"/api/jobs/{gate}");
+            return job["attempts"]!.GetValue<int>() >= 2 || job["errorCode"]?.GetValue<string>() == "stalled";
+        }, "the held job stalled");
 
         var dir = Directory.CreateTempSubdirectory("kiln-prometheus-").FullName;
         Process? prometheus = null;

@@ -18,11 +18,7 @@ public sealed partial class PrometheusTests
     [Fact]
     public async Task Every_dashboard_and_alert_query_returns_data_from_a_real_scrape()
     {
-        await using var server = await TestJobs.StartServerAsync(new Dictionary<string, string?>
-        {
-            // A held job with no progress stalls after a second: the stalled-jobs alert needs one.
-            ["Kiln:Queue:StallTimeoutSeconds"] = "1",
-        });
+        await using var server = await TestJobs.StartServerAsync();
 
         // Jobs of every outcome: an image optimized (bytes saved), derivatives written, a failure, a stall.
         var photo = await File.ReadAllBytesAsync(TestPaths.CorpusFile("Landscape_1.jpg"));
@@ -30,7 +26,23 @@ public sealed partial class PrometheusTests
         await server.WaitForJobAsync(jobs["image.optimize"], ["completed"], TimeSpan.FromSeconds(120));
         await server.WaitForJobAsync(jobs[TestJobs.Output], ["completed"]);
         await server.WaitForJobAsync(jobs[TestJobs.Fail], ["failed"]);
-        await WaitUntilAsync(async () => (await server.Admin.GetJsonAsync($"/api/jobs/{jobs[TestJobs.Gate]}"))["attempts"]!.GetValue<int>() >= 2, "the held job stalled");
+
+        // The stalled-jobs alert needs a stall: the held job's last progress is moved an hour back, as if its handler
+        // had hung that long (a stall timeout of a second would also stall the slow jobs on a loaded machine).
+        var gate = jobs[TestJobs.Gate];
+        await WaitUntilAsync(async () => (await server.Admin.GetJsonAsync($"/api/jobs/{gate}"))["state"]!.GetValue<string>() == "running", "the held job runs");
+        await using (var cmd = server.Get<Npgsql.NpgsqlDataSource>().CreateCommand("update jobs set last_progress_at = now() - interval '1 hour' where id = @id and state = 'running'"))
+        {
+            cmd.Parameters.AddWithValue("id", gate);
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        }
+
+        // Retried at once and leased again (which clears its error code): its second attempt shows the stall.
+        await WaitUntilAsync(async () =>
+        {
+            var job = await server.Admin.GetJsonAsync($"/api/jobs/{gate}");
+            return job["attempts"]!.GetValue<int>() >= 2 || job["errorCode"]?.GetValue<string>() == "stalled";
+        }, "the held job stalled");
 
         var dir = Directory.CreateTempSubdirectory("kiln-prometheus-").FullName;
         Process? prometheus = null;

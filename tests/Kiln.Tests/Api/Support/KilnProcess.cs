@@ -115,8 +115,18 @@ internal sealed partial class KilnProcess : IAsyncDisposable
     public static async Task<(KilnProcess Process, Uri Address)> ServeAsync(IReadOnlyDictionary<string, string> environment)
     {
         var process = Start(environment, "serve", "--urls", "http://127.0.0.1:0");
-        var line = await process.WaitForOutputAsync(l => l.Contains("Now listening on", StringComparison.Ordinal));
-        return (process, new Uri(ListeningAddress().Match(line).Value));
+        try
+        {
+            // Generous: a loaded CI machine can take a minute to start a process that JIT-compiles the server.
+            var line = await process.WaitForOutputAsync(l => l.Contains("Now listening on", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
+            return (process, new Uri(ListeningAddress().Match(line).Value));
+        }
+        catch
+        {
+            // Nobody else holds the process yet: without this a slow start leaks a running server.
+            await process.DisposeAsync();
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync()

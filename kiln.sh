@@ -118,7 +118,9 @@ cmd_test() {
   cd "$ROOT"
   dotnet build Kiln.slnx -c Release -nologo -v q
   local out="$pgdir/test-output.txt"
-  dotnet test Kiln.slnx -c Release --no-build -nologo "$@" 2>&1 | tee "$out" || status=$?
+  # A per-test timeout: a test that runs longer than KILN_TEST_TIMEOUT (a hang, not a slow machine) ends the run
+  # with its name in the log instead of blocking CI until the job's own limit.
+  dotnet test Kiln.slnx -c Release --no-build -nologo --blame-hang-timeout "${KILN_TEST_TIMEOUT:-10m}" --blame-hang-dump-type none "$@" 2>&1 | tee "$out" || status=$?
   # One plain closing line for whoever reads the log: "N passed, N failed".
   awk '/(Passed|Failed)! *-/ {
          for (i = 1; i <= NF; i++) {

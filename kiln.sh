@@ -154,7 +154,9 @@ cmd_test() {
   build_web
   dotnet build Kiln.slnx -c Release -nologo -v q
   local out="$pgdir/test-output.txt"
-  dotnet test Kiln.slnx -c Release --no-build -nologo "$@" 2>&1 | tee "$out" || status=$?
+  # A per-test timeout: a test that runs longer than KILN_TEST_TIMEOUT (a hang, not a slow machine) ends the run
+  # with its name in the log instead of blocking CI until the job's own limit.
+  dotnet test Kiln.slnx -c Release --no-build -nologo --blame-hang-timeout "${KILN_TEST_TIMEOUT:-10m}" --blame-hang-dump-type none "$@" 2>&1 | tee "$out" || status=$?
   # The browser tests (web/e2e, node's test runner, Playwright driving Debian's Chromium) against a real built Kiln.
   if want_e2e "$@"; then
     local e2e_status=0

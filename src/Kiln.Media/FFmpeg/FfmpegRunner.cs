@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Text;
+using Kiln.Media.ChildProcesses;
 
 namespace Kiln.Media.FFmpeg;
 
@@ -10,7 +11,8 @@ namespace Kiln.Media.FFmpeg;
 /// Runs ffmpeg and ffprobe as child processes: arguments through <see cref="ProcessStartInfo.ArgumentList"/>
 /// (no shell, no quoting bugs), stdout and stderr drained concurrently (a full pipe would deadlock the child),
 /// progress parsed from <c>-progress pipe:1</c>, the whole process tree killed on cancellation, and the tail of
-/// stderr carried into the exception when the tool fails.
+/// stderr carried into the exception when the tool fails. Started by <see cref="ChildProcessLauncher"/>, so they die
+/// with Kiln.
 /// </summary>
 public sealed class FfmpegRunner
 {
@@ -131,10 +133,11 @@ public sealed class FfmpegRunner
             startInfo.ArgumentList.Add(argument);
         }
 
-        using var process = new Process { StartInfo = startInfo };
+        Process started;
         try
         {
-            process.Start();
+            // Through the launcher: the child dies with Kiln, even on kill -9, and carries the marker the sweep needs.
+            started = await ChildProcessLauncher.StartAsync(startInfo, cancellationToken);
         }
         catch (Win32Exception ex)
         {
@@ -144,6 +147,8 @@ public sealed class FfmpegRunner
                 false,
                 ex);
         }
+
+        using var process = started;
 
         // The child gets a closed stdin instead of inheriting ours.
         process.StandardInput.Close();
@@ -253,6 +258,13 @@ public sealed class FfmpegRunner
 
     private static void ThrowIfFailed(string tool, int exitCode, StderrTail tail)
     {
+        // Checked even on exit code 0: some muxers (hls) log a failed write and carry on, and the job would then
+        // fail later as media.hls_incomplete, hiding the cause.
+        if (OutOfSpace.InToolOutput(tail.ToString()))
+        {
+            throw OutOfSpace.Error();
+        }
+
         if (exitCode == 0)
         {
             return;

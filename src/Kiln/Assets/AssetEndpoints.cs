@@ -7,6 +7,7 @@ using Kiln.Security;
 using Kiln.Storage;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Options;
 
 namespace Kiln.Assets;
@@ -27,6 +28,7 @@ internal static class AssetEndpoints
             .Accepts<IFormFileCollection>("multipart/form-data")
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .DisableAntiforgery().DisableRequestTimeout();
         group.MapGet("/assets", List);
         group.MapGet("/assets/{id:guid}", Get);
@@ -54,6 +56,17 @@ internal static class AssetEndpoints
             return Problems.Result(StatusCodes.Status413PayloadTooLarge, "upload.too_large", $"The upload is larger than the limit of {limits.MaxRequestBytes} bytes.");
         }
 
+        if (http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
+        {
+            rate.MinDataRate = limits.MinBytesPerSecond > 0 ? new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(limits.MinBytesPerSecond, TimeSpan.FromSeconds(limits.MinRateGraceSeconds)) : null;
+        }
+
+        // The same threshold as the readiness check: refusing now beats failing half-way through a large file.
+        if (services.Blobs.FreeBytes() < services.Blobs.MinFreeBytes)
+        {
+            return Problems.Result(StatusCodes.Status507InsufficientStorage, OutOfSpace.Code, $"The server's disk has less than Kiln:MinFreeDiskBytes ({services.Blobs.MinFreeBytes} bytes) free; try again later.");
+        }
+
         UploadForm form;
         try
         {
@@ -67,8 +80,17 @@ internal static class AssetEndpoints
         {
             return Problems.Result(StatusCodes.Status413PayloadTooLarge, "upload.too_large", $"The upload is larger than the limit of {limits.MaxRequestBytes} bytes.");
         }
-        catch (InvalidDataException e)
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status408RequestTimeout)
         {
+            return Problems.Result(StatusCodes.Status408RequestTimeout, "upload.too_slow", $"The upload arrived slower than {limits.MinBytesPerSecond} bytes per second (Kiln:Uploads:MinBytesPerSecond).");
+        }
+        catch (IOException e) when (OutOfSpace.Is(e))
+        {
+            return Problems.Result(StatusCodes.Status507InsufficientStorage, OutOfSpace.Code, "The server's disk filled up during the upload; try again later.");
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException && !ct.IsCancellationRequested)
+        {
+            // MultipartReader throws IOException("Unexpected end of Stream") when the closing boundary never comes.
             return Problems.BadRequest("upload.malformed", "The multipart body is malformed: " + e.Message);
         }
 
@@ -101,9 +123,9 @@ internal static class AssetEndpoints
         ClaimsPrincipal user, AssetStore assets, CancellationToken ct, int page = 1, int pageSize = 50,
         string? kind = null, string? category = null, string? tag = null, string? state = null, string? q = null)
     {
-        if (page < 1 || pageSize is < 1 or > 500)
+        if (Paging.Check(page, pageSize, "assets.bad_page") is { } badPage)
         {
-            return Problems.BadRequest("assets.bad_page", "page must be at least 1 and pageSize between 1 and 500.");
+            return badPage;
         }
 
         if (kind is not null && !AssetFilter.Kinds.Contains(kind))
@@ -122,18 +144,18 @@ internal static class AssetEndpoints
         }
 
         var filter = new AssetFilter(kind, category, tag, state, string.IsNullOrWhiteSpace(q) ? null : q.Trim());
-        return TypedResults.Ok(await assets.ListAsync(user.OwnerScope(), filter, pageSize, (page - 1) * pageSize, ct));
+        return TypedResults.Ok(await assets.ListAsync(user.OwnerScope(), filter, pageSize, (int)Paging.Offset(page, pageSize), ct));
     }
 
     private static async Task<Results<Ok<AssetDetails>, ProblemHttpResult>> Get(
         Guid id, ClaimsPrincipal user, AssetStore assets, JobStore jobs, CancellationToken ct)
     {
-        if (await assets.GetAsync(id, user.OwnerScope(), ct) is not { } asset)
+        if (await assets.DetailsAsync(id, user.OwnerScope(), jobs, ct) is not { } details)
         {
             return Problems.NotFound("Asset");
         }
 
-        return TypedResults.Ok(new AssetDetails(asset, await assets.DerivativesAsync(id, ct), await jobs.ListForAssetAsync(id, ct)));
+        return TypedResults.Ok(new AssetDetails(details.Asset, details.Derivatives, details.Jobs));
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Delete(

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Kiln.Jobs;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -43,9 +44,30 @@ internal sealed class AssetStore(NpgsqlDataSource dataSource)
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    public async Task<Asset?> GetAsync(Guid id, Guid? ownerScope, CancellationToken ct)
+    /// <summary>
+    /// The asset, its derivatives and its jobs as of one moment: three reads in one REPEATABLE READ transaction, so a
+    /// job that completed between them cannot show as completed without the outputs it published.
+    /// </summary>
+    public async Task<(Asset Asset, List<Derivative> Derivatives, List<Job> Jobs)?> DetailsAsync(Guid id, Guid? ownerScope, JobStore jobs, CancellationToken ct)
     {
-        await using var cmd = dataSource.CreateCommand($"select {AssetColumns} from assets where id = @id and (@owner::uuid is null or owner_id = @owner)");
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        if (await GetAsync(conn, id, ownerScope, ct) is not { } asset)
+        {
+            return null;
+        }
+
+        var derivatives = await DerivativesAsync(conn, id, ct);
+        var assetJobs = await jobs.ListForAssetAsync(conn, id, ct);
+        await tx.CommitAsync(ct);
+        return (asset, derivatives, assetJobs);
+    }
+
+    public Task<Asset?> GetAsync(Guid id, Guid? ownerScope, CancellationToken ct) => GetAsync(null, id, ownerScope, ct);
+
+    private async Task<Asset?> GetAsync(NpgsqlConnection? conn, Guid id, Guid? ownerScope, CancellationToken ct)
+    {
+        await using var cmd = Command($"select {AssetColumns} from assets where id = @id and (@owner::uuid is null or owner_id = @owner)", conn);
         cmd.Parameters.AddWithValue("id", id);
         cmd.Parameters.Add(new NpgsqlParameter<Guid?>("owner", NpgsqlDbType.Uuid) { TypedValue = ownerScope });
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -91,9 +113,11 @@ internal sealed class AssetStore(NpgsqlDataSource dataSource)
         return list;
     }
 
-    public async Task<List<Derivative>> DerivativesAsync(Guid assetId, CancellationToken ct)
+    public Task<List<Derivative>> DerivativesAsync(Guid assetId, CancellationToken ct) => DerivativesAsync(null, assetId, ct);
+
+    private async Task<List<Derivative>> DerivativesAsync(NpgsqlConnection? conn, Guid assetId, CancellationToken ct)
     {
-        await using var cmd = dataSource.CreateCommand($"select {DerivativeColumns} from derivatives where asset_id = @id order by type, variant");
+        await using var cmd = Command($"select {DerivativeColumns} from derivatives where asset_id = @id order by type, variant", conn);
         cmd.Parameters.AddWithValue("id", assetId);
         var list = new List<Derivative>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -187,4 +211,7 @@ internal sealed class AssetStore(NpgsqlDataSource dataSource)
         r.GetGuid(0), r.GetGuid(1), r.IsDBNull(2) ? null : r.GetGuid(2), r.GetString(3), r.GetString(4), r.GetString(5),
         r.GetString(6), r.GetInt64(7), r.IsDBNull(8) ? null : r.GetInt32(8), r.IsDBNull(9) ? null : r.GetInt32(9),
         r.IsDBNull(10) ? null : r.GetDouble(10), r.GetFieldValue<DateTimeOffset>(11));
+
+    /// <summary>A command on <paramref name="conn"/> (and its transaction) when given, else on a pooled connection of its own.</summary>
+    private NpgsqlCommand Command(string sql, NpgsqlConnection? conn) => conn is null ? dataSource.CreateCommand(sql) : new NpgsqlCommand(sql, conn);
 }

@@ -32,8 +32,16 @@ internal static class ByteRanges
     {
         var headers = request.GetTypedHeaders();
         var raw = request.Headers.Range;
-        if (raw.Count != 1 || !RangeHeaderValue.TryParse(raw[0], out var range)
-            || !range.Unit.Equals("bytes", StringComparison.OrdinalIgnoreCase) || range.Ranges.Count == 0)
+        if (raw.Count == 1 && RangeHeaderValue.TryParse(raw[0], out var other)
+            && !other.Unit.Equals("bytes", StringComparison.OrdinalIgnoreCase))
+        {
+            // RFC 9110 §14.2: a range unit the server does not know is ignored. The framework's file result reads
+            // "items=0-9" as bytes 0-9 (206), so the header is dropped before it looks.
+            request.Headers.Remove(HeaderNames.Range);
+            return new RangePlan.Framework();
+        }
+
+        if (raw.Count != 1 || !RangeHeaderValue.TryParse(raw[0], out var range) || range.Ranges.Count == 0)
         {
             return new RangePlan.Framework();
         }

@@ -54,7 +54,8 @@ internal static class UploadReader
                 }
 
                 var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
-                if (disposition.IsFileDisposition())
+                // IsFileDisposition() is false for filename="": such a part is still a file (stored as "upload").
+                if (disposition.IsFileDisposition() || disposition.Parameters.Any(p => p.Name.Equals("filename", StringComparison.OrdinalIgnoreCase)))
                 {
                     if (files.Count >= limits.MaxFiles)
                     {

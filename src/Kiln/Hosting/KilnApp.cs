@@ -45,6 +45,7 @@ internal static class KilnApp
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase));
         });
         builder.Services.AddKilnProblemDetails();
+        builder.Services.AddExceptionHandler<KilnExceptionHandler>();
         builder.Services.AddOpenApi(o => o.AddApiKeyScheme());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(
             (builder.Configuration.GetValue<double?>("Kiln:Workers:ShutdownTimeoutSeconds") ?? 30) + 15));
@@ -122,6 +123,8 @@ internal static class KilnApp
         {
             await app.Services.GetRequiredService<QueueStore>().EnsureAsync(queue, queueDefaults.KeepCompleted, queueDefaults.KeepFailed, cancellationToken);
         }
+
+        OrphanSweep.Run(app.Logger);
 
         // Subscribes to cross-node stop signals; must exist before the first NOTIFY arrives.
         app.Services.GetRequiredService<JobStopper>();

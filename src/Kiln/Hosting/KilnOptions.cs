@@ -67,4 +67,19 @@ internal sealed class UploadOptions
     /// <summary>Largest <c>settings</c> form field in bytes. Kiln__Uploads__MaxSettingsBytes.</summary>
     [Range(1, 1024 * 1024)]
     public int MaxSettingsBytes { get; set; } = 16 * 1024;
+
+    /// <summary>
+    /// An upload whose body arrives slower than this (after <see cref="MinRateGraceSeconds"/>) is answered 408 and
+    /// its partial file removed, so a stalled client cannot hold a connection and a .part file forever; 0 turns the
+    /// check off. Kiln__Uploads__MinBytesPerSecond.
+    /// </summary>
+    [Range(0, int.MaxValue)]
+    public int MinBytesPerSecond { get; set; } = 240;
+
+    /// <summary>
+    /// How long an upload may stay under <see cref="MinBytesPerSecond"/> before it is cut; more than Kestrel's 1 s
+    /// heartbeat. Kiln__Uploads__MinRateGraceSeconds.
+    /// </summary>
+    [Range(2, 3600)]
+    public int MinRateGraceSeconds { get; set; } = 10;
 }

@@ -66,6 +66,7 @@ internal static class Problems
         429 => "rate_limited",
         500 => "internal_error",
         503 => "unavailable",
+        507 => "storage.full",
         _ => "error",
     };
 
@@ -116,7 +117,9 @@ internal static class Problems
         415 => "Unsupported media type",
         416 => "Range not satisfiable",
         429 => "Too many requests",
+        408 => "Request timeout",
         503 => "Service unavailable",
+        507 => "Insufficient storage",
         _ => "Error",
     };
 }

@@ -43,9 +43,9 @@ internal static class JobEndpoints
             return Problems.BadRequest("jobs.bad_sort", $"sort must be one of {string.Join(", ", JobQuery.SortColumns.Keys)}, optionally prefixed with '-'.");
         }
 
-        if (page < 1 || pageSize is < 1 or > 500)
+        if (Paging.Check(page, pageSize, "jobs.bad_page") is { } badPage)
         {
-            return Problems.BadRequest("jobs.bad_page", "page must be at least 1 and pageSize between 1 and 500.");
+            return badPage;
         }
 
         var filter = new JobFilter(state, kind, queue, assetId, batchId, user.OwnerScope(), sort, page, pageSize);

@@ -1,4 +1,5 @@
 using System.Text;
+using Kiln.Hosting;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -54,7 +55,7 @@ internal static class JobQuery
             limit @limit offset @offset
             """;
         cmd.Parameters.AddWithValue("limit", filter.PageSize);
-        cmd.Parameters.AddWithValue("offset", (filter.Page - 1) * filter.PageSize);
+        cmd.Parameters.AddWithValue("offset", Paging.Offset(filter.Page, filter.PageSize));
         var items = new List<Job>();
         long total = 0;
         await using (var r = await cmd.ExecuteReaderAsync(ct))

@@ -131,9 +131,13 @@ internal sealed class JobStore(
         return await r.ReadAsync(cancellationToken) ? JobRows.Read(r) : null;
     }
 
-    public async Task<List<Job>> ListForAssetAsync(Guid assetId, CancellationToken cancellationToken)
+    public Task<List<Job>> ListForAssetAsync(Guid assetId, CancellationToken cancellationToken) => ListForAssetAsync(null, assetId, cancellationToken);
+
+    /// <summary>The asset's jobs; on <paramref name="conn"/> when the caller reads a snapshot in its transaction.</summary>
+    public async Task<List<Job>> ListForAssetAsync(NpgsqlConnection? conn, Guid assetId, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand($"select {JobRows.Columns} from jobs where asset_id = @id order by created_at, id");
+        const string sql = $"select {JobRows.Columns} from jobs where asset_id = @id order by created_at, id";
+        await using var cmd = conn is null ? dataSource.CreateCommand(sql) : new NpgsqlCommand(sql, conn);
         cmd.Parameters.AddWithValue("id", assetId);
         var list = new List<Job>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);

@@ -4,7 +4,6 @@ using Kiln.Media;
 using Kiln.Media.FFmpeg;
 using Kiln.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Kiln.Observability;
@@ -26,16 +25,15 @@ internal sealed class DatabaseHealthCheck(NpgsqlDataSource dataSource) : IHealth
     }
 }
 
-internal sealed class DiskSpaceHealthCheck(BlobStore blobs, IOptions<KilnOptions> options) : IHealthCheck
+internal sealed class DiskSpaceHealthCheck(BlobStore blobs) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var drive = new DriveInfo(blobs.Root);
-        var free = drive.AvailableFreeSpace;
-        var data = new Dictionary<string, object> { ["freeBytes"] = free, ["minFreeBytes"] = options.Value.MinFreeDiskBytes };
-        return Task.FromResult(free >= options.Value.MinFreeDiskBytes
+        var free = blobs.FreeBytes();
+        var data = new Dictionary<string, object> { ["freeBytes"] = free, ["minFreeBytes"] = blobs.MinFreeBytes };
+        return Task.FromResult(free >= blobs.MinFreeBytes
             ? HealthCheckResult.Healthy($"{free} bytes free", data)
-            : HealthCheckResult.Unhealthy($"Only {free} bytes free under {blobs.Root}; need {options.Value.MinFreeDiskBytes}.", data: data));
+            : HealthCheckResult.Unhealthy($"Only {free} bytes free under {blobs.Root}; need {blobs.MinFreeBytes}.", data: data));
     }
 }
 

@@ -26,7 +26,7 @@ internal sealed class VideoThumbnailHandler(FfmpegRunner runner, IOptions<AvOpti
         };
         var output = Path.Combine(context.OutputDirectory, "frame.jpg");
         var result = await new VideoThumbnailer(runner, options.Value.Limits)
-            .CreateAsync(context.RequireInput(), output, settings, new MediaProgressAdapter(context.Progress), cancellationToken);
+            .CreateAsync(context.RequireInput(), output, settings, MediaProgressAdapter.For(context), cancellationToken);
         return new JobOutcome(
             new JsonObject { ["width"] = result.Width, ["height"] = result.Height, ["at"] = result.At.TotalSeconds, ["bytes"] = result.Bytes },
             [new OutputFile("THUMBNAIL", "frame.jpg", "image/jpeg", Width: result.Width, Height: result.Height)]);
@@ -49,7 +49,7 @@ internal sealed class VideoPreviewHandler(FfmpegRunner runner, IOptions<AvOption
             Crf = p.Int("crf", 0, 51) ?? defaults.Crf,
         };
         var result = await new VideoPreview(runner, options.Value.Limits)
-            .CreateAsync(context.RequireInput(), Path.Combine(context.OutputDirectory, "preview.mp4"), settings, new MediaProgressAdapter(context.Progress), cancellationToken);
+            .CreateAsync(context.RequireInput(), Path.Combine(context.OutputDirectory, "preview.mp4"), settings, MediaProgressAdapter.For(context), cancellationToken);
         return new JobOutcome(
             new JsonObject { ["width"] = result.Width, ["height"] = result.Height, ["duration"] = result.Duration.TotalSeconds, ["hasAudio"] = result.HasAudio, ["bytes"] = result.Bytes },
             [new OutputFile("PREVIEW", "preview.mp4", "video/mp4", Width: result.Width, Height: result.Height, Duration: result.Duration.TotalSeconds)]);
@@ -68,7 +68,7 @@ internal sealed class VideoHlsHandler(FfmpegRunner runner, IOptions<AvOptions> o
         var settings = defaults with { SegmentSeconds = p.Int("segmentSeconds", 1, 30) ?? defaults.SegmentSeconds };
         var directory = Path.Combine(context.OutputDirectory, "hls");
         var result = await new HlsPackager(runner, options.Value.Limits)
-            .PackageAsync(context.RequireInput(), directory, settings, new MediaProgressAdapter(context.Progress), cancellationToken);
+            .PackageAsync(context.RequireInput(), directory, settings, MediaProgressAdapter.For(context), cancellationToken);
         var master = Path.GetRelativePath(context.OutputDirectory, result.MasterPlaylistPath).Replace('\\', '/');
         var top = result.Renditions.MaxBy(r => r.Height);
         return new JobOutcome(
@@ -108,7 +108,7 @@ internal sealed class VideoOptimizeHandler(FfmpegRunner runner, IOptions<AvOptio
         };
         var output = Path.Combine(context.OutputDirectory, "optimized.mp4");
         var result = await new VideoOptimizer(runner, options.Value.Limits)
-            .OptimizeAsync(context.RequireInput(), output, settings, new MediaProgressAdapter(context.Progress), cancellationToken);
+            .OptimizeAsync(context.RequireInput(), output, settings, MediaProgressAdapter.For(context), cancellationToken);
         return Optimized.Outcome(context, result, output, "video/mp4", Kind, metrics);
     }
 }
@@ -130,7 +130,7 @@ internal sealed class AudioOptimizeHandler(FfmpegRunner runner, IOptions<AvOptio
         var settings = new AudioOptimizeSettings { Format = format, BitrateKbps = p.Int("bitrateKbps", 6, 512) ?? 96 };
         var output = Path.Combine(context.OutputDirectory, "optimized." + extension);
         var result = await new AudioOptimizer(runner, options.Value.Limits)
-            .OptimizeAsync(context.RequireInput(), output, settings, new MediaProgressAdapter(context.Progress), cancellationToken);
+            .OptimizeAsync(context.RequireInput(), output, settings, MediaProgressAdapter.For(context), cancellationToken);
         return Optimized.Outcome(context, result, output, contentType, Kind, metrics);
     }
 }
@@ -162,7 +162,7 @@ internal sealed class WaveformHandler(FfmpegRunner runner, IOptions<AvOptions> o
                 Path.Combine(context.OutputDirectory, "waveform.json"),
                 Path.Combine(context.OutputDirectory, "waveform.svg"),
                 settings,
-                new MediaProgressAdapter(context.Progress),
+                MediaProgressAdapter.For(context),
                 cancellationToken);
             return new JobOutcome(
                 new JsonObject

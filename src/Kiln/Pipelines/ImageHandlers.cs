@@ -18,7 +18,7 @@ internal sealed class ImageThumbnailsHandler(VipsReady vips) : IJobHandler
     public Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
         var specs = ReadSpecs(context.Params);
-        context.Progress.Report(new JobProgress(5, "thumbnails"));
+        context.Progress.Report(new JobProgress(5, "thumbnails", TotalBytes: context.InputBytes));
         var results = ImageThumbnailer.Generate(context.RequireInput(), context.OutputDirectory, specs, vips.Limits, cancellationToken);
         var outputs = results.Select(r => new OutputFile(r.Name, Path.GetFileName(r.Path), r.ContentType, Width: r.Width, Height: r.Height)).ToList();
         var result = new JsonObject
@@ -91,7 +91,7 @@ internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics) 
             MaxWidth = p.Int("maxWidth", 1, 100_000),
             MaxHeight = p.Int("maxHeight", 1, 100_000),
         };
-        context.Progress.Report(new JobProgress(5, "optimize"));
+        context.Progress.Report(new JobProgress(5, "optimize", TotalBytes: context.InputBytes));
         var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, "optimized"), options, vips.Limits, cancellationToken);
         metrics.BytesSaved(Kind, r.OriginalBytes, r.OutputBytes);
         var result = new JsonObject
@@ -125,7 +125,7 @@ internal sealed class ImageEnhanceHandler(VipsReady vips) : IJobHandler
             Quality = p.Int("quality", 1, 100) ?? defaults.Quality,
             SharpenSigma = p.Double("sharpen", 0, 10) ?? defaults.SharpenSigma,
         };
-        context.Progress.Report(new JobProgress(5, "enhance"));
+        context.Progress.Report(new JobProgress(5, "enhance", TotalBytes: context.InputBytes));
         var r = ImageEnhancer.Enhance(context.RequireInput(), Path.Combine(context.OutputDirectory, "enhanced"), options, vips.Limits, cancellationToken);
         var result = new JsonObject
         {

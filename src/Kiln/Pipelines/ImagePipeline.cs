@@ -4,6 +4,7 @@ using Kiln.Assets;
 using Kiln.Media.Images;
 using Kiln.Media.Vips;
 using Kiln.Processing;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Kiln.Pipelines;
@@ -24,6 +25,14 @@ internal sealed class ImageOptions
     /// <summary>Threads libvips uses inside one image; jobs already run in parallel, so 1 is usually best.</summary>
     [Range(0, 64)]
     public int VipsConcurrency { get; set; } = 1;
+
+    /// <summary>A repeated libvips warning is logged once per this many seconds, then as a count. Kiln__Images__VipsLogWindowSeconds.</summary>
+    [Range(1, 86_400)]
+    public int VipsLogWindowSeconds { get; set; } = 60;
+
+    /// <summary>Most different libvips messages logged per window; the rest are counted. Kiln__Images__VipsLogMaxDistinct.</summary>
+    [Range(1, 10_000)]
+    public int VipsLogMaxDistinct { get; set; } = 20;
 
     /// <summary>Asset categories whose images get <c>image.enhance</c> by default.</summary>
     public string[] EnhanceCategories { get; set; } = ["DISP", "DECD"];
@@ -54,6 +63,7 @@ internal static class ImagePipeline
     public static IServiceCollection AddKilnImageHandlers(this IServiceCollection services)
     {
         services.AddOptions<ImageOptions>().BindConfiguration(ImageOptions.Section);
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<VipsReady>();
         services.AddSingleton<IAssetProber, ImageAssetProber>();
         services.AddJobKind<ImageThumbnailsHandler>(new JobKindInfo(Thumbnails, Kinds.ImageQueue, Priority: 5, MediaKinds: Kinds.Image));
@@ -70,21 +80,27 @@ internal static class ImagePipeline
 internal sealed class VipsReady : IDisposable
 {
     private readonly ILogger<VipsReady> _logger;
+    private readonly RepeatedLogFilter _filter;
 
-    public VipsReady(IOptions<ImageOptions> options, ILogger<VipsReady> logger)
+    public VipsReady(IOptions<ImageOptions> options, ILogger<VipsReady> logger, TimeProvider time)
     {
         _logger = logger;
+        _filter = new RepeatedLogFilter(Write, time, TimeSpan.FromSeconds(options.Value.VipsLogWindowSeconds), options.Value.VipsLogMaxDistinct);
         var applied = VipsRuntime.Initialize(new VipsSettings { Concurrency = options.Value.VipsConcurrency, BlockUntrustedLoaders = true });
-        VipsRuntime.Logged += OnVipsLog;
+        VipsRuntime.Logged += _filter.Log;
         logger.LogInformation("libvips {Version} ready: {Settings}", applied.Version, applied);
         Limits = options.Value.Limits;
     }
 
     public ImageLimits Limits { get; }
 
-    public void Dispose() => VipsRuntime.Logged -= OnVipsLog;
+    public void Dispose()
+    {
+        VipsRuntime.Logged -= _filter.Log;
+        _filter.Dispose();
+    }
 
-    private void OnVipsLog(VipsLogLevel level, string message) => _logger.Log(
+    private void Write(VipsLogLevel level, string message) => _logger.Log(
         level switch { VipsLogLevel.Critical => LogLevel.Error, VipsLogLevel.Warning => LogLevel.Warning, _ => LogLevel.Information },
         "libvips: {VipsMessage}",
         message);

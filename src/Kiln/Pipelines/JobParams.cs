@@ -74,11 +74,17 @@ internal static class JobParams
     private static JobFailedException Invalid(string message) => new("params.invalid", message);
 }
 
-/// <summary>Adapts media progress (Kiln.Media knows nothing of jobs) to the job's reporter.</summary>
-internal sealed class MediaProgressAdapter(IProgress<JobProgress> target) : IProgress<Kiln.Media.MediaProgress>
+/// <summary>
+/// Adapts media progress (Kiln.Media knows nothing of jobs) to the job's reporter. A job's <c>totalBytes</c> is the
+/// size of the whole input it works through (docs/realtime.md), the same in every report from the first one on; the
+/// bytes a tool has written so far are not a total (HLS showed 0 for its first seconds).
+/// </summary>
+internal sealed class MediaProgressAdapter(IProgress<JobProgress> target, long? inputBytes) : IProgress<Kiln.Media.MediaProgress>
 {
+    public static MediaProgressAdapter For(JobContext context) => new(context.Progress, context.InputBytes);
+
     public void Report(Kiln.Media.MediaProgress value) =>
-        target.Report(new JobProgress(value.Percent, value.Stage, value.Speed, value.Eta?.TotalSeconds, value.TotalBytes));
+        target.Report(new JobProgress(value.Percent, value.Stage, value.Speed, value.Eta?.TotalSeconds, inputBytes));
 }
 
 internal static class OutputFiles

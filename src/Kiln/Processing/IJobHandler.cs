@@ -33,6 +33,14 @@ internal sealed class JobContext
 
     public required IProgress<JobProgress> Progress { get; init; }
 
+    /// <summary>
+    /// Size of the input file: what every progress report gives as <c>totalBytes</c> (the total, not the bytes done
+    /// so far; docs/realtime.md). Null for jobs without an input.
+    /// </summary>
+    public long? InputBytes => _inputBytes ??= InputPath is { } input && File.Exists(input) ? new FileInfo(input).Length : null;
+
+    private long? _inputBytes;
+
     public Guid JobId => Lease.JobId;
 
     public JsonObject Params => Lease.Params;

@@ -41,6 +41,10 @@ internal static class JobExecutor
         {
             return new ExecutionResult.Stopped(stopReason());
         }
+        catch (Exception e) when (OutOfSpace.Is(e))
+        {
+            return new ExecutionResult.Failed(OutOfSpace.Code, OutOfSpace.Error().Message, Retryable: true);
+        }
         catch (JobFailedException e)
         {
             return new ExecutionResult.Failed(e.ErrorCode, e.Message, e.Retryable);

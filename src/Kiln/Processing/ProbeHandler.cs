@@ -44,7 +44,7 @@ internal sealed class ProbeHandler(IEnumerable<IAssetProber> probers) : IJobHand
             {
                 hash.AppendData(buffer, 0, read);
                 done += read;
-                context.Progress.Report(new JobProgress(size == 0 ? 50 : 50.0 * done / size, "hash", TotalBytes: done));
+                context.Progress.Report(new JobProgress(size == 0 ? 50 : 50.0 * done / size, "hash", TotalBytes: size));
             }
 
             sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
@@ -62,7 +62,7 @@ internal sealed class ProbeHandler(IEnumerable<IAssetProber> probers) : IJobHand
 
         foreach (var prober in _probers.Where(p => p.MediaKind == kind))
         {
-            context.Progress.Report(new JobProgress(60, "probe:" + kind));
+            context.Progress.Report(new JobProgress(60, "probe:" + kind, TotalBytes: size));
             foreach (var (key, value) in await prober.ProbeAsync(path, cancellationToken))
             {
                 metadata[key] = value?.DeepClone();

@@ -11,8 +11,11 @@ namespace Kiln.Storage;
 /// </summary>
 internal sealed class BlobStore
 {
+    private readonly long _minFreeBytes;
+
     public BlobStore(IOptions<KilnOptions> options)
     {
+        _minFreeBytes = options.Value.MinFreeDiskBytes;
         Root = Path.GetFullPath(options.Value.DataDirectory);
         Directory.CreateDirectory(Root);
         Directory.CreateDirectory(UploadsTemp);
@@ -21,6 +24,12 @@ internal sealed class BlobStore
     }
 
     public string Root { get; }
+
+    /// <summary>Kiln:MinFreeDiskBytes: below this the readiness check fails and uploads are refused with 507.</summary>
+    public long MinFreeBytes => _minFreeBytes;
+
+    /// <summary>Bytes free for Kiln on the data directory's file system.</summary>
+    public long FreeBytes() => new DriveInfo(Root).AvailableFreeSpace;
 
     public string UploadsTemp => Path.Combine(Root, "tmp", "uploads");
 

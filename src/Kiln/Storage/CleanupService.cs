@@ -26,38 +26,37 @@ internal sealed class RetentionOptions
     [Range(1, 86_400)]
     public double CleanupIntervalSeconds { get; set; } = 300;
 
-    /// <summary>Upload temp files older than this are left over from a crash and are deleted at start. Kiln__Retention__OrphanTempMinutes.</summary>
+    /// <summary>
+    /// Upload temp files not written for this long are abandoned and deleted by the periodic cleanup (also at start).
+    /// Kiln__Retention__OrphanTempMinutes.
+    /// </summary>
     [Range(1, 100_000)]
     public double OrphanTempMinutes { get; set; } = 60;
 }
 
 /// <summary>
-/// At start, removes what a crash left in tmp/ (job directories of jobs no longer running or paused, stale
-/// uploads); then periodically deletes expired assets with their files and finished jobs past their retention.
+/// At start and then every <see cref="RetentionOptions.CleanupIntervalSeconds"/>: removes what a crash or a killed
+/// worker left in tmp/ (job directories of finished or unknown jobs, abandoned uploads), expired assets with their
+/// files, and finished jobs past their retention.
 /// </summary>
 internal sealed class CleanupService(
     NpgsqlDataSource dataSource,
     BlobStore blobs,
     AssetStore assets,
     IOptions<RetentionOptions> options,
+    TimeProvider time,
     ILogger<CleanupService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        try
-        {
-            await RemoveOrphansAsync(stoppingToken);
-        }
-        catch (Exception e) when (e is IOException or NpgsqlException or UnauthorizedAccessException)
-        {
-            logger.LogWarning(e, "Removing orphaned temporary files failed");
-        }
-
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.CleanupIntervalSeconds));
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.CleanupIntervalSeconds), time);
         do
         {
             try
             {
+                // Every round, not only at start: a killed worker's directory or an abandoned .part file (a 440 MB
+                // one survived a restart) would otherwise wait for the next restart.
+                await RemoveOrphansAsync(stoppingToken);
                 await RemoveExpiredAssetsAsync(stoppingToken);
                 await RemoveOldJobsAsync(stoppingToken);
             }
@@ -76,7 +75,9 @@ internal sealed class CleanupService(
     public async Task<int> RemoveOrphansAsync(CancellationToken ct)
     {
         var removed = 0;
-        var cutoff = DateTime.UtcNow - TimeSpan.FromMinutes(options.Value.OrphanTempMinutes);
+        // A live upload writes its .part file continuously and a live job's directory belongs to an unfinished job:
+        // neither is old enough or finished enough to match.
+        var cutoff = time.GetUtcNow().UtcDateTime - TimeSpan.FromMinutes(options.Value.OrphanTempMinutes);
         foreach (var file in new DirectoryInfo(blobs.UploadsTemp).EnumerateFiles().Where(f => f.LastWriteTimeUtc < cutoff))
         {
             file.Delete();

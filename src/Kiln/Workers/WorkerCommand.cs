@@ -126,6 +126,7 @@ internal static class WorkerCommand
             return 2;
         }
 
+        OrphanSweep.Run(logger);
         var handlers = host.Services.GetServices<IJobHandler>().ToDictionary(h => h.Kind, StringComparer.Ordinal);
         if (kinds is { Length: > 0 })
         {

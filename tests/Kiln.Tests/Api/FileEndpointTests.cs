@@ -67,6 +67,22 @@ public sealed class FileEndpointTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Theory]
+    [InlineData("items=0-9")]
+    [InlineData("lines=0-9, 20-29")]
+    public async Task An_unknown_range_unit_is_ignored_and_the_whole_file_sent(string range)
+    {
+        var (_, file) = await DerivativeAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/files/{file}/download");
+        request.Headers.TryAddWithoutValidation("Range", range);
+        using var response = await _server.Admin.SendAsync(request, TestContext.Current.CancellationToken);
+
+        // RFC 9110 §14.2: a server ignores a Range header with a unit it does not understand.
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Null(response.Content.Headers.ContentRange);
+        Assert.Equal(TestJobs.OutputBytes(Length), await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Theory]
     [InlineData("bytes=10-19", 10, 19)]
     [InlineData("bytes=99990-", 99_990, 99_999)]
     [InlineData("bytes=-5", 99_995, 99_999)]

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Kiln.Media.FFmpeg;
 using Kiln.Processing;
 using Kiln.Queue;
 
@@ -14,6 +15,7 @@ internal static class TestKinds
 {
     public const string Setting = "Kiln:Testing:EnableTestKinds";
     public const string Sleep = "test.sleep";
+    public const string Ffmpeg = "test.ffmpeg";
 
     /// <summary>Their own queue, so in-process workers serve them only when <c>Kiln:Workers:Slots:test</c> is set.</summary>
     public const string Queue = "test";
@@ -23,6 +25,7 @@ internal static class TestKinds
         if (builder.Configuration.GetValue<bool>(Setting))
         {
             builder.Services.AddJobKind<SleepHandler>(new JobKindInfo(Sleep, Queue, Priority: 10, Pausable: true));
+            builder.Services.AddJobKind<FfmpegLoopHandler>(new JobKindInfo(Ffmpeg, Queue, Priority: 10));
         }
 
         return builder;
@@ -82,4 +85,26 @@ internal sealed class SleepHandler : IJobHandler
 
     private static double? Number(JsonObject p, string name) =>
         p[name] is JsonValue v && v.TryGetValue<double>(out var d) && double.IsFinite(d) && d >= 0 ? d : null;
+}
+
+/// <summary>
+/// <c>test.ffmpeg</c>: runs ffmpeg on an endless real-time test source until cancelled, with <c>token</c> (letters,
+/// digits, '-') in its argv so a test can find that one process and watch it die with its owner.
+/// </summary>
+internal sealed class FfmpegLoopHandler(FfmpegRunner ffmpeg) : IJobHandler
+{
+    public string Kind => TestKinds.Ffmpeg;
+
+    public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
+    {
+        var token = context.Params["token"] is JsonValue v && v.TryGetValue<string>(out var t) && t.Length is > 0 and <= 64
+            && t.All(c => char.IsAsciiLetterOrDigit(c) || c == '-') ? t : "none";
+        await ffmpeg.RunAsync(
+            ["-re", "-f", "lavfi", "-i", "testsrc=size=32x32:rate=5", "-metadata", "comment=" + token, "-f", "null", "-"],
+            null,
+            "ffmpeg",
+            null,
+            cancellationToken);
+        return new JobOutcome(new JsonObject { ["token"] = token });
+    }
 }

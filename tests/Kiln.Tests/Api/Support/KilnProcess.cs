@@ -43,6 +43,11 @@ internal sealed partial class KilnProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int Id => _process.Id;
+
+    /// <summary>SIGKILL to the Kiln process alone, as the OOM killer or an operator's kill -9 would: no shutdown runs.</summary>
+    public void KillHard() => _process.Kill(entireProcessTree: false);
+
     public static KilnProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")

@@ -18,6 +18,7 @@ internal static class KeyEndpoints
     {
         var group = routes.MapGroup(Prefix).WithTags("Keys").ProducesCommonProblems().RequireAuthorization(SecurityExtensions.AdminPolicy);
         group.MapGet("/", List);
+        group.MapGet("/{id:guid}", Get);
         group.MapPost("/", Create);
         group.MapDelete("/{id:guid}", Revoke).ProducesProblem(StatusCodes.Status409Conflict);
         return group;
@@ -33,6 +34,13 @@ internal static class KeyEndpoints
 
         return TypedResults.Ok(await keys.ListAsync(role, ct));
     }
+
+    /// <summary>
+    /// One key. Besides being useful, a GET here keeps <c>GET /api/keys/not-a-guid</c> a 404: with only DELETE on
+    /// this route, routing would answer 405 for any path under it before checking the id.
+    /// </summary>
+    private static async Task<Results<Ok<ApiKeyInfo>, ProblemHttpResult>> Get(Guid id, ApiKeyStore keys, CancellationToken ct) =>
+        await keys.GetAsync(id, ct) is { } key ? TypedResults.Ok(key) : Problems.NotFound("Key");
 
     private static async Task<Results<Created<CreatedKeyResponse>, ProblemHttpResult>> Create(CreateKeyRequest request, ApiKeyStore keys, CancellationToken ct)
     {

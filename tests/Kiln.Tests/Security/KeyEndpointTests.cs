@@ -79,6 +79,10 @@ public sealed class KeyEndpointTests : IAsyncLifetime
 
         using var unknown = await _server.Admin.DeleteAsync($"/api/keys/{Guid.NewGuid()}");
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        var one = await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/keys/{self}");
+        Assert.Equal("test admin", one!["name"]!.GetValue<string>());
+        using var notAnId = await _server.Admin.GetAsync("/api/keys/url-signing.key");
+        Assert.Equal(HttpStatusCode.NotFound, notAnId.StatusCode);
     }
 
     [Fact]

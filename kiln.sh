@@ -98,7 +98,8 @@ ensure_node() {
 }
 
 # Builds the dashboard into src/Kiln/wwwroot (copied to the server's output by the dotnet build). `npm ci` runs only
-# when node_modules was installed from another package-lock.json (a stamp of its hash), so repeated runs stay fast.
+# when node_modules was installed from another package-lock.json, and the build only when the page's sources changed
+# (stamps of their hashes), so repeated runs stay fast.
 build_web() {
   ensure_node
   local web="$ROOT/web" stamp="$ROOT/web/node_modules/.kiln-lock-sha1" want
@@ -108,7 +109,14 @@ build_web() {
     (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" > "$stamp"
   fi
+  # Rebuild only when the page's sources changed since the last build (or the output is gone).
+  local built="$web/node_modules/.kiln-build-sha1" sources
+  sources="$( (cd "$web" && find src index.html vite.config.ts tsconfig.json package-lock.json -type f -print0 | sort -z | xargs -0 sha1sum) | sha1sum | cut -d' ' -f1)"
+  if [[ -f "$ROOT/src/Kiln/wwwroot/index.html" && -f "$built" && "$(cat "$built")" == "$sources" ]]; then
+    return 0
+  fi
   (cd "$web" && npm run --silent build -- --logLevel warn)
+  echo "$sources" > "$built"
 }
 
 # Whether `./kiln.sh test ARGS` runs the browser tests: always without a filter, with a filter only when it names

@@ -42,7 +42,9 @@ public sealed class RequestFaultTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var asset = (await response.Content.ReadFromJsonAsync<JsonObject>(TestContext.Current.CancellationToken))!["assets"]![0]!;
-        Assert.Equal("upload", asset["originalName"]!.GetValue<string>());
+        Assert.Equal("upload", asset["name"]!.GetValue<string>());
+        var details = await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/assets/{asset["id"]}", TestContext.Current.CancellationToken);
+        Assert.Equal("upload", details!["asset"]!["originalName"]!.GetValue<string>());
     }
 
     [Theory]

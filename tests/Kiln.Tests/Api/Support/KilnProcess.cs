@@ -115,7 +115,8 @@ internal sealed partial class KilnProcess : IAsyncDisposable
     public static async Task<(KilnProcess Process, Uri Address)> ServeAsync(IReadOnlyDictionary<string, string> environment)
     {
         var process = Start(environment, "serve", "--urls", "http://127.0.0.1:0");
-        var line = await process.WaitForOutputAsync(l => l.Contains("Now listening on", StringComparison.Ordinal));
+        // Generous: a cold `dotnet kiln.dll` start on a loaded CI machine took over 30 s.
+        var line = await process.WaitForOutputAsync(l => l.Contains("Now listening on", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
         return (process, new Uri(ListeningAddress().Match(line).Value));
     }
 

@@ -39,10 +39,14 @@ public sealed class AssetSnapshotTests : IAsyncLifetime
         await using var tx = await conn.BeginTransactionAsync(ct);
         await Exec(conn, "lock table jobs in access exclusive mode");
         var details = _server.Admin.GetFromJsonAsync<JsonObject>($"/api/assets/{assetId}", ct);
+
+        // Watched from another connection: inside a transaction pg_stat_activity is a snapshot that never changes.
+        await using var watcher = new NpgsqlConnection(_database.ConnectionString);
+        await watcher.OpenAsync(ct);
         await Poll.UntilAsync(
             async () =>
             {
-                await using var waiting = new NpgsqlCommand("select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%from jobs where asset_id%'", conn);
+                await using var waiting = new NpgsqlCommand("select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%from jobs where asset_id%'", watcher);
                 return (long)(await waiting.ExecuteScalarAsync(ct))! > 0;
             },
             "the details request to wait on the jobs table",

@@ -42,14 +42,16 @@ public sealed class RequestFaultTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var asset = (await response.Content.ReadFromJsonAsync<JsonObject>(TestContext.Current.CancellationToken))!["assets"]![0]!;
-        Assert.Equal("upload", asset["originalName"]!.GetValue<string>());
+        Assert.Equal("upload", asset["name"]!.GetValue<string>());
+        var details = await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/assets/{asset["id"]}", TestContext.Current.CancellationToken);
+        Assert.Equal("upload", details!["asset"]!["originalName"]!.GetValue<string>());
     }
 
     [Theory]
     [InlineData("/api/jobs?page=2147483647&pageSize=500", "jobs.bad_page")]
-    [InlineData("/api/jobs?page=4294968&pageSize=500", "jobs.bad_page")]
+    [InlineData("/api/jobs?page=4294969&pageSize=500", "jobs.bad_page")]
     [InlineData("/api/assets?page=2147483647&pageSize=500", "assets.bad_page")]
-    [InlineData("/api/assets?page=4294968&pageSize=500", "assets.bad_page")]
+    [InlineData("/api/assets?page=4294969&pageSize=500", "assets.bad_page")]
     public async Task A_page_past_the_largest_offset_is_400(string url, string code)
     {
         using var response = await _server.Admin.GetAsync(url, TestContext.Current.CancellationToken);
@@ -60,8 +62,8 @@ public sealed class RequestFaultTests : IAsyncLifetime
     [Fact]
     public async Task The_last_page_that_fits_still_answers_200()
     {
-        // (4294967 - 1) * 500 = 2,147,483,000: fits in an int, so it is a real (empty) page.
-        using var response = await _server.Admin.GetAsync("/api/assets?page=4294967&pageSize=500", TestContext.Current.CancellationToken);
+        // (4294968 - 1) * 500 = 2,147,483,500 fits in an int (4294969 would not): a real, empty page.
+        using var response = await _server.Admin.GetAsync("/api/assets?page=4294968&pageSize=500", TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 

@@ -28,7 +28,7 @@ public static class ImageThumbnailer
 
         var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
 
-        var results = new List<ThumbnailResult>(specs.Count);
+        var results = new ThumbnailResult?[specs.Count];
         VipsImage? shared = null;
         try
         {
@@ -39,27 +39,36 @@ public static class ImageThumbnailer
                 flatten: specs.All(s => !OutputFormat(s, info).CanHoldAlpha()),
                 limits,
                 cancellationToken);
-            foreach (var spec in specs)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                results.Add(Make(source, shared, info, limits, outputDirectory, spec, cancellationToken));
-            }
 
-            return results;
+            // From a decode held in memory the sizes are independent, so they are made side by side (what sharp does
+            // with one pipeline per size); streaming from the file, each size decodes on its own, one after another.
+            var parallelism = shared is null ? 1 : Math.Min(specs.Count, Environment.ProcessorCount);
+            Parallel.For(
+                0,
+                specs.Count,
+                new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken },
+                i => results[i] = Make(source, shared, info, limits, outputDirectory, specs[i], cancellationToken));
+            return results.Select(r => r!).ToList();
         }
-        catch (Exception e)
+        catch (Exception thrown)
         {
             // All or nothing: a caller that sees an error must not find half of the thumbnails.
             foreach (var done in results)
             {
-                File.Delete(done.Path);
+                if (done is not null)
+                {
+                    File.Delete(done.Path);
+                }
             }
 
+            // Parallel.For wraps what a size threw; the caller expects the error itself.
+            var e = thrown is AggregateException { InnerExceptions.Count: > 0 } aggregate ? aggregate.InnerExceptions[0] : thrown;
             if (e is VipsException vips)
             {
                 throw ImageErrorCodes.CorruptData("The image cannot be decoded: " + vips.Message, vips);
             }
 
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
             throw;
         }
         finally

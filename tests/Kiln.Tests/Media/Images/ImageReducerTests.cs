@@ -118,6 +118,48 @@ public sealed class ImageReducerTests(ScratchDirectory scratch) : IClassFixture<
         Assert.InRange(Pixels.MeanAbsDifference(result.Path, referencePath), 0, 1.5);
     }
 
+    [Fact]
+    public void Several_sizes_share_one_decode_shrunk_as_far_as_the_largest_allows()
+    {
+        var input = TestPaths.CorpusFile("2569067123_aca715a2ee_o.jpg");
+        var info = ImageProbe.Read(input, Ct);
+        var boxes = ThumbnailSpec.Defaults.Select(s => (s.Width, s.Height, s.Fit)).ToList();
+        var opened = new List<int>();
+        VipsImage Open(int shrink)
+        {
+            opened.Add(shrink);
+            return VipsOperation.Run("jpegload", ("filename", input), ("shrink", shrink), ("access", "sequential"));
+        }
+
+        using (var shared = ImageReducer.DecodeShared(info, Open, boxes, flatten: true, ImageLimits.Default, Ct))
+        {
+            // LARGE (1920x1080 inside a 2725x2225 photo) allows a shrink of 2 only; one decode serves all three sizes.
+            Assert.NotNull(shared);
+            Assert.Equal(new[] { 2 }, opened);
+            Assert.Equal((1363, 1113), (shared.Width, shared.Height));
+        }
+
+        // Over the limit, or for a single size, every size decodes on its own.
+        Assert.Null(ImageReducer.DecodeShared(info, Open, boxes, flatten: true, new ImageLimits { SharedDecodeMaxPixels = 1_000_000 }, Ct));
+        Assert.Null(ImageReducer.DecodeShared(info, Open, boxes.Take(1).ToList(), flatten: true, ImageLimits.Default, Ct));
+        Assert.Equal(new[] { 2 }, opened);
+    }
+
+    [Fact]
+    public void Thumbnails_from_the_shared_decode_equal_those_decoded_one_by_one()
+    {
+        var input = TestPaths.CorpusFile("alpha-premultiply-2048x1536-paper.png");
+        var shared = ImageThumbnailer.Generate(input, scratch.NewDirectory("shared"), ThumbnailSpec.Defaults, ImageLimits.Default, Ct);
+        var alone = ImageThumbnailer.Generate(
+            input, scratch.NewDirectory("alone"), ThumbnailSpec.Defaults, new ImageLimits { SharedDecodeMaxPixels = 0 }, Ct);
+
+        foreach (var (a, b) in shared.Zip(alone))
+        {
+            Assert.Equal((b.Name, b.Width, b.Height), (a.Name, a.Width, a.Height));
+            Assert.Equal(File.ReadAllBytes(b.Path), File.ReadAllBytes(a.Path));
+        }
+    }
+
     /// <summary>One input per family, made from the corpus photo (or the corpus RGBA PNG) with libvips.</summary>
     private string Make(string family)
     {

@@ -135,14 +135,14 @@ public sealed class ImageReducerTests(ScratchDirectory scratch) : IClassFixture<
         {
             // LARGE (1920x1080 inside a 2725x2225 photo) allows a shrink of 2 only; one decode serves all three sizes.
             Assert.NotNull(shared);
-            Assert.Equal(new[] { 2 }, opened);
+            Assert.Equal(2, Assert.Single(opened));
             Assert.Equal((1363, 1113), (shared.Width, shared.Height));
         }
 
         // Over the limit, or for a single size, every size decodes on its own.
         Assert.Null(ImageReducer.DecodeShared(info, Open, boxes, flatten: true, new ImageLimits { SharedDecodeMaxPixels = 1_000_000 }, Ct));
         Assert.Null(ImageReducer.DecodeShared(info, Open, boxes.Take(1).ToList(), flatten: true, ImageLimits.Default, Ct));
-        Assert.Equal(new[] { 2 }, opened);
+        Assert.Equal(2, Assert.Single(opened));
     }
 
     [Fact]

@@ -21,7 +21,7 @@ internal sealed class ImageApiBenchmark : IBenchmark
 {
     public string Name => "image-api";
 
-    public string Description => "upload → three thumbnails ready, images/s and peak RSS with 8 large images in flight (options: --images N --rounds N)";
+    public string Description => "upload → three thumbnails ready, images/s and peak RSS with 8 large images in flight (options: --images N --rounds N --pipeline default)";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
@@ -48,20 +48,36 @@ internal sealed class ImageApiBenchmark : IBenchmark
             var key = await app.Services.GetRequiredService<ApiKeyStore>().CreateAsync("bench", Roles.Admin, cancellationToken);
             using var http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(10) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key.Secret);
-            var settings = """{"jobs":["image.thumbnails"]}""";
+            // --pipeline default: no settings, so the default image pipeline runs (probe, optimize, thumbnails),
+            // the figure bench/run-image-e2e.sh sets against the Node reference.
+            var defaultPipeline = Array.IndexOf(args, "default") > 0 && Array.IndexOf(args, "--pipeline") >= 0;
+            var settings = defaultPipeline ? null : """{"jobs":["image.thumbnails"]}""";
 
             await RunBatchAsync(http, photo, 4, settings, cancellationToken);
             var rates = new List<double>();
+            var cpus = new List<double>();
+            using var process = Process.GetCurrentProcess();
             for (var round = 0; round < rounds; round++)
             {
+                process.Refresh();
+                var cpu = process.TotalProcessorTime;
                 var watch = Stopwatch.StartNew();
                 await RunBatchAsync(http, photo, images, settings, cancellationToken);
+                process.Refresh();
                 rates.Add(images / watch.Elapsed.TotalSeconds);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round + 1}: {images} images in {watch.Elapsed.TotalSeconds:F2} s = {rates[^1]:F2} images/s"));
+                cpus.Add((process.TotalProcessorTime - cpu).TotalMilliseconds / images);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round + 1}: {images} images in {watch.Elapsed.TotalSeconds:F2} s = {rates[^1]:F2} images/s, cpu {cpus[^1]:F1} ms/image"));
             }
 
-            rates.Sort();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"image-api median {rates[rates.Count / 2]:F2} images/s (upload + 3 thumbnails of a 2725x2225 JPEG, default slots)"));
+            var ordered = rates.Order().ToList();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"image-api median {ordered[ordered.Count / 2]:F2} images/s (upload + {(defaultPipeline ? "default pipeline" : "3 thumbnails")} of a 2725x2225 JPEG, default slots)"));
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"kiln e2e median={ordered[ordered.Count / 2]:F2} images/s cpu-ms/image={cpus.Order().ElementAt(cpus.Count / 2):F1} peak-rss-mib={PeakRssBytes() / 1048576.0:F0} rounds=[{string.Join(", ", rates.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))}]"));
+            if (defaultPipeline)
+            {
+                return 0;
+            }
 
             // Peak memory: 8 large images in flight at once, all slots busy.
             using (var wide = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(10) })
@@ -87,15 +103,16 @@ internal sealed class ImageApiBenchmark : IBenchmark
     }
 
     /// <summary>Uploads <paramref name="count"/> copies concurrently and waits until every job of every asset is done.</summary>
-    private static async Task RunBatchAsync(HttpClient http, byte[] photo, int count, string settings, CancellationToken ct)
+    private static async Task RunBatchAsync(HttpClient http, byte[] photo, int count, string? settings, CancellationToken ct)
     {
         var uploads = Enumerable.Range(0, count).Select(async i =>
         {
-            using var form = new MultipartFormDataContent
+            using var form = new MultipartFormDataContent { { new ByteArrayContent(photo), "file", $"photo-{i}.jpg" } };
+            if (settings is not null)
             {
-                { new ByteArrayContent(photo), "file", $"photo-{i}.jpg" },
-                { new StringContent(settings), "settings" },
-            };
+                form.Add(new StringContent(settings), "settings");
+            }
+
             using var response = await http.PostAsync("/api/uploads", form, ct);
             response.EnsureSuccessStatusCode();
             var body = await response.Content.ReadFromJsonAsync<JsonObject>(ct);

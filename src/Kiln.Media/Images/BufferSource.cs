@@ -36,10 +36,9 @@ internal static unsafe class BufferSource
         cancellationToken.ThrowIfCancellationRequested();
         using var op = VipsOperation.Create(loader);
         op.Set("buffer", blob).Set("access", "sequential").Set("fail_on", "error");
-        if (shrink > 1)
-        {
-            op.Set("shrink", shrink);
-        }
+        var family = ImageFamilies.FromLoader(loader)!;
+        shrink = ImageReducer.ShrinksOnLoad(family) ? shrink : 1;
+        SetShrink(op, family, shrink);
 
         try
         {
@@ -59,5 +58,23 @@ internal static unsafe class BufferSource
         }
 
         return image;
+    }
+
+    /// <summary>Asks a loader to decode at 1/<paramref name="shrink"/> of the size (JPEG: DCT scaling; WebP: scaled decode).</summary>
+    internal static void SetShrink(VipsOperation op, string family, int shrink)
+    {
+        if (shrink <= 1)
+        {
+            return;
+        }
+
+        if (family == ImageFamilies.Jpeg)
+        {
+            op.Set("shrink", shrink);
+        }
+        else if (family == ImageFamilies.Webp)
+        {
+            op.Set("scale", 1.0 / shrink);
+        }
     }
 }

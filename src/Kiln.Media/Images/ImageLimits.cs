@@ -17,6 +17,12 @@ public sealed record ImageLimits
     /// <summary>Pixels of all decoded frames together, for animations loaded whole.</summary>
     public long MaxTotalPixels { get; init; } = 400_000_000;
 
+    /// <summary>
+    /// Largest decoded image (pixels, after shrink-on-load) kept in memory so that several sizes of one image are made
+    /// from one decode; larger images are decoded once per size, streaming. 40 megapixels (~120 MB as RGB) by default.
+    /// </summary>
+    public long SharedDecodeMaxPixels { get; init; } = 40_000_000;
+
     /// <summary>Refuses an image whose frame is over <see cref="MaxPixels"/>, from its probed header.</summary>
     /// <exception cref="MediaException"><c>image.too_large</c>.</exception>
     public void EnsureWithin(ImageInfo info) => ImageSource.EnsureWithin(info, this);

@@ -1,3 +1,4 @@
+using Kiln.Media.Images.Resampling;
 using Kiln.Media.Vips;
 
 namespace Kiln.Media.Images;
@@ -60,9 +61,24 @@ internal static class ImagePipeline
 
     public static VipsImage CastToUchar(VipsImage image) => image.Format == 0 ? image : image.Call("cast", ("format", "uchar"));
 
-    /// <summary>Composes alpha over white: JPEG has no alpha, and black (what dropping alpha shows) looks broken.</summary>
-    public static VipsImage FlattenOnWhite(VipsImage image) =>
-        image.HasAlpha ? image.Call("flatten", ("background", White)).Then(CastToUchar) : image;
+    /// <summary>
+    /// Composes alpha over white: JPEG has no alpha, and black (what dropping alpha shows) looks broken. 8-bit RGBA
+    /// goes through <see cref="FlattenRgbaOnWhite"/> (integer, several times faster than libvips' float flatten).
+    /// </summary>
+    public static VipsImage FlattenOnWhite(VipsImage image)
+    {
+        if (!image.HasAlpha)
+        {
+            return image;
+        }
+
+        if (image is { Bands: 4, Format: 0 } && VipsRowStage.IsAvailable)
+        {
+            return VipsRowStage.Map(image, image.Width, new FlattenRgbaOnWhite(image.Width), outputBands: 3);
+        }
+
+        return image.Call("flatten", ("background", White)).Then(CastToUchar);
+    }
 
     /// <summary>
     /// Lanczos3 resize by <paramref name="scale"/>. With alpha the colour is premultiplied first so transparent

@@ -7,7 +7,8 @@ public sealed record ResizedImage(byte[] Bytes, int Width, int Height, string Co
 
 /// <summary>
 /// Resizes an encoded image held in memory and encodes the result to memory: the path for on-the-fly sizes,
-/// where files would only add I/O. Upright output, never upscaled, Lanczos3.
+/// where files would only add I/O. Upright output, never upscaled, Lanczos3, alpha flattened onto white; the
+/// pixels come from the same <see cref="ImageReducer"/> as the thumbnails of the <c>image.thumbnails</c> job.
 /// </summary>
 public static class ImageResizer
 {
@@ -41,27 +42,23 @@ public static class ImageResizer
         }
     }
 
+    /// <summary>The same reduction as the <c>image.thumbnails</c> job (<see cref="ImageReducer"/>), alpha flattened onto white.</summary>
     private static VipsImage Resize(VipsAreaHandle input, string loader, int width, int height, ImageLimits limits, CancellationToken cancellationToken)
     {
-        using var header = BufferSource.Open(input, loader, shrink: 1, limits, cancellationToken);
-        var info = ImageProbe.Describe(header, ImageFamilies.FromLoader(loader)!);
-        var scale = Math.Min(1.0, Math.Min((double)width / info.Width, (double)height / info.Height));
-        var targetWidth = Math.Max(1, (int)Math.Round(info.Width * scale));
-        var targetHeight = Math.Max(1, (int)Math.Round(info.Height * scale));
-
-        if (!JpegFastPath.Applies(info))
+        ImageInfo info;
+        using (var header = BufferSource.Open(input, loader, shrink: 1, limits, cancellationToken))
         {
-            // The general case: libvips' thumbnail handles rotation, alpha premultiplication and colour profiles.
-            return VipsOperation.Run(
-                    "thumbnail_buffer", ("buffer", input), ("width", targetWidth), ("height", targetHeight), ("size", "down"), ("fail_on", "error"))
-                .Then(ImagePipeline.ToSrgb);
+            info = ImageProbe.Describe(header, ImageFamilies.FromLoader(loader)!);
         }
 
-        return JpegFastPath.Reduce(
-            shrink => shrink == 1 ? header.Call("copy") : BufferSource.Open(input, loader, shrink, limits, cancellationToken),
-            info.StoredWidth,
-            info.StoredHeight,
-            targetWidth,
-            targetHeight);
+        return ImageReducer.Thumbnail(
+            info,
+            shrink => BufferSource.Open(input, loader, shrink, limits, cancellationToken),
+            () => VipsOperation.Run("thumbnail_buffer", ("buffer", input), ("width", width), ("height", height), ("size", "down"), ("fail_on", "error")),
+            width,
+            height,
+            ThumbnailFit.Inside,
+            flatten: true,
+            cancellationToken);
     }
 }

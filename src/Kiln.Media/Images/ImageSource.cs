@@ -63,8 +63,11 @@ internal sealed class ImageSource
     /// </summary>
     /// <param name="sequential">Top-to-bottom access only: the decoder streams instead of holding the whole image.</param>
     /// <param name="allPages">Load every frame as one tall strip (animations); otherwise only the first.</param>
-    /// <param name="jpegShrink">For a JPEG: decode at 1/n of the size (1, 2, 4 or 8) through libjpeg's DCT scaling.</param>
-    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken, int jpegShrink = 1)
+    /// <param name="shrink">
+    /// Decode at 1/n of the size (1, 2, 4 or 8) where the decoder can (<see cref="ImageReducer.ShrinksOnLoad"/>:
+    /// libjpeg's DCT scaling, libwebp's scaled decode); ignored for other formats.
+    /// </param>
+    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken, int shrink = 1)
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var op = VipsOperation.Create(Loader);
@@ -77,10 +80,8 @@ internal sealed class ImageSource
             op.Set("n", -1);
         }
 
-        if (jpegShrink > 1)
-        {
-            op.Set("shrink", jpegShrink);
-        }
+        shrink = ImageReducer.ShrinksOnLoad(Family) ? shrink : 1;
+        BufferSource.SetShrink(op, Family, shrink);
 
         try
         {
@@ -95,7 +96,7 @@ internal sealed class ImageSource
         try
         {
             RefineFamily(image);
-            if (jpegShrink == 1)
+            if (shrink == 1)
             {
                 // A shrunk decode is opened after the full-size header passed this check.
                 CheckLimits(image, allPages && CanAnimate, limits);

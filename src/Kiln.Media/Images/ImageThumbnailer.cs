@@ -3,9 +3,10 @@ using Kiln.Media.Vips;
 namespace Kiln.Media.Images;
 
 /// <summary>
-/// Makes thumbnails with libvips' <c>thumbnail</c> operation, which decodes at reduced size where the format
-/// allows (JPEG DCT scaling, WebP) instead of decoding every pixel and then shrinking. Outputs are upright
-/// (the operation applies the EXIF orientation), never upscaled, and an animation yields its first frame.
+/// Makes thumbnails through <see cref="ImageReducer"/> (sharp's way: shrink on load where the format allows, 8-bit
+/// Lanczos3, colour and orientation applied to the small image), and libvips' <c>thumbnail</c> for what the reducer
+/// does not take. Several sizes of one image come from one decode held in memory
+/// (<see cref="ImageReducer.DecodeShared"/>). Outputs are upright, never upscaled, and an animation yields its first frame.
 /// </summary>
 public static class ImageThumbnailer
 {
@@ -27,67 +28,93 @@ public static class ImageThumbnailer
 
         var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
 
-        var results = new List<ThumbnailResult>(specs.Count);
+        var results = new ThumbnailResult?[specs.Count];
+        VipsImage? shared = null;
         try
         {
-            foreach (var spec in specs)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                results.Add(Make(source, info, limits, outputDirectory, spec, cancellationToken));
-            }
+            shared = ImageReducer.DecodeShared(
+                info,
+                shrink => source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink),
+                specs.Select(s => (s.Width, s.Height, s.Fit)).ToList(),
+                flatten: specs.All(s => !OutputFormat(s, info).CanHoldAlpha()),
+                limits,
+                cancellationToken);
 
-            return results;
+            // From a decode held in memory the sizes are independent, so they are made side by side (what sharp does
+            // with one pipeline per size); streaming from the file, each size decodes on its own, one after another.
+            var parallelism = shared is null ? 1 : Math.Min(specs.Count, Environment.ProcessorCount);
+            Parallel.For(
+                0,
+                specs.Count,
+                new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken },
+                i => results[i] = Make(source, shared, info, limits, outputDirectory, specs[i], cancellationToken));
+            return results.Select(r => r!).ToList();
         }
-        catch (Exception e)
+        catch (Exception thrown)
         {
             // All or nothing: a caller that sees an error must not find half of the thumbnails.
             foreach (var done in results)
             {
-                File.Delete(done.Path);
+                if (done is not null)
+                {
+                    File.Delete(done.Path);
+                }
             }
 
+            // Parallel.For wraps what a size threw; the caller expects the error itself.
+            var e = thrown is AggregateException { InnerExceptions.Count: > 0 } aggregate ? aggregate.InnerExceptions[0] : thrown;
             if (e is VipsException vips)
             {
                 throw ImageErrorCodes.CorruptData("The image cannot be decoded: " + vips.Message, vips);
             }
 
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
             throw;
+        }
+        finally
+        {
+            shared?.Dispose();
         }
     }
 
+    private static ImageOutputFormat OutputFormat(ThumbnailSpec spec, ImageInfo info) => spec.Format switch
+    {
+        ImageOutputFormat.Auto => info.HasAlpha ? ImageOutputFormat.Webp : ImageOutputFormat.Jpeg,
+        _ => spec.Format,
+    };
+
     private static ThumbnailResult Make(
         ImageSource source,
+        VipsImage? shared,
         ImageInfo info,
         ImageLimits limits,
         string outputDirectory,
         ThumbnailSpec spec,
         CancellationToken cancellationToken)
     {
-        var format = spec.Format switch
-        {
-            ImageOutputFormat.Auto => info.HasAlpha ? ImageOutputFormat.Webp : ImageOutputFormat.Jpeg,
-            _ => spec.Format,
-        };
+        var format = OutputFormat(spec, info);
         var family = format.Family();
         using var output = new OutputFile(Path.Combine(outputDirectory, spec.Name.ToLowerInvariant() + ImageFamilies.Extension(family)));
 
-        var image = (JpegFastPath.Applies(info) ? ReducePlainJpeg(source, info, spec, limits, cancellationToken) : null)
-            ?? VipsOperation.Run(
+        var image = ImageReducer.Thumbnail(
+            info,
+            // The shared decode is already shrunk as far as this size allows; the reducer takes it as it is.
+            shrink => shared?.Call("copy") ?? source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink),
+            () => VipsOperation.Run(
                 "thumbnail",
                 ("filename", source.Path),
                 ("width", spec.Width),
                 ("height", spec.Height),
                 ("size", "down"),
                 ("crop", spec.Fit == ThumbnailFit.Cover ? "centre" : "none"),
-                ("fail_on", "error"));
+                ("fail_on", "error")),
+            spec.Width,
+            spec.Height,
+            spec.Fit,
+            flatten: !format.CanHoldAlpha(),
+            cancellationToken);
         try
         {
-            image = image.Then(ImagePipeline.ToSrgb);
-            if (!format.CanHoldAlpha())
-            {
-                image = image.Then(ImagePipeline.FlattenOnWhite);
-            }
-
             var (width, height) = (image.Width, image.Height);
             ImagePipeline.Save(image, format, spec.Quality, output.PartialPath, cancellationToken);
             var bytes = output.Commit();
@@ -97,42 +124,5 @@ public static class ImageThumbnailer
         {
             image.Dispose();
         }
-    }
-
-    /// <summary>
-    /// What <c>thumbnail</c> would make, through <see cref="JpegFastPath"/>: scale to fit inside (or to cover and
-    /// then crop the centre of) the box. Null when the image is not larger than the box, which <c>thumbnail</c> handles.
-    /// </summary>
-    private static VipsImage? ReducePlainJpeg(ImageSource source, ImageInfo info, ThumbnailSpec spec, ImageLimits limits, CancellationToken cancellationToken)
-    {
-        var (width, height) = (info.StoredWidth, info.StoredHeight);
-        var (scaleX, scaleY) = ((double)spec.Width / width, (double)spec.Height / height);
-        var scale = spec.Fit == ThumbnailFit.Cover ? Math.Max(scaleX, scaleY) : Math.Min(scaleX, scaleY);
-        if (scale >= 1.0)
-        {
-            return null;
-        }
-
-        var targetWidth = Math.Max(1, (int)Math.Round(width * scale));
-        var targetHeight = Math.Max(1, (int)Math.Round(height * scale));
-        var image = JpegFastPath.Reduce(
-            shrink => source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink),
-            width,
-            height,
-            targetWidth,
-            targetHeight);
-        if (spec.Fit != ThumbnailFit.Cover || (targetWidth <= spec.Width && targetHeight <= spec.Height))
-        {
-            return image;
-        }
-
-        var (cropWidth, cropHeight) = (Math.Min(spec.Width, targetWidth), Math.Min(spec.Height, targetHeight));
-        return image.Then(i => VipsOperation.Run(
-            "extract_area",
-            ("input", i),
-            ("left", (targetWidth - cropWidth) / 2),
-            ("top", (targetHeight - cropHeight) / 2),
-            ("width", cropWidth),
-            ("height", cropHeight)));
     }
 }

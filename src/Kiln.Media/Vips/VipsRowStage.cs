@@ -42,10 +42,11 @@ internal static unsafe class VipsRowStage
     public static bool IsAvailable => LayoutMatches.Value;
 
     /// <summary>
-    /// A new image <paramref name="outputWidth"/> pixels wide, as high as <paramref name="input"/> and with its
-    /// bands, computed lazily by <paramref name="transform"/>. It holds its own reference to the input.
+    /// A new image <paramref name="outputWidth"/> pixels wide, as high as <paramref name="input"/> and with
+    /// <paramref name="outputBands"/> bands (the input's when omitted), computed lazily by <paramref name="transform"/>.
+    /// It holds its own reference to the input.
     /// </summary>
-    public static VipsImage Map(VipsImage input, int outputWidth, IRowTransform transform)
+    public static VipsImage Map(VipsImage input, int outputWidth, IRowTransform transform, int outputBands = 0)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(transform);
@@ -60,6 +61,7 @@ internal static unsafe class VipsRowStage
             throw new InvalidOperationException("This libvips' VipsRegion layout is not the one VipsRowStage was written for.");
         }
 
+        outputBands = outputBands > 0 ? outputBands : input.Bands;
         var inputPtr = input.Handle.DangerousGetHandle();
         var output = VipsNative.vips_image_new();
         if (output == nint.Zero)
@@ -73,7 +75,7 @@ internal static unsafe class VipsRowStage
             // The stage owns a reference to its input and a handle to the transform until the output closes;
             // the "close" handler, connected first, releases both on every path, failures included.
             var stage = GCHandle.ToIntPtr(GCHandle.Alloc(
-                new Stage(VipsNative.g_object_ref(inputPtr), transform, input.Width, outputWidth, input.Bands)));
+                new Stage(VipsNative.g_object_ref(inputPtr), transform, input.Width, outputWidth, input.Bands, outputBands)));
             VipsNative.g_signal_connect_data(output, "close", &Close, stage, nint.Zero, 0);
 
             var inputs = stackalloc nint[] { inputPtr, nint.Zero };
@@ -86,7 +88,7 @@ internal static unsafe class VipsRowStage
                 output,
                 outputWidth,
                 input.Height,
-                input.Bands,
+                outputBands,
                 0,
                 0,
                 VipsNative.vips_image_get_interpretation(inputPtr),
@@ -129,9 +131,9 @@ internal static unsafe class VipsRowStage
                 return -1;
             }
 
-            var source = Address(sequence, 0, wanted.Top, stage.Bands);
+            var source = Address(sequence, 0, wanted.Top, stage.InputBands);
             var sourceStride = Stride(sequence);
-            var target = Address(outRegion, wanted.Left, wanted.Top, stage.Bands);
+            var target = Address(outRegion, wanted.Left, wanted.Top, stage.OutputBands);
             var targetStride = Stride(outRegion);
             if (wanted.Left == 0 && wanted.Width == stage.OutputWidth)
             {
@@ -140,7 +142,7 @@ internal static unsafe class VipsRowStage
             }
 
             // Part of a row was asked for (a crop downstream): compute whole rows aside and copy the part.
-            var rowBytes = (nint)stage.OutputWidth * stage.Bands;
+            var rowBytes = (nint)stage.OutputWidth * stage.OutputBands;
             var scratch = (byte*)NativeMemory.Alloc((nuint)(rowBytes * wanted.Height));
             try
             {
@@ -148,10 +150,10 @@ internal static unsafe class VipsRowStage
                 for (var y = 0; y < wanted.Height; y++)
                 {
                     Buffer.MemoryCopy(
-                        scratch + (y * rowBytes) + ((nint)wanted.Left * stage.Bands),
+                        scratch + (y * rowBytes) + ((nint)wanted.Left * stage.OutputBands),
                         target + (y * targetStride),
                         targetStride,
-                        (long)wanted.Width * stage.Bands);
+                        (long)wanted.Width * stage.OutputBands);
                 }
             }
             finally
@@ -235,7 +237,7 @@ internal static unsafe class VipsRowStage
             && last[2] == pixels[(((3 * 4) + 2) * 3) + 2];
     }
 
-    private sealed class Stage(nint input, IRowTransform transform, int inputWidth, int outputWidth, int bands)
+    private sealed class Stage(nint input, IRowTransform transform, int inputWidth, int outputWidth, int inputBands, int outputBands)
     {
         public nint Input { get; } = input;
 
@@ -245,6 +247,8 @@ internal static unsafe class VipsRowStage
 
         public int OutputWidth { get; } = outputWidth;
 
-        public int Bands { get; } = bands;
+        public int InputBands { get; } = inputBands;
+
+        public int OutputBands { get; } = outputBands;
     }
 }

@@ -22,6 +22,13 @@ internal sealed class ImageOptions
     [Range(1, 100_000)]
     public int MaxFrames { get; set; } = 1000;
 
+    /// <summary>
+    /// Largest decoded image (pixels) a thumbnails job keeps in memory to make all its sizes from one decode; larger
+    /// images are decoded once per size, streaming. Kiln__Images__SharedDecodeMaxPixels.
+    /// </summary>
+    [Range(0, 10_000_000_000)]
+    public long SharedDecodeMaxPixels { get; set; } = 40_000_000;
+
     /// <summary>Threads libvips uses inside one image; jobs already run in parallel, so 1 is usually best.</summary>
     [Range(0, 64)]
     public int VipsConcurrency { get; set; } = 1;
@@ -37,7 +44,7 @@ internal sealed class ImageOptions
     /// <summary>Asset categories whose images get <c>image.enhance</c> by default.</summary>
     public string[] EnhanceCategories { get; set; } = ["DISP", "DECD"];
 
-    public ImageLimits Limits => new() { MaxPixels = MaxPixels, MaxFrames = MaxFrames, MaxTotalPixels = Math.Max(MaxPixels, 4 * MaxPixels) };
+    public ImageLimits Limits => new() { MaxPixels = MaxPixels, MaxFrames = MaxFrames, MaxTotalPixels = Math.Max(MaxPixels, 4 * MaxPixels), SharedDecodeMaxPixels = SharedDecodeMaxPixels };
 }
 
 /// <summary>The image job kinds (DESIGN.md §3) and their default pipeline.</summary>

@@ -34,11 +34,11 @@ public sealed class ImageThumbnailerTests(ScratchDirectory scratch) : IClassFixt
     [Fact]
     public async Task A_plain_jpeg_takes_the_fast_path_and_matches_libvips_thumbnail()
     {
-        // The photo is plain sRGB without rotation or profile, so it is reduced by JpegFastPath; libvips' own
+        // The photo is plain sRGB without rotation or profile, so it is reduced by ImageReducer; libvips' own
         // thumbnail is the reference for size, crop and look.
         var input = TestPaths.CorpusFile("2569067123_aca715a2ee_o.jpg");
         var dir = scratch.NewDirectory("fast-path");
-        Assert.True(JpegFastPath.Applies(ImageProbe.Read(input, Ct)));
+        Assert.True(ImageReducer.Applies(ImageProbe.Read(input, Ct)));
 
         var results = ImageThumbnailer.Generate(input, dir, ThumbnailSpec.Defaults, ImageLimits.Default, Ct);
 

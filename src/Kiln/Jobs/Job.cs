@@ -32,7 +32,24 @@ internal sealed record Job
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
+
+    /// <summary>Every attempt, oldest first. Only a single job carries it (GET /api/jobs/{id}); lists leave it out.</summary>
+    public IReadOnlyList<JobAttempt>? History { get; init; }
 }
+
+/// <summary>
+/// One lease a job was given and how it ended. <see cref="Outcome"/> is null while the attempt runs; the error is this
+/// attempt's own, kept when a later attempt fails differently.
+/// </summary>
+internal sealed record JobAttempt(
+    int Attempt,
+    Guid LeaseId,
+    string? Worker,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? FinishedAt,
+    string? Outcome,
+    string? ErrorCode,
+    string? ErrorMessage);
 
 /// <summary>What a caller asks to enqueue.</summary>
 internal sealed record NewJob

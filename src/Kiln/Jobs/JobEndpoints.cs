@@ -53,7 +53,7 @@ internal static class JobEndpoints
     }
 
     private static async Task<Results<Ok<Job>, ProblemHttpResult>> Get(Guid id, ClaimsPrincipal user, JobStore jobs, CancellationToken ct) =>
-        await jobs.GetAsync(id, user.OwnerScope(), ct) is { } job ? TypedResults.Ok(job) : Problems.NotFound("Job");
+        await jobs.GetDetailAsync(id, user.OwnerScope(), ct) is { } job ? TypedResults.Ok(job) : Problems.NotFound("Job");
 
     private static Task<Results<Ok<Job>, ProblemHttpResult>> Cancel(Guid id, ClaimsPrincipal user, JobCommands commands, JobStore jobs, CancellationToken ct) =>
         Run(commands.CancelAsync(id, user.OwnerScope(), ct), id, user, jobs, ct);
@@ -75,7 +75,7 @@ internal static class JobEndpoints
         {
             CommandOutcome.NotFound => Problems.NotFound("Job"),
             CommandOutcome.Conflict => Problems.Result(StatusCodes.Status409Conflict, result.ErrorCode!, result.Message!, new Dictionary<string, object?> { ["state"] = result.State }),
-            _ => await jobs.GetAsync(id, user.OwnerScope(), ct) is { } job ? TypedResults.Ok(job) : Problems.NotFound("Job"),
+            _ => await jobs.GetDetailAsync(id, user.OwnerScope(), ct) is { } job ? TypedResults.Ok(job) : Problems.NotFound("Job"),
         };
     }
 }

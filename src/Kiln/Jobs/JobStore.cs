@@ -131,6 +131,38 @@ internal sealed class JobStore(
         return await r.ReadAsync(cancellationToken) ? JobRows.Read(r) : null;
     }
 
+    /// <summary>The job with its attempt history: what <c>GET /api/jobs/{id}</c> shows (hub snapshots stay without it).</summary>
+    public async Task<Job?> GetDetailAsync(Guid id, Guid? ownerScope, CancellationToken cancellationToken) =>
+        await GetAsync(id, ownerScope, cancellationToken) is { } job
+            ? job with { History = await HistoryAsync(id, cancellationToken) }
+            : null;
+
+    /// <summary>The job's attempts, oldest first (written by the triggers of migration 004).</summary>
+    public async Task<List<JobAttempt>> HistoryAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            select attempt, lease_id, worker, started_at, finished_at, outcome, error_code, error_message
+            from job_attempts where job_id = @id order by started_at, attempt
+            """);
+        cmd.Parameters.AddWithValue("id", id);
+        var list = new List<JobAttempt>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            list.Add(new JobAttempt(
+                r.GetInt32(0),
+                r.GetGuid(1),
+                r.IsDBNull(2) ? null : r.GetString(2),
+                r.GetFieldValue<DateTimeOffset>(3),
+                r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
+                r.IsDBNull(5) ? null : r.GetString(5),
+                r.IsDBNull(6) ? null : r.GetString(6),
+                r.IsDBNull(7) ? null : r.GetString(7)));
+        }
+
+        return list;
+    }
+
     public Task<List<Job>> ListForAssetAsync(Guid assetId, CancellationToken cancellationToken) => ListForAssetAsync(null, assetId, cancellationToken);
 
     /// <summary>The asset's jobs; on <paramref name="conn"/> when the caller reads a snapshot in its transaction.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Kiln.Jobs;
 using Kiln.Queue;
 
 namespace Kiln.Processing;
@@ -74,6 +75,7 @@ internal sealed class JobFailedException(string errorCode, string message, bool 
 /// </summary>
 internal sealed class JobDirectories(string jobsTemp, Guid jobId, Guid leaseId)
 {
+    private readonly Guid _jobId = jobId;
     private readonly string _work = Path.Combine(jobsTemp, jobId.ToString("N"));
     private bool _created;
 
@@ -112,6 +114,31 @@ internal sealed class JobDirectories(string jobsTemp, Guid jobId, Guid leaseId)
         if (Directory.Exists(target))
         {
             Directory.Delete(target, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// The one clean-up policy at the end of an attempt, in-process and on remote workers: run before the queue hears
+    /// of a failure or release (the next attempt may then start here and must find a clean slate). A paused job keeps
+    /// its work directory (partial work to resume from); so does a job that lost its lease or stalled while its next
+    /// attempt already runs here (the work directory is the job's, the output directory the attempt's).
+    /// </summary>
+    /// <param name="newerAttemptRunsHere">Asked only after a lost lease or stall, the one case where it can be true.</param>
+    public void EndAttempt(JobStopReason? reason, Func<bool> newerAttemptRunsHere, ILogger logger)
+    {
+        var keepWork = reason switch
+        {
+            JobStopReason.Paused => true,
+            JobStopReason.LeaseLost or JobStopReason.Stalled => newerAttemptRunsHere(),
+            _ => false,
+        };
+        try
+        {
+            Cleanup(keepWork);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning(e, "Could not clean the work directory of {JobId}", _jobId);
         }
     }
 

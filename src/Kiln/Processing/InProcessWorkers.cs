@@ -157,7 +157,7 @@ internal sealed class InProcessWorkers(
                 Lease = lease,
                 InputPath = lease.Asset is null ? null : blobs.Resolve(lease.Asset.Path),
                 Directories = directories,
-                Progress = new ProgressForwarder(r => IgnoreResult(dispatcher.ReportProgressAsync(r, CancellationToken.None)), lease.JobId, lease.LeaseId, logger),
+                Progress = new ProgressForwarder(new ProgressMailbox(r => dispatcher.ReportProgressAsync(r, CancellationToken.None).AsTask(), logger), lease.JobId, lease.LeaseId),
             };
 
             var result = _handlers.TryGetValue(lease.Kind, out var handler)
@@ -227,29 +227,13 @@ internal sealed class InProcessWorkers(
         }
     }
 
-    /// <summary>
-    /// Removes the attempt's files. A paused job keeps its work directory (partial work to resume from); so does a
-    /// job whose next attempt already runs here (the work directory is the job's, the output directory the attempt's).
-    /// </summary>
-    private void Cleanup(RunningJob job, JobDirectories directories)
-    {
-        // Only a job that lost its lease can have a next attempt running already; the scan is for that rare case.
-        var keepWork = job.Reason switch
-        {
-            JobStopReason.Paused => true,
-            JobStopReason.LeaseLost or JobStopReason.Stalled =>
-                _running.Values.Any(r => r.Lease.JobId == job.Lease.JobId && r.Lease.LeaseId != job.Lease.LeaseId),
-            _ => false,
-        };
-        try
-        {
-            directories.Cleanup(keepWork);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            logger.LogWarning(e, "Could not clean the work directory of {JobId}", job.Lease.JobId);
-        }
-    }
+    /// <summary>Removes the attempt's files (<see cref="JobDirectories.EndAttempt"/>, shared with remote workers).</summary>
+    private void Cleanup(RunningJob job, JobDirectories directories) =>
+        // The scan runs only for a job that lost its lease, the rare case where a next attempt can run already.
+        directories.EndAttempt(
+            job.Reason,
+            () => _running.Values.Any(r => r.Lease.JobId == job.Lease.JobId && r.Lease.LeaseId != job.Lease.LeaseId),
+            logger);
 
     private async Task HeartbeatLoopAsync(CancellationToken stoppingToken)
     {
@@ -267,8 +251,6 @@ internal sealed class InProcessWorkers(
             }
         }
     }
-
-    private static async ValueTask IgnoreResult(ValueTask<bool> task) => await task;
 
     /// <summary>The jobId and kind every log line of a job carries; one small object instead of a dictionary per job.</summary>
     private sealed class JobLogScope(Guid jobId, string kind) : IReadOnlyList<KeyValuePair<string, object>>

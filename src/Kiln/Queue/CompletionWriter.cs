@@ -151,7 +151,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
             await tx.CommitAsync(ct);
             published = null;
 
-            _leases.Remove(report.JobId);
+            _leases.Remove(report.JobId, report.LeaseId);
             _metrics.JobFinished(queue, kind, JobState.Completed, seconds);
             _events.Publish(JobEvents.Completed(report.JobId, owner ?? held?.OwnerId, report.Result));
             AnnounceChildren(children);
@@ -244,12 +244,13 @@ internal sealed class CompletionWriter : IAsyncDisposable
         await JobRows.NotifyQueuesAsync(conn, tx, children.Select(c => c.Queue), CancellationToken.None);
         await tx.CommitAsync();
 
-        var resultById = batch.ToDictionary(b => b.Report.JobId, b => b.Report.Result);
+        var byJob = batch.ToDictionary(b => b.Report.JobId, b => b.Report);
         foreach (var (id, owner, queue, kind, seconds) in finished)
         {
-            _leases.Remove(id);
+            var report = byJob[id];
+            _leases.Remove(id, report.LeaseId);
             _metrics.JobFinished(queue, kind, JobState.Completed, seconds);
-            _events.Publish(JobEvents.Completed(id, owner, resultById[id]));
+            _events.Publish(JobEvents.Completed(id, owner, report.Result));
         }
 
         AnnounceChildren(children);

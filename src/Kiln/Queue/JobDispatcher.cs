@@ -58,7 +58,7 @@ internal sealed class JobDispatcher(
         cmd.Parameters.AddWithValue("lease_id", report.LeaseId);
         if (await cmd.ExecuteNonQueryAsync(cancellationToken) == 0)
         {
-            leases.Remove(report.JobId);
+            leases.Remove(report.JobId, report.LeaseId);
             return false;
         }
 
@@ -93,7 +93,7 @@ internal sealed class JobDispatcher(
     public async Task<bool> FailAsync(FailureReport report, CancellationToken cancellationToken)
     {
         leases.TryGet(report.JobId, report.LeaseId, out var held);
-        leases.Remove(report.JobId);
+        leases.Remove(report.JobId, report.LeaseId);
         var message = Truncate(ErrorText.WithoutPaths(report.Message), 4000);
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
@@ -158,7 +158,7 @@ internal sealed class JobDispatcher(
 
     public async Task<bool> ReleaseAsync(Guid jobId, Guid leaseId, CancellationToken cancellationToken)
     {
-        leases.Remove(jobId);
+        leases.Remove(jobId, leaseId);
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var cmd = new NpgsqlCommand("""
             with released as (

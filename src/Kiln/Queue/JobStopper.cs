@@ -81,7 +81,7 @@ internal sealed class JobStopper
         }
         else
         {
-            _leases.Remove(jobId);
+            _leases.RemoveJob(jobId);
         }
     }
 }

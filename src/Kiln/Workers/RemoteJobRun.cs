@@ -24,8 +24,13 @@ internal sealed class RemoteJobRun : IDisposable
     private int _reason = -1;
     private bool _finished;
 
-    public RemoteJobRun(LeaseMessage lease, MessageSocket socket, HttpClient http, string workRoot, ILogger logger)
+    private readonly Func<Guid, Guid, bool> _otherAttemptRunning;
+    private bool _cleaned;
+
+    /// <param name="otherAttemptRunning">Whether another lease of the job (job id, this lease id) runs on this worker.</param>
+    public RemoteJobRun(LeaseMessage lease, MessageSocket socket, HttpClient http, string workRoot, ILogger logger, Func<Guid, Guid, bool> otherAttemptRunning)
     {
+        _otherAttemptRunning = otherAttemptRunning;
         _lease = lease;
         _socket = socket;
         _http = http;
@@ -85,7 +90,7 @@ internal sealed class RemoteJobRun : IDisposable
                     Lease = ToJobLease(),
                     InputPath = _lease.InputUrl is null ? null : InputPath(directories),
                     Directories = directories,
-                    Progress = new ProgressForwarder(SendProgressAsync, _lease.JobId, _lease.LeaseId, _logger),
+                    Progress = new ProgressForwarder(new ProgressMailbox(SendProgressAsync, _logger), _lease.JobId, _lease.LeaseId),
                 };
                 result = await JobExecutor.RunAsync(handler, context, () => Reason, _cts.Token);
             }
@@ -98,14 +103,17 @@ internal sealed class RemoteJobRun : IDisposable
         }
         finally
         {
-            try
-            {
-                directories.Cleanup(keepWork: Reason == JobStopReason.Paused);
-            }
-            catch (IOException e)
-            {
-                _logger.LogWarning(e, "Could not clean the work directory of {JobId}", _lease.JobId);
-            }
+            // Normally done before the last word went out; here for a run that ended in an exception.
+            Cleanup(directories);
+        }
+    }
+
+    private void Cleanup(JobDirectories directories)
+    {
+        if (!_cleaned)
+        {
+            _cleaned = true;
+            directories.EndAttempt(Reason, () => _otherAttemptRunning(_lease.JobId, _lease.LeaseId), _logger);
         }
     }
 
@@ -118,7 +126,9 @@ internal sealed class RemoteJobRun : IDisposable
             case ExecutionResult.Succeeded { Outcome: var outcome }:
                 var outputs = outcome.Outputs?.Select(o => new OutputMessage(
                     o.Type, o.RelativePath.Replace(Path.DirectorySeparatorChar, '/'), o.ContentType, o.Variant, o.Width, o.Height, o.Duration)).ToList();
-                if (outputs is { Count: > 0 } && await UploadOutputsAsync(directories) is { } uploadError)
+                var uploadError = outputs is { Count: > 0 } ? await UploadOutputsAsync(directories) : null;
+                Cleanup(directories);
+                if (uploadError is not null)
                 {
                     Finish(new FailMessage(WorkerProtocol.Fail, _lease.JobId, _lease.LeaseId, "output_upload_failed", uploadError, Retryable: true));
                     break;
@@ -128,9 +138,11 @@ internal sealed class RemoteJobRun : IDisposable
                 break;
             case ExecutionResult.Failed f:
                 _logger.LogWarning("Job {JobId} failed: {Code} {Message}", _lease.JobId, f.ErrorCode, f.Message);
+                Cleanup(directories);
                 Finish(new FailMessage(WorkerProtocol.Fail, _lease.JobId, _lease.LeaseId, f.ErrorCode, f.Message, f.Retryable));
                 break;
             case ExecutionResult.Stopped { Reason: null }:
+                Cleanup(directories);
                 Finish(new ReleaseMessage(WorkerProtocol.Release, _lease.JobId, _lease.LeaseId));
                 break;
             case ExecutionResult.Stopped:
@@ -153,7 +165,7 @@ internal sealed class RemoteJobRun : IDisposable
         }
     }
 
-    private async ValueTask SendProgressAsync(ProgressReport report)
+    private async Task SendProgressAsync(ProgressReport report)
     {
         lock (_gate)
         {

@@ -13,7 +13,7 @@ internal sealed class RemoteJob(JobLease lease)
     /// <summary>The job's registration with <see cref="Jobs.JobSignals"/>: cancel, pause and stalls reach it through it.</summary>
     public IDisposable? Signal { get; set; }
 
-    public ProgressPump? Progress { get; set; }
+    public ProgressMailbox? Progress { get; set; }
 
     /// <summary>The server-side staging directory the worker uploads this lease's outputs into.</summary>
     public string OutputDirectory(BlobStore blobs) => new JobDirectories(blobs.JobsTemp, Lease.JobId, Lease.LeaseId).OutputPath;

@@ -23,6 +23,7 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
 {
     private static readonly string Version = typeof(RemoteWorker).Assembly.GetName().Version?.ToString() ?? "0";
 
+    /// <summary>Runs by lease id: a stopped attempt may still be winding down when the job's next lease arrives.</summary>
     private readonly ConcurrentDictionary<Guid, (RemoteJobRun Run, Task Task)> _running = new();
 
     /// <summary>Runs until stopped; the exit code is 0 after a clean stop, 3 when the server refused the worker.</summary>
@@ -172,7 +173,7 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
         switch (type)
         {
             case WorkerProtocol.Lease when WorkerProtocol.Bind<LeaseMessage>(message) is { } lease:
-                var run = new RemoteJobRun(lease, socket, http, settings.WorkDirectory, logger);
+                var run = new RemoteJobRun(lease, socket, http, settings.WorkDirectory, logger, OtherAttemptRunning);
                 var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 var task = Task.Run(async () =>
                 {
@@ -184,15 +185,15 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
                     }
                     finally
                     {
-                        _running.TryRemove(lease.JobId, out _);
+                        _running.TryRemove(lease.LeaseId, out _);
                         run.Dispose();
                     }
                 });
-                _running[lease.JobId] = (run, task);
+                _running[lease.LeaseId] = (run, task);
                 registered.SetResult();
                 break;
             case WorkerProtocol.Cancel when WorkerProtocol.Bind<CancelMessage>(message) is { } cancel:
-                if (_running.TryGetValue(cancel.JobId, out var running) && running.Run.LeaseId == cancel.LeaseId)
+                if (_running.TryGetValue(cancel.LeaseId, out var running) && running.Run.JobId == cancel.JobId)
                 {
                     logger.LogInformation("Stopping job {JobId}: {Reason}", cancel.JobId, cancel.Reason);
                     running.Run.Stop(cancel.Reason switch
@@ -223,6 +224,9 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
                 break;
         }
     }
+
+    private bool OtherAttemptRunning(Guid jobId, Guid leaseId) =>
+        _running.Values.Any(r => r.Run.JobId == jobId && r.Run.LeaseId != leaseId);
 
     private static async Task HeartbeatAsync(MessageSocket socket, TimeSpan every, CancellationToken ct)
     {

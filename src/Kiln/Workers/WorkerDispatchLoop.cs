@@ -1,4 +1,5 @@
 using Kiln.Jobs;
+using Kiln.Processing;
 using Kiln.Queue;
 
 namespace Kiln.Workers;
@@ -101,7 +102,7 @@ internal sealed class WorkerDispatchLoop(
         var job = new RemoteJob(lease);
         jobs.Add(job);
         job.Signal = s.Signals.Register(lease.JobId, lease.LeaseId, reason => onStop(job, reason));
-        job.Progress = new ProgressPump(report => forwardProgress(job, report), s.Logger);
+        job.Progress = new ProgressMailbox(report => forwardProgress(job, report), s.Logger);
         var token = await s.Tokens.IssueAsync(lease.JobId, lease.LeaseId, ct);
         var asset = lease.Asset is { } a
             ? new LeaseAssetMessage(a.Id, a.Kind, a.ContentType, a.OriginalName, a.Size, a.Metadata, a.Category)

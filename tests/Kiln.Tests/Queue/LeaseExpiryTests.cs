@@ -40,6 +40,27 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_stale_attempt_failing_or_releasing_leaves_the_current_lease_registered()
+    {
+        var id = await _server.EnqueueAsync();
+        var stale = Assert.Single((await _server.LeaseAsync(1)).Jobs);
+        await _server.WaitForStateAsync(id, "queued", timeoutSeconds: 8);
+        var current = Assert.Single((await _server.LeaseAsync(1)).Jobs);
+
+        // The first attempt, still winding down, reports its end after its lease expired.
+        Assert.False(await _dispatcher.FailAsync(new FailureReport(id, stale.LeaseId, "late", "too late"), CancellationToken.None));
+        Assert.False(await _dispatcher.ReleaseAsync(id, stale.LeaseId, CancellationToken.None));
+
+        // The current attempt still holds its lease here: its progress is taken, not refused as unknown.
+        Assert.True(await _dispatcher.ReportProgressAsync(new ProgressReport(id, current.LeaseId, 10, "working"), CancellationToken.None));
+        var job = await _server.JobAsync(id);
+        Assert.Equal("running", job.State);
+        Assert.Equal(2, job.Attempts);
+        Assert.True(await _dispatcher.CompleteAsync(new CompletionReport(id, current.LeaseId), CancellationToken.None));
+        Assert.Equal("completed", (await _server.JobAsync(id)).State);
+    }
+
+    [Fact]
     public async Task A_job_whose_last_attempt_loses_its_lease_fails()
     {
         var id = await _server.EnqueueAsync(maxAttempts: 1);

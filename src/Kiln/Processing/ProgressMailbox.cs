@@ -1,14 +1,15 @@
 using Kiln.Queue;
 
-namespace Kiln.Workers;
+namespace Kiln.Processing;
 
 /// <summary>
-/// Server side of a remote job's progress: reports go to the dispatcher off the receive loop, one at a time and
-/// in order, and only the newest waits while one is in flight, so a chatty worker cannot queue up database work.
-/// <see cref="FlushAsync"/> lets the job's completion wait until the last report went out, so watchers see the
-/// final progress before the end.
+/// The one progress mailbox, wherever progress travels (a handler's reports to the dispatcher in-process, to the
+/// socket on a remote worker, a remote worker's reports to the dispatcher on the server): reports are sent off the
+/// caller's thread, one at a time and in order, and only the newest waits while one is in flight, so a chatty
+/// sender can neither block nor queue up work. <see cref="FlushAsync"/> lets a job's completion wait until the last
+/// report went out, so watchers see the final progress before the end.
 /// </summary>
-internal sealed class ProgressPump(Func<ProgressReport, Task> send, ILogger logger)
+internal sealed class ProgressMailbox(Func<ProgressReport, Task> send, ILogger logger)
 {
     private readonly Lock _gate = new();
     private ProgressReport? _pending;

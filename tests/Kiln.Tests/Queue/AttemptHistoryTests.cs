@@ -1,0 +1,92 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Kiln.Queue;
+using Kiln.Tests.Infrastructure;
+
+namespace Kiln.Tests.Queue;
+
+/// <summary>A fake worker leases by hand; every attempt leaves a history row with its own error.</summary>
+public sealed class AttemptHistoryTests : IAsyncLifetime
+{
+    private readonly JobRecorder _recorder = new();
+    private KilnServer _server = null!;
+    private IJobDispatcher _dispatcher = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?> { ["Kiln:Workers:Slots:test"] = "0" });
+        _dispatcher = _server.Get<IJobDispatcher>();
+    }
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task Each_attempt_keeps_its_own_error_and_the_job_shows_them_all()
+    {
+        var id = await _server.EnqueueAsync();
+        var first = await LeaseOneAsync();
+        Assert.True(await _dispatcher.FailAsync(new FailureReport(id, first.LeaseId, "first_error", "went wrong once"), CancellationToken.None));
+        await _server.ExecuteAsync("update jobs set run_at = now() where id = @id", ("id", id));
+        var second = await LeaseOneAsync();
+        Assert.True(await _dispatcher.FailAsync(new FailureReport(id, second.LeaseId, "second_error", "went wrong twice"), CancellationToken.None));
+        await _server.ExecuteAsync("update jobs set run_at = now() where id = @id", ("id", id));
+        var third = await LeaseOneAsync();
+
+        // While the third attempt runs, its row is open and the two errors before it are still there.
+        var running = await HistoryAsync(id);
+        Assert.Equal(3, running.Count);
+        Assert.Null(running[2]["outcome"]);
+        Assert.Null(running[2]["finishedAt"]);
+        Assert.True(await _dispatcher.CompleteAsync(new CompletionReport(id, third.LeaseId), CancellationToken.None));
+
+        var history = await HistoryAsync(id);
+        Assert.Equal([1, 2, 3], history.Select(h => h["attempt"]!.GetValue<int>()));
+        Assert.Equal([first.LeaseId, second.LeaseId, third.LeaseId], history.Select(h => h["leaseId"]!.GetValue<Guid>()));
+        Assert.Equal(["failed", "failed", "completed"], history.Select(h => h["outcome"]!.GetValue<string>()));
+        Assert.Equal(["first_error", "second_error", null], history.Select(h => h["errorCode"]?.GetValue<string>()));
+        Assert.Equal(["went wrong once", "went wrong twice", null], history.Select(h => h["errorMessage"]?.GetValue<string>()));
+        Assert.All(history, h => Assert.Equal("fake-worker", h["worker"]!.GetValue<string>()));
+        Assert.All(history, h => Assert.True(h["finishedAt"]!.GetValue<DateTimeOffset>() >= h["startedAt"]!.GetValue<DateTimeOffset>()));
+    }
+
+    [Fact]
+    public async Task A_released_lease_and_a_lost_one_are_told_apart_and_history_goes_with_its_job()
+    {
+        var id = await _server.EnqueueAsync();
+        var released = await LeaseOneAsync();
+        Assert.True(await _dispatcher.ReleaseAsync(id, released.LeaseId, CancellationToken.None));
+        var cancelled = await LeaseOneAsync();
+        using (var response = await _server.Admin.PostAsync($"/api/jobs/{id}/cancel", null))
+        {
+            response.EnsureSuccessStatusCode();
+        }
+
+        var history = await HistoryAsync(id);
+        Assert.Equal(["released", "cancelled"], history.Select(h => h["outcome"]!.GetValue<string>()));
+        Assert.Equal([1, 1], history.Select(h => h["attempt"]!.GetValue<int>()));
+        Assert.Equal(cancelled.LeaseId, history[1]["leaseId"]!.GetValue<Guid>());
+
+        Assert.Equal(1, await _server.ExecuteAsync("delete from jobs where id = @id", ("id", id)));
+        Assert.Equal(0L, await _server.ScalarAsync("select count(*) from job_attempts where job_id = @id", ("id", id)));
+    }
+
+    [Fact]
+    public async Task A_job_list_does_not_carry_history()
+    {
+        var id = await _server.EnqueueAsync();
+        await LeaseOneAsync();
+
+        var page = await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs?queue={TestKinds.Queue}");
+        var listed = Assert.Single(page!["items"]!.AsArray(), j => j!["id"]!.GetValue<Guid>() == id)!;
+        Assert.Null(listed["history"]);
+        Assert.Single(await HistoryAsync(id));
+    }
+
+    private async Task<JobLease> LeaseOneAsync() => Assert.Single((await _server.LeaseAsync(1)).Jobs);
+
+    private async Task<List<JsonObject>> HistoryAsync(Guid id)
+    {
+        var job = await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}");
+        return job!["history"]!.AsArray().Select(h => h!.AsObject()).ToList();
+    }
+}

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Kiln.Assets;
 using Kiln.Data;
+using Kiln.Fetch;
 using Kiln.Jobs;
 using Kiln.Observability;
 using Kiln.Pipelines;
@@ -55,6 +56,7 @@ internal static class KilnApp
         builder.AddKilnJobKinds();
         builder.AddKilnRealtime();
         builder.AddKilnRemoteWorkers();
+        builder.AddKilnFetch();
         configure?.Invoke(builder);
         SettingsValidation.NameSettingsInMessages(builder.Services);
 
@@ -73,6 +75,7 @@ internal static class KilnApp
         app.MapQueues();
         app.MapKilnRealtime();
         app.MapWorkers();
+        app.MapDownloads();
         return app;
     }
 

@@ -34,7 +34,7 @@ public sealed class FetchRestartTests : IAsyncLifetime
         Assert.True(created.ExitCode == 0, created.Stderr);
         var key = created.Stdout.Trim();
 
-        var (first, address) = await KilnProcess.ServeAsync(Environment());
+        var (first, address) = await ServeAsync();
         Guid jobId, assetId;
         await using (first)
         {
@@ -52,7 +52,7 @@ public sealed class FetchRestartTests : IAsyncLifetime
 
         // Disposing kills the process tree with SIGKILL: no shutdown, the lease is left to expire.
         _origin.Release.TrySetResult();
-        var (second, address2) = await KilnProcess.ServeAsync(Environment());
+        var (second, address2) = await ServeAsync();
         await using (second)
         {
             using var client = Client(address2, key);
@@ -74,6 +74,14 @@ public sealed class FetchRestartTests : IAsyncLifetime
         Assert.Equal(2, _origin.Hits("/slow.jpg"));
         var stored = await File.ReadAllBytesAsync(Path.Combine(_data, "originals", assetId.ToString("N"), "original"));
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(_origin.File)), Convert.ToHexStringLower(SHA256.HashData(stored)));
+    }
+
+    // KilnProcess.ServeAsync waits 30 s; a start-up on a machine at load 80 can take longer.
+    private async Task<(KilnProcess Process, Uri Address)> ServeAsync()
+    {
+        var process = KilnProcess.Start(Environment(), "serve", "--urls", "http://127.0.0.1:0");
+        var line = await process.WaitForOutputAsync(l => l.Contains("Now listening on", StringComparison.Ordinal), TimeSpan.FromSeconds(180));
+        return (process, new Uri(System.Text.RegularExpressions.Regex.Match(line, @"http://127\.0\.0\.1:\d+").Value));
     }
 
     private static HttpClient Client(Uri address, string key)

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Kiln.Assets;
 using Kiln.Data;
+using Kiln.Fetch;
 using Kiln.Jobs;
 using Kiln.Observability;
 using Kiln.Pipelines;
@@ -61,6 +62,7 @@ internal static class KilnApp
         builder.AddKilnRemoteWorkers();
         builder.AddKilnTus();
         builder.AddKilnWeb();
+        builder.AddKilnFetch();
         configure?.Invoke(builder);
         SettingsValidation.NameSettingsInMessages(builder.Services);
 
@@ -85,6 +87,7 @@ internal static class KilnApp
         app.MapWorkers();
         app.MapKeys();
         app.MapTus();
+        app.MapDownloads();
         return app;
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Kiln.Assets;
 using Kiln.Data;
+using Kiln.Enhance;
 using Kiln.Jobs;
 using Kiln.Observability;
 using Kiln.Pipelines;
@@ -9,6 +10,7 @@ using Kiln.Queue;
 using Kiln.Realtime;
 using Kiln.Security;
 using Kiln.Storage;
+using Kiln.Transcription;
 using Kiln.Workers;
 using Kiln.Workers.Testing;
 using Microsoft.AspNetCore.Http.Json;
@@ -67,6 +69,7 @@ internal static class KilnApp
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapKilnObservability();
         app.MapAssets();
+        app.MapTranscripts();
         app.MapBatches();
         app.MapFiles();
         app.MapJobs();
@@ -85,6 +88,8 @@ internal static class KilnApp
         builder.AddKilnProcessing();
         builder.AddKilnImagePipeline();
         builder.AddKilnAvPipeline();
+        builder.AddKilnTranscription();
+        builder.AddKilnEnhanceProviders();
         builder.AddKilnTestKinds();
         return builder;
     }

@@ -21,9 +21,9 @@ internal static class TranscriptEndpoints
     {
         var group = routes.MapGroup("/api/assets/{id:guid}/transcripts").WithTags("Transcripts").ProducesCommonProblems()
             .RequireAuthorization(SecurityExtensions.ClientPolicy);
-        group.MapGet("/", List);
+        group.MapGet("", List);
         group.MapGet("/active", Active);
-        group.MapPut("/", Edit);
+        group.MapPut("", Edit);
         group.MapPost("/{version:int}/activate", Activate);
         return group;
     }

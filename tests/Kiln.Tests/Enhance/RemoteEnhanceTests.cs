@@ -24,8 +24,8 @@ public sealed class RemoteEnhanceTests : IAsyncLifetime
     {
         var png = ModelPng;
         _fake.Enqueue(new ScriptedReply(429, """{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}""", new() { ["Retry-After"] = "0" }));
-        _fake.Default = _ => new ScriptedReply(200, $$"""
-            {"candidates":[{"content":{"parts":[{"text":"Here is the enhanced photo."},{"inlineData":{"mimeType":"image/png","data":"{{Convert.ToBase64String(png)}}"}}],"role":"model"},"finishReason":"STOP","index":0}],
+        _fake.Default = _ => new ScriptedReply(200, $$$"""
+            {"candidates":[{"content":{"parts":[{"text":"Here is the enhanced photo."},{"inlineData":{"mimeType":"image/png","data":"{{{Convert.ToBase64String(png)}}}"}}],"role":"model"},"finishReason":"STOP","index":0}],
              "usageMetadata":{"promptTokenCount":1290,"candidatesTokenCount":1290,"totalTokenCount":2580},"modelVersion":"gemini-2.5-flash-image"}
             """);
         await using var server = await KilnServer.StartAsync(new Dictionary<string, string?>
@@ -73,7 +73,7 @@ public sealed class RemoteEnhanceTests : IAsyncLifetime
         var jpeg = await File.ReadAllBytesAsync(TestPaths.CorpusFile("Portrait_1.jpg"));
         _fake.Enqueue(
             new ScriptedReply(500, """{"error":{"message":"The server had an error processing your request.","type":"server_error"}}"""),
-            new ScriptedReply(200, $$"""{"created":1713833628,"data":[{"b64_json":"{{Convert.ToBase64String(png)}}"}],"usage":{"total_tokens":100,"input_tokens":50,"output_tokens":50}}"""));
+            new ScriptedReply(200, $$$"""{"created":1713833628,"data":[{"b64_json":"{{{Convert.ToBase64String(png)}}}"}],"usage":{"total_tokens":100,"input_tokens":50,"output_tokens":50}}"""));
         var result = await openai.EnhanceAsync(jpeg, "image/jpeg", "DECD", TestContext.Current.CancellationToken);
         Assert.Equal(png, result.Bytes);
         Assert.Equal(("image/png", "gpt-image-1"), (result.ContentType, result.Model));

@@ -60,7 +60,9 @@ public sealed class RemoteEnhanceTests : IAsyncLifetime
         var enhanced = details["derivatives"]!.AsArray().Single(d => d!["type"]!.GetValue<string>() == "ENHANCED")!;
         Assert.Equal("image/png", enhanced["contentType"]!.GetValue<string>());
         Assert.Equal(png, await server.Admin.GetByteArrayAsync($"/api/files/{enhanced["id"]}/download"));
-        var health = await server.CreateClient().GetStringAsync("/health/ready");
+        using var ready = await server.CreateClient().GetAsync("/health/ready");
+        var health = await ready.Content.ReadAsStringAsync();
+        Assert.Contains("gemini-2.5-flash-image", health, StringComparison.Ordinal);
         Assert.DoesNotContain("gemini-secret", health, StringComparison.Ordinal);
     }
 

@@ -73,7 +73,7 @@ public sealed class FakeAiServer : IAsyncDisposable
                 fields[key] = value.ToString();
             }
 
-            if (form.Files.FirstOrDefault() is { } file)
+            if (form.Files.Count > 0 && form.Files[0] is { } file)
             {
                 fileName = file.FileName;
                 fileBytes = file.Length;

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Security.Claims;
 using Kiln.Hosting;
+using Kiln.Media.Transcription;
 using Kiln.Security;
 using Kiln.Storage;
+using Kiln.Transcription;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.Options;
@@ -70,7 +72,7 @@ internal static class FileEndpoints
     /// default, <c>?disposition=inline</c> for display in the browser.
     /// </summary>
     private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ContentHttpResult, ProblemHttpResult>> Download(
-        Guid id, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, CancellationToken ct, string? disposition = null)
+        Guid id, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, TranscriptStore transcripts, CancellationToken ct, string? disposition = null)
     {
         if (disposition is not (null or "attachment" or "inline"))
         {
@@ -90,7 +92,13 @@ internal static class FileEndpoints
 
         if (file.IsDerivative && full.EndsWith(HlsPlaylist.Extension, StringComparison.Ordinal))
         {
-            return await PlaylistAsync(http, user, id, full, "", ct);
+            var text = await File.ReadAllTextAsync(full, ct);
+            if (file.Info.Type == "HLS" && await transcripts.GetActiveAsync(file.Info.AssetId, ct) is { } captions)
+            {
+                text = HlsSubtitles.AddToMaster(text, captions.Info.Language);
+            }
+
+            return Playlist(http, user, id, text, "");
         }
 
         var header = new ContentDispositionHeaderValue(disposition ?? "attachment");
@@ -100,11 +108,24 @@ internal static class FileEndpoints
 
     /// <summary>Files beside a derivative (HLS playlists and segments), resolved inside the derivative's directory only.</summary>
     private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ContentHttpResult, ProblemHttpResult>> Content(
-        Guid id, string path, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, CancellationToken ct)
+        Guid id, string path, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, TranscriptStore transcripts, CancellationToken ct)
     {
         if (await ResolveAsync(id, user, assets, ct) is not { IsDerivative: true } file)
         {
             return Problems.NotFound("File");
+        }
+
+        // The captions rendition (HlsSubtitles) is made from the active transcript, not read from disk.
+        if (file.Info.Type == "HLS" && path is HlsSubtitles.PlaylistPath or HlsSubtitles.VttPath)
+        {
+            if (await transcripts.GetActiveAsync(file.Info.AssetId, ct) is not { } captions)
+            {
+                return Problems.NotFound("Transcript");
+            }
+
+            return path == HlsSubtitles.VttPath
+                ? TypedResults.Text(SubtitleWriter.ToVtt(captions.Segments), "text/vtt; charset=utf-8")
+                : Playlist(http, user, id, HlsSubtitles.MediaPlaylist(file.Info.Duration ?? (captions.Segments.Count > 0 ? captions.Segments[^1].End : 1)), "subtitles");
         }
 
         var directory = blobs.Resolve(Path.GetDirectoryName(file.Path)!);
@@ -117,7 +138,7 @@ internal static class FileEndpoints
         if (full.EndsWith(HlsPlaylist.Extension, StringComparison.Ordinal))
         {
             var relative = Path.GetRelativePath(directory, Path.GetDirectoryName(full)!).Replace('\\', '/');
-            return await PlaylistAsync(http, user, id, full, relative == "." ? "" : relative, ct);
+            return Playlist(http, user, id, await File.ReadAllTextAsync(full, ct), relative == "." ? "" : relative);
         }
 
         var info = new FileInfo(full);
@@ -129,13 +150,12 @@ internal static class FileEndpoints
     /// An HLS playlist with its references made absolute and, for a signed URL, signed (<see cref="HlsPlaylist"/>).
     /// Playlists are a few kilobytes, so they are served whole and not cached.
     /// </summary>
-    private static async Task<ContentHttpResult> PlaylistAsync(HttpContext http, ClaimsPrincipal user, Guid id, string full, string directory, CancellationToken ct)
+    private static ContentHttpResult Playlist(HttpContext http, ClaimsPrincipal user, Guid id, string text, string directory)
     {
         var signedQuery = user.SignedFileId() is null
             ? null
             : $"expires={Uri.EscapeDataString(http.Request.Query["expires"].ToString())}&sig={Uri.EscapeDataString(http.Request.Query["sig"].ToString())}";
         http.Response.Headers.CacheControl = "private, no-cache";
-        var text = await File.ReadAllTextAsync(full, ct);
         return TypedResults.Text(HlsPlaylist.Rewrite(text, id, directory, signedQuery), HlsPlaylist.ContentType);
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Kiln.Assets;
 using Kiln.Data;
+using Kiln.Enhance;
 using Kiln.Fetch;
 using Kiln.Jobs;
 using Kiln.Observability;
@@ -10,6 +11,7 @@ using Kiln.Queue;
 using Kiln.Realtime;
 using Kiln.Security;
 using Kiln.Storage;
+using Kiln.Transcription;
 using Kiln.Tus;
 using Kiln.Web;
 using Kiln.Workers;
@@ -79,6 +81,7 @@ internal static class KilnApp
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapKilnObservability();
         app.MapAssets();
+        app.MapTranscripts();
         app.MapBatches();
         app.MapFiles();
         app.MapJobs();
@@ -100,6 +103,8 @@ internal static class KilnApp
         builder.AddKilnProcessing();
         builder.AddKilnImagePipeline();
         builder.AddKilnAvPipeline();
+        builder.AddKilnTranscription();
+        builder.AddKilnEnhanceProviders();
         builder.AddKilnTestKinds();
         return builder;
     }

@@ -110,13 +110,21 @@ internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics) 
     }
 }
 
-/// <summary><c>image.enhance</c>: automatic levels and a mild sharpen, saved as the ENHANCED derivative.</summary>
-internal sealed class ImageEnhanceHandler(VipsReady vips) : IJobHandler
+/// <summary>
+/// <c>image.enhance</c>: automatic levels and a mild sharpen, saved as the ENHANCED derivative; or, when
+/// <c>Kiln:Enhance:Provider</c> names a remote model, that model's result (src/Kiln/Enhance).
+/// </summary>
+internal sealed class ImageEnhanceHandler(VipsReady vips, Kiln.Enhance.RemoteEnhanceRunner? remote = null) : IJobHandler
 {
     public string Kind => ImagePipeline.Enhance;
 
     public Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
+        if (remote is not null)
+        {
+            return remote.RunAsync(context, cancellationToken);
+        }
+
         var p = context.Params;
         var defaults = new EnhanceOptions();
         var options = defaults with
@@ -136,6 +144,7 @@ internal sealed class ImageEnhanceHandler(VipsReady vips) : IJobHandler
             ["blackPoint"] = Math.Round(r.BlackPoint, 2),
             ["whitePoint"] = Math.Round(r.WhitePoint, 2),
             ["gain"] = Math.Round(r.Gain, 3),
+            ["provider"] = "local",
         };
         return Task.FromResult(new JobOutcome(result, [new OutputFile("ENHANCED", Path.GetFileName(r.OutputPath), r.ContentType, Width: r.Width, Height: r.Height)]));
     }

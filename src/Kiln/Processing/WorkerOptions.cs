@@ -17,6 +17,7 @@ internal sealed class WorkerOptions : IValidatableObject
         ["image"] = 2,
         ["video"] = 1,
         ["audio"] = 2,
+        ["transcribe"] = 1,
     };
 
     /// <summary>On shutdown, how long running jobs may take to finish before they are stopped and released.</summary>

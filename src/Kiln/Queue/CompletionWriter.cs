@@ -52,6 +52,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
     private readonly KilnMetrics _metrics;
     private readonly QueueWakeups _wakeups;
     private readonly ILogger<CompletionWriter> _logger;
+    private readonly IJobCompletionHook[] _hooks;
     private readonly Channel<(CompletionReport Report, TaskCompletionSource<bool> Done)> _pending =
         Channel.CreateUnbounded<(CompletionReport, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
@@ -63,8 +64,10 @@ internal sealed class CompletionWriter : IAsyncDisposable
         IJobEventSink events,
         KilnMetrics metrics,
         QueueWakeups wakeups,
-        ILogger<CompletionWriter> logger)
+        ILogger<CompletionWriter> logger,
+        IEnumerable<IJobCompletionHook> hooks)
     {
+        _hooks = hooks.ToArray();
         _dataSource = dataSource;
         _leases = leases;
         _blobs = blobs;
@@ -100,6 +103,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
         _leases.TryGet(report.JobId, report.LeaseId, out var held);
         string? published = null;
         var replaced = new List<string>();
+        var hookEvents = new List<JobEvent>();
         try
         {
             await using var conn = await _dataSource.OpenConnectionAsync(ct);
@@ -133,6 +137,11 @@ internal sealed class CompletionWriter : IAsyncDisposable
 
                 published = _blobs.PublishDerivatives(report.StagingDirectory, assetId.Value, report.JobId, report.LeaseId);
                 replaced = await DerivativeRows.UpsertAsync(conn, tx, _blobs, assetId.Value, report.JobId, published, outputs, ct);
+                foreach (var hook in _hooks.Where(h => h.Kind == kind))
+                {
+                    hookEvents.AddRange(await hook.OnCompletedAsync(
+                        new CompletedJob(report.JobId, kind, assetId.Value, owner, _blobs.Resolve(published)), conn, tx, ct));
+                }
             }
 
             if (report.AssetMetadata is not null && assetId is not null)
@@ -154,6 +163,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
             _leases.Remove(report.JobId, report.LeaseId);
             _metrics.JobFinished(queue, kind, JobState.Completed, seconds);
             _events.Publish(JobEvents.Completed(report.JobId, owner ?? held?.OwnerId, report.Result));
+            hookEvents.ForEach(_events.Publish);
             AnnounceChildren(children);
             foreach (var path in replaced)
             {

@@ -65,6 +65,8 @@ public sealed class KilnServer : IAsyncDisposable
             "--Kiln:Queue:IdlePollSeconds=2",
             "--Kiln:Queue:MaintenanceIntervalSeconds=0.2",
             "--Kiln:Workers:ShutdownTimeoutSeconds=5",
+            // Local transcription is minutes of CPU on a loaded machine; the tests that want it turn it on.
+            "--Kiln:Transcription:Provider=none",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

@@ -11,6 +11,12 @@ export interface Job {
   progress: number; speed?: string | number; etaSeconds?: number; totalBytes?: number; params?: unknown; result?: unknown;
   errorCode?: string; errorMessage?: string; leaseOwner?: string; leaseExpiresAt?: string; lastProgressAt?: string;
   createdAt: string; startedAt?: string; finishedAt?: string;
+  /** Only on GET /api/jobs/{id}: every attempt with its own outcome and error. */
+  history?: JobAttempt[];
+}
+export interface JobAttempt {
+  attempt: number; leaseId: string; worker?: string; startedAt: string; finishedAt?: string;
+  outcome?: string; errorCode?: string; errorMessage?: string;
 }
 export interface Asset {
   id: string; ownerId: string; kind: string; contentType: string; originalName: string; size: number; sha256?: string;

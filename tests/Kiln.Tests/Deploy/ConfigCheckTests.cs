@@ -67,7 +67,7 @@ public sealed partial class ConfigCheckTests
         try
         {
             // A template is verified through an instance of it.
-            File.Copy(Tool.Deploy("systemd", "kiln.service"), Path.Combine(dir, "kiln.service"));
+            File.Copy(Tool.Deploy("kiln.service"), Path.Combine(dir, "kiln.service"));
             File.Copy(Tool.Deploy("systemd", "kiln-worker@.service"), Path.Combine(dir, "kiln-worker@.service"));
             File.Copy(Tool.Deploy("systemd", "kiln-worker@.service"), Path.Combine(dir, "kiln-worker@1.service"));
             foreach (var unit in new[] { "kiln.service", "kiln-worker@1.service" })
@@ -81,9 +81,9 @@ public sealed partial class ConfigCheckTests
             Directory.Delete(dir, recursive: true);
         }
 
-        foreach (var unit in new[] { "kiln.service", "kiln-worker@.service" })
+        foreach (var unit in new[] { Tool.Deploy("kiln.service"), Tool.Deploy("systemd", "kiln-worker@.service") })
         {
-            var text = await File.ReadAllTextAsync(Tool.Deploy("systemd", unit));
+            var text = await File.ReadAllTextAsync(unit);
             foreach (var line in new[] { "User=kiln", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "RestartPreventExitStatus=2" })
             {
                 Assert.Contains(line, text, StringComparison.Ordinal);

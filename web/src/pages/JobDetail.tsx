@@ -65,6 +65,22 @@ export function JobDetailPage() {
       </dl>
       <Json label="Params" value={job.params} />
       <Json label="Result" value={job.result} />
+      <h2>Attempts</h2>
+      {!job.history?.length ? <p className="muted">None yet.</p> : (
+        <table className="history">
+          <caption className="sr-only">Every attempt of this job</caption>
+          <thead><tr><th scope="col">#</th><th scope="col">Worker</th><th scope="col">Started</th><th scope="col">Finished</th><th scope="col">Outcome</th><th scope="col">Error</th></tr></thead>
+          <tbody>
+            {job.history.map((a) => (
+              <tr key={a.leaseId}>
+                <td>{a.attempt}</td><td>{a.worker ?? "–"}</td><td>{when(a.startedAt)}</td><td>{when(a.finishedAt)}</td>
+                <td>{a.outcome ?? "running"}</td>
+                <td>{a.errorCode ? <><code>{a.errorCode}</code> {a.errorMessage}</> : "–"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <h2>Children</h2>
       {children.length === 0 ? <p className="muted">None.</p> : (
         <ul>

@@ -37,8 +37,12 @@ public sealed class OpenAiTranscriptionProviderTests : IAsyncLifetime
         {
             OpenAi = new OpenAiTranscriptionOptions
             {
-                BaseUrl = _fake.BaseUrl + "/v1", ApiKey = "sk-test-secret", Model = "whisper-large-v3", MaxAttempts = attempts,
-                BackoffSeconds = 0.01, MaxRetryAfterSeconds = maxRetryAfter,
+                BaseUrl = _fake.BaseUrl + "/v1",
+                ApiKey = "sk-test-secret",
+                Model = "whisper-large-v3",
+                MaxAttempts = attempts,
+                BackoffSeconds = 0.01,
+                MaxRetryAfterSeconds = maxRetryAfter,
             },
         }),
         TimeProvider.System);

@@ -6,6 +6,7 @@ import { bytes, duration, when } from "../format";
 import { ErrorLine, ProgressBar, StateBadge } from "../components/ui";
 import { Thumb, useSignedUrl } from "../components/Thumb";
 import { CompareSlider } from "../components/CompareSlider";
+import { Transcripts } from "../components/Transcripts";
 
 // Only an asset page that shows a video or a waveform pays for hls.js or the drawing code.
 const HlsPlayer = lazy(() => import("../components/HlsPlayer"));
@@ -88,6 +89,7 @@ export function AssetDetailPage() {
         <AudioSection sourceId={asset.kind === "audio" ? (optimized?.id ?? asset.id) : null} peaks={find("WAVEFORM", "json")} name={asset.originalName} />
       )}
       {asset.kind !== "image" && optimized && <Savings original={asset.size} processed={optimized.size} />}
+      {(asset.kind === "audio" || asset.kind === "video") && <Transcripts assetId={asset.id} />}
 
       <h2>Derivatives</h2>
       {derivatives.length === 0 ? <p className="muted">None yet.</p> : (

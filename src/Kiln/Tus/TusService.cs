@@ -13,8 +13,9 @@ internal sealed record TusStatus(TusUpload Upload, long Offset);
 /// <summary>
 /// tus 1.0 resumable uploads (core, creation, termination, expiration). Bytes are appended to
 /// <c>tmp/tus/{id}.part</c> as they arrive, so a dropped connection keeps what came; the file's length is the offset.
-/// Writing holds an exclusive lock on that file (an advisory lock on Unix, honoured by every node sharing the data
-/// directory), so two PATCHes can never interleave. The last byte turns the file into an asset through the same
+/// Writing holds an exclusive lock on a sibling <c>{id}.lock</c> file (an advisory lock on Unix, honoured by every node
+/// sharing the data directory), so two PATCHes can never interleave. The lock is not on the data file itself: that file
+/// becomes the asset's original while the lock is still held, and a job reading it must not meet the lock. The last byte turns the file into an asset through the same
 /// detection, settings check and ingest as <c>POST /api/uploads</c>.
 /// </summary>
 internal sealed class TusService(
@@ -103,17 +104,18 @@ internal sealed class TusService(
 
         await store.ExtendAsync(id, time.GetUtcNow() + Expiration, ct);
         var path = blobs.TusUploadPath(id);
-        FileStream file;
+        FileStream writeLock;
         try
         {
-            file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.Asynchronous);
+            writeLock = new FileStream(blobs.TusLockPath(id), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
         }
         catch (IOException)
         {
             throw new TusRejectedException(StatusCodes.Status423Locked, "tus.locked", "Another request is writing to this upload; retry once it ends.");
         }
 
-        await using (file)
+        await using (writeLock)
+        await using (var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.Asynchronous))
         {
             if (file.Length != offset)
             {
@@ -146,6 +148,7 @@ internal sealed class TusService(
                 assetId = assets[0];
                 await TusStore.MarkCompletedAsync(conn, tx, id, assetId, now, now + Expiration, token);
             }, lifetime.ApplicationStopping);
+            File.Delete(blobs.TusLockPath(id));
             return new TusStatus(upload with { CompletedAt = now, AssetId = assetId }, upload.Length);
         }
     }
@@ -159,6 +162,7 @@ internal sealed class TusService(
         }
 
         File.Delete(blobs.TusUploadPath(id));
+        File.Delete(blobs.TusLockPath(id));
     }
 
     /// <summary>Copies at most <paramref name="remaining"/> bytes; a body longer than that undoes this request's bytes.</summary>

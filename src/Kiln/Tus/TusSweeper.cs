@@ -53,6 +53,7 @@ internal sealed class TusSweeper(
                 if (await store.DeleteExpiredAsync(id, now, ct))
                 {
                     File.Delete(blobs.TusUploadPath(id));
+                    File.Delete(blobs.TusLockPath(id));
                     removed++;
                 }
             }
@@ -67,7 +68,8 @@ internal sealed class TusSweeper(
     private async Task RemoveOrphanFilesAsync(DateTimeOffset now, CancellationToken ct)
     {
         var cutoff = now - TimeSpan.FromHours(options.Value.ExpirationHours);
-        foreach (var file in new DirectoryInfo(blobs.TusTemp).EnumerateFiles("*.part"))
+        var files = new DirectoryInfo(blobs.TusTemp).EnumerateFiles("*.part").Concat(new DirectoryInfo(blobs.TusTemp).EnumerateFiles("*.lock"));
+        foreach (var file in files)
         {
             if (file.LastWriteTimeUtc < cutoff.UtcDateTime
                 && Guid.TryParseExact(Path.GetFileNameWithoutExtension(file.Name), "N", out var id)

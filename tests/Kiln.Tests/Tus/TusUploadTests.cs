@@ -112,6 +112,13 @@ public sealed class TusUploadTests : IAsyncLifetime
                 Assert.Equal("tus.locked", await ErrorCodeAsync(concurrent));
             }
 
+            // The lock is not on the data file: once the last byte arrives that file is the asset's original, and a
+            // job reading it (the probe opens it as below) used to meet the lock and fail while the ingest ran.
+            await using (var reader = new FileStream(PartialPath(location), FileMode.Open, FileAccess.Read, FileShare.Read))
+            {
+                Assert.Equal(sentBeforeDrop, reader.Length);
+            }
+
             await cts.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => patch);
         }

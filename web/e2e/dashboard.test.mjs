@@ -203,6 +203,29 @@ describe("dashboard", { timeout: 60 * 60_000 }, () => {
     await context.close();
   });
 
+  test("a long Jobs page keeps only the rows near the viewport in the DOM; scrolling reaches the last one", async () => {
+    const listed = 150;
+    let next = 0;
+    await Promise.all(Array.from({ length: 6 }, async () => {
+      while (next < listed) await kiln.upload(kiln.adminKey, `quick-${next++}.bin`, new Uint8Array(8), { jobs: ["test.sleep"], params: { "test.sleep": { durationMs: 0, steps: 1 } } });
+    }));
+    const filter = "kind=test.sleep&state=completed";
+    await waitFor(`${listed} completed jobs`, async () => (await kiln.api(`/api/jobs?${filter}&pageSize=1`, kiln.adminKey)).total >= listed);
+    const all = await kiln.api(`/api/jobs?${filter}&pageSize=500`, kiln.adminKey);
+    const page = await adminPage();
+    await page.goto(`${kiln.base}/jobs?${filter}&pageSize=500`);
+    const table = page.locator("table.jobs-table");
+    await waitFor("the table to list them all", async () => Number(await table.getAttribute("aria-rowcount")) - 1 === all.total);
+    const inDom = await page.locator("tr[data-job]").count();
+    assert.ok(inDom > 0 && inDom < all.total, `${inDom} of ${all.total} rows are in the DOM`);
+    assert.equal(await page.locator(`tr[data-job="${all.items.at(-1).id}"]`).count(), 0, "the last row waits below the viewport");
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    const last = page.locator(`tr[data-job="${all.items.at(-1).id}"]`);
+    await last.waitFor({ timeout: 60_000 });
+    assert.equal(await last.getAttribute("aria-rowindex"), String(all.total + 1));
+    await page.context().close();
+  });
+
   test("pause a queue and see it marked paused; resume it", async () => {
     const page = await adminPage();
     await page.goto(`${kiln.base}/queues`);

@@ -1,8 +1,9 @@
-import { memo, useCallback, useEffect, useState, type FormEvent } from "react";
+import { memo, useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { api, ApiError, errorText, JOB_STATES, query, TERMINAL, type Job, type Page } from "../api";
 import { live, useJobEvents, usePolling } from "../live";
 import { JobRowStore, useJobRow } from "../jobRows";
+import { useRowWindow } from "../rowWindow";
 import { duration, shortId, speed, when } from "../format";
 import { ErrorLine, Field, Pager, ProgressBar, StateBadge } from "../components/ui";
 
@@ -100,14 +101,12 @@ export function JobsPage() {
       {data && (
         <>
           <div className="table-wrap">
-            <table className="table jobs-table">
+            <table className="table jobs-table" aria-rowcount={data.ids.length + 1}>
               <thead>
                 <tr><th scope="col">Job</th><th scope="col">Kind</th><th scope="col">Queue</th><th scope="col">State</th><th scope="col">Progress</th>
                   <th scope="col">Stage</th><th scope="col">Speed</th><th scope="col">ETA</th><th scope="col">Created</th><th scope="col">Actions</th></tr>
               </thead>
-              <tbody>
-                {data.ids.map((id) => <JobRow key={id} id={id} store={store} onError={setError} />)}
-              </tbody>
+              <JobRows ids={data.ids} store={store} onError={setError} />
             </table>
           </div>
           {data.ids.length === 0 && <p className="muted">No jobs match.</p>}
@@ -118,11 +117,28 @@ export function JobsPage() {
   );
 }
 
-const JobRow = memo(function JobRow({ id, store, onError }: { id: string; store: JobRowStore; onError(e: string): void }) {
+/** The table body: every row of a short page, only the rows near the viewport of a long one (spacers keep the height). */
+function JobRows({ ids, store, onError }: { ids: string[]; store: JobRowStore; onError(e: string): void }) {
+  const body = useRef<HTMLTableSectionElement>(null);
+  const { start, end, rowHeight } = useRowWindow(ids.length, body);
+  return (
+    <tbody ref={body}>
+      {start > 0 && <Spacer height={start * rowHeight} />}
+      {ids.slice(start, end).map((id, i) => <JobRow key={id} id={id} index={start + i} store={store} onError={onError} />)}
+      {end < ids.length && <Spacer height={(ids.length - end) * rowHeight} />}
+    </tbody>
+  );
+}
+
+function Spacer({ height }: { height: number }) {
+  return <tr aria-hidden="true" className="row-spacer"><td colSpan={10} style={{ height }} /></tr>;
+}
+
+const JobRow = memo(function JobRow({ id, index, store, onError }: { id: string; index: number; store: JobRowStore; onError(e: string): void }) {
   const j = useJobRow(store, id);
   if (!j) return null;
   return (
-    <tr data-job={j.id} data-state={j.state}>
+    <tr data-job={j.id} data-state={j.state} data-row={index} aria-rowindex={index + 2}>
       <td><Link to={`/jobs/${j.id}`} aria-label={`Job ${j.id}`}><code>{shortId(j.id)}</code></Link></td>
       <td>{j.kind}</td>
       <td>{j.queue}</td>

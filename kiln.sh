@@ -160,7 +160,8 @@ cmd_test() {
   log "throwaway PostgreSQL on 127.0.0.1:$port"
   cd "$ROOT"
   build_web
-  dotnet build Kiln.slnx -c Release -nologo -v q
+  # A build that fails must fail the run: --no-build below would otherwise test the previous build's binaries.
+  dotnet build Kiln.slnx -c Release -nologo -v q || { log "the build failed"; return 1; }
   local out="$pgdir/test-output.txt"
   # A per-test timeout: a test that runs longer than KILN_TEST_TIMEOUT (a hang, not a slow machine) ends the run
   # with its name in the log instead of blocking CI until the job's own limit.

@@ -9,8 +9,8 @@ public sealed record SpeechAudioResult(double Duration, IReadOnlyList<SpeechChun
 
 /// <summary>
 /// Extracts the first audio track as 16 kHz mono 16-bit WAV, the input every recogniser here wants, split into
-/// chunks of at most <c>maxChunkBytes</c> when a provider caps request size (OpenAI: 25 MB). Each chunk is cut from
-/// the source with output-side seeking, so its offset is exact and segment times can be shifted back.
+/// chunks of at most <c>maxChunkBytes</c> when a provider caps request size (OpenAI: 25 MB). The track is decoded
+/// once and split by sample ranges, so each chunk's offset is exact and segment times can be shifted back.
 /// </summary>
 public sealed class SpeechAudio(FfmpegRunner runner, AvLimits? limits = null)
 {
@@ -30,23 +30,26 @@ public sealed class SpeechAudio(FfmpegRunner runner, AvLimits? limits = null)
         var audio = probe.Audio ?? throw new MediaException("media.no_audio", "The file has no audio track to transcribe.");
         var duration = (audio.Duration > probe.Duration ? audio.Duration : probe.Duration)?.TotalSeconds ?? 0;
         var chunkSeconds = ChunkSeconds(maxChunkBytes);
-        var count = duration <= 0 || chunkSeconds is null ? 1 : Math.Max(1, (int)Math.Ceiling(duration / chunkSeconds.Value));
         Directory.CreateDirectory(directory);
-        var chunks = new List<SpeechChunk>(count);
-        for (var i = 0; i < count; i++)
-        {
-            var offset = chunkSeconds is null ? 0 : i * chunkSeconds.Value;
-            var length = chunkSeconds is null ? duration : Math.Min(chunkSeconds.Value, duration - offset);
-            var path = Path.Combine(directory, $"speech-{i:D4}.wav");
-            List<string> args = [.. AvInput.ForFfmpeg(inputPath, probe), "-map", "0:" + AvPaths.Num(audio.Index), "-vn", "-sn", "-dn"];
-            if (chunkSeconds is not null)
-            {
-                args.AddRange(["-ss", AvPaths.Num(offset), "-t", AvPaths.Num(length)]);
-            }
 
-            args.AddRange(["-ac", "1", "-ar", AvPaths.Num(SampleRate), "-c:a", "pcm_s16le", "-f", "wav", "-y", path]);
-            await runner.RunAsync(args, TimeSpan.FromSeconds(Math.Max(length, 0.1)), "extract", progress, cancellationToken);
-            chunks.Add(new SpeechChunk(path, offset, length));
+        // One decode of the whole track; chunks are then cut from the WAV by sample ranges (WavChunks).
+        var whole = Path.Combine(directory, chunkSeconds is null ? "speech-0000.wav" : "speech-all.wav");
+        List<string> args = [.. AvInput.ForFfmpeg(inputPath, probe), "-map", "0:" + AvPaths.Num(audio.Index), "-vn", "-sn", "-dn",
+            "-ac", "1", "-ar", AvPaths.Num(SampleRate), "-c:a", "pcm_s16le", "-fflags", "+bitexact", "-f", "wav", "-y", whole];
+        await runner.RunAsync(args, TimeSpan.FromSeconds(Math.Max(duration, 0.1)), "extract", progress, cancellationToken);
+        if (chunkSeconds is null)
+        {
+            return new SpeechAudioResult(duration, [new SpeechChunk(whole, 0, duration)]);
+        }
+
+        IReadOnlyList<SpeechChunk> chunks;
+        try
+        {
+            chunks = await WavChunks.SplitAsync(whole, directory, (long)chunkSeconds.Value * SampleRate, cancellationToken);
+        }
+        finally
+        {
+            File.Delete(whole);
         }
 
         return new SpeechAudioResult(duration, chunks);

@@ -1,3 +1,4 @@
+using Kiln.Providers;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -12,6 +13,7 @@ internal static class EnhanceExtensions
         var services = builder.Services;
         services.AddOptions<EnhanceProviderOptions>().BindConfiguration(EnhanceProviderOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ProviderGate>();
         services.AddHealthChecks().AddCheck<EnhanceHealthCheck>("enhance", tags: ["ready"]);
         var provider = (builder.Configuration.GetSection(EnhanceProviderOptions.Section).Get<EnhanceProviderOptions>() ?? new EnhanceProviderOptions()).EffectiveProvider;
         if (provider is not ("gemini" or "openai"))
@@ -24,8 +26,9 @@ internal static class EnhanceExtensions
         {
             var o = sp.GetRequiredService<IOptions<EnhanceProviderOptions>>().Value;
             var http = sp.GetRequiredService<IHttpClientFactory>().CreateClient("kiln-enhance");
+            var gate = sp.GetRequiredService<ProviderGate>();
             var time = sp.GetRequiredService<TimeProvider>();
-            return provider == "gemini" ? new GeminiEnhancer(http, o.Gemini, time) : new OpenAiImageEnhancer(http, o.OpenAi, time);
+            return provider == "gemini" ? new GeminiEnhancer(http, o.Gemini, gate, time) : new OpenAiImageEnhancer(http, o.OpenAi, gate, time);
         });
         services.AddSingleton(sp => new RemoteEnhanceRunner(
             sp.GetRequiredService<IRemoteEnhancer>(), sp.GetRequiredService<IOptions<EnhanceProviderOptions>>().Value));

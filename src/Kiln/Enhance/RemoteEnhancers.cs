@@ -53,7 +53,7 @@ internal static class RemoteEnhance
 /// turn; the answer's first inline image part is the result. The key goes in <c>x-goog-api-key</c>, not the URL,
 /// so it cannot end up in a logged URL.
 /// </summary>
-internal sealed class GeminiEnhancer(HttpClient http, RemoteEnhanceOptions options, TimeProvider time) : IRemoteEnhancer
+internal sealed class GeminiEnhancer(HttpClient http, RemoteEnhanceOptions options, ProviderGate gate, TimeProvider time) : IRemoteEnhancer
 {
     public string Name => "gemini";
 
@@ -83,7 +83,7 @@ internal sealed class GeminiEnhancer(HttpClient http, RemoteEnhanceOptions optio
             }
 
             return request;
-        }, RemoteEnhance.Retry(options), "Gemini", time, cancellationToken);
+        }, RemoteEnhance.Retry(options), "Gemini", gate, time, cancellationToken);
         return Parse(answer, model);
     }
 
@@ -117,7 +117,7 @@ internal sealed class GeminiEnhancer(HttpClient http, RemoteEnhanceOptions optio
 }
 
 /// <summary>OpenAI <c>POST {base}/images/edits</c>, multipart: <c>image</c>, <c>prompt</c>, <c>model</c>, <c>n=1</c>; reads <c>data[0].b64_json</c>.</summary>
-internal sealed class OpenAiImageEnhancer(HttpClient http, RemoteEnhanceOptions options, TimeProvider time) : IRemoteEnhancer
+internal sealed class OpenAiImageEnhancer(HttpClient http, RemoteEnhanceOptions options, ProviderGate gate, TimeProvider time) : IRemoteEnhancer
 {
     public string Name => "openai";
 
@@ -140,7 +140,7 @@ internal sealed class OpenAiImageEnhancer(HttpClient http, RemoteEnhanceOptions 
             }
 
             return request;
-        }, RemoteEnhance.Retry(options), "OpenAI images", time, cancellationToken);
+        }, RemoteEnhance.Retry(options), "OpenAI images", gate, time, cancellationToken);
         try
         {
             return RemoteEnhance.Decode(JsonNode.Parse(answer)?["data"]?[0]?["b64_json"]?.GetValue<string>(), model, "OpenAI images");

@@ -10,7 +10,7 @@ internal sealed record ProviderRetry(TimeSpan Timeout, int MaxAttempts, TimeSpan
 
 /// <summary>
 /// Sends one provider request with the house rules: a timeout per attempt; 429 waits for <c>Retry-After</c> (capped)
-/// and tries again; 5xx, timeouts and connection failures back off exponentially and try again; any other 4xx fails
+/// and tries again, holding back every other request to the same provider meanwhile (<see cref="ProviderGate"/>); 5xx, timeouts and connection failures back off exponentially and try again; any other 4xx fails
 /// at once with <c>provider.rejected</c> and the provider's own message. Keys travel only in the request headers
 /// the caller builds and never appear in messages, which quote only the provider's response.
 /// </summary>
@@ -19,10 +19,12 @@ internal static class ProviderHttp
     private const int MaxMessageChars = 500;
 
     public static async Task<string> SendAsync(
-        HttpClient http, Func<HttpRequestMessage> build, ProviderRetry retry, string provider, TimeProvider time, CancellationToken ct)
+        HttpClient http, Func<HttpRequestMessage> build, ProviderRetry retry, string provider, ProviderGate gate, TimeProvider time, CancellationToken ct)
     {
         for (var attempt = 1; ; attempt++)
         {
+            // Wait out a 429 this provider gave any request of this process (ProviderGate).
+            await gate.WaitAsync(provider, ct);
             var last = attempt >= retry.MaxAttempts;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(retry.Timeout);
@@ -45,7 +47,9 @@ internal static class ProviderHttp
                         throw new JobFailedException("provider.rate_limited", $"{provider} kept answering 429: {MessageOf(body)}", retryable: true);
                     }
 
-                    wait = RetryAfter(response, time) is { } ra ? Min(ra, retry.MaxRetryAfter) : Backoff(retry, attempt);
+                    // The hold applies to every request to this provider; this one waits it out at the loop's top.
+                    gate.Close(provider, RetryAfter(response, time) is { } ra ? Min(ra, retry.MaxRetryAfter) : Backoff(retry, attempt));
+                    continue;
                 }
                 else if (status >= 500)
                 {

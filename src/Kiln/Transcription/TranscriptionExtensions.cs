@@ -1,5 +1,6 @@
 using Kiln.Assets;
 using Kiln.Processing;
+using Kiln.Providers;
 using Kiln.Queue;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -16,6 +17,7 @@ internal static class TranscriptionExtensions
         var services = builder.Services;
         services.AddOptions<TranscriptionOptions>().BindConfiguration(TranscriptionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ProviderGate>();
 
         // The provider is chosen once, from configuration, so the default pipelines know whether to transcribe.
         var settings = builder.Configuration.GetSection(TranscriptionOptions.Section).Get<TranscriptionOptions>() ?? new TranscriptionOptions();

@@ -47,7 +47,7 @@ internal sealed class PocketsphinxProvider(IOptions<TranscriptionOptions> option
 /// HttpClient rather than the OpenAI SDK: the SDK brings its own retry policy that would hide 429s from ours and it
 /// does not speak to every compatible server the same way; the request is one multipart form.
 /// </summary>
-internal sealed class OpenAiTranscriptionProvider(HttpClient http, IOptions<TranscriptionOptions> options, TimeProvider time) : ITranscriptionProvider
+internal sealed class OpenAiTranscriptionProvider(HttpClient http, IOptions<TranscriptionOptions> options, ProviderGate gate, TimeProvider time) : ITranscriptionProvider
 {
     private readonly OpenAiTranscriptionOptions _o = options.Value.OpenAi;
 
@@ -62,7 +62,7 @@ internal sealed class OpenAiTranscriptionProvider(HttpClient http, IOptions<Tran
         language ??= _o.Language;
         var retry = new ProviderRetry(
             TimeSpan.FromSeconds(_o.TimeoutSeconds), _o.MaxAttempts, TimeSpan.FromSeconds(_o.MaxRetryAfterSeconds), TimeSpan.FromSeconds(_o.BackoffSeconds));
-        var body = await ProviderHttp.SendAsync(http, () => Build(wavPath, language), retry, "OpenAI transcription", time, cancellationToken);
+        var body = await ProviderHttp.SendAsync(http, () => Build(wavPath, language), retry, "OpenAI transcription", gate, time, cancellationToken);
         return Parse(body);
     }
 

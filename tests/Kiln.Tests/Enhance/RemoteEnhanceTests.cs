@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Kiln.Enhance;
 using Kiln.Processing;
+using Kiln.Providers;
 using Kiln.Tests.Infrastructure;
 using Kiln.Tests.Transcription;
 
@@ -71,7 +72,7 @@ public sealed class RemoteEnhanceTests : IAsyncLifetime
     {
         var png = ModelPng;
         var options = new RemoteEnhanceOptions { BaseUrl = _fake.BaseUrl + "/v1", ApiKey = "sk-img", Model = "gpt-image-1", BackoffSeconds = 0, MaxAttempts = 2 };
-        var openai = new OpenAiImageEnhancer(new HttpClient(), options, TimeProvider.System);
+        var openai = new OpenAiImageEnhancer(new HttpClient(), options, new ProviderGate(TimeProvider.System), TimeProvider.System);
         var jpeg = await File.ReadAllBytesAsync(TestPaths.CorpusFile("Portrait_1.jpg"));
         _fake.Enqueue(
             new ScriptedReply(500, """{"error":{"message":"The server had an error processing your request.","type":"server_error"}}"""),

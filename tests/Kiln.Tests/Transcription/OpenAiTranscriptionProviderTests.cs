@@ -1,6 +1,9 @@
 using Kiln.Processing;
+using Kiln.Providers;
+using Kiln.Tests.Queue;
 using Kiln.Transcription;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Kiln.Tests.Transcription;
 
@@ -31,7 +34,7 @@ public sealed class OpenAiTranscriptionProviderTests : IAsyncLifetime
         Directory.Delete(Path.GetDirectoryName(_wav)!, recursive: true);
     }
 
-    private OpenAiTranscriptionProvider Provider(int attempts = 3, double maxRetryAfter = 30) => new(
+    private OpenAiTranscriptionProvider Provider(int attempts = 3, double maxRetryAfter = 30, TimeProvider? time = null, ProviderGate? gate = null) => new(
         new HttpClient(),
         Options.Create(new TranscriptionOptions
         {
@@ -45,7 +48,8 @@ public sealed class OpenAiTranscriptionProviderTests : IAsyncLifetime
                 MaxRetryAfterSeconds = maxRetryAfter,
             },
         }),
-        TimeProvider.System);
+        gate ?? new ProviderGate(time ?? TimeProvider.System),
+        time ?? TimeProvider.System);
 
     [Fact]
     public async Task Sends_the_multipart_form_openai_expects_and_reads_verbose_json_segments()
@@ -83,6 +87,34 @@ public sealed class OpenAiTranscriptionProviderTests : IAsyncLifetime
         Assert.Equal(3, times.Length);
         // A lower bound only: the second attempt came no sooner than the Retry-After asked.
         Assert.True(times[1] - times[0] >= TimeSpan.FromSeconds(0.9), $"retried after {(times[1] - times[0]).TotalSeconds} s");
+    }
+
+    [Fact]
+    public async Task A_429_holds_back_every_request_to_the_provider_until_its_retry_after_has_passed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T08:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var gate = new ProviderGate(time);
+        _fake.Enqueue(
+            new ScriptedReply(429, """{"error":{"message":"Rate limit reached for whisper-1","code":"rate_limit_exceeded"}}""", new() { ["Retry-After"] = "30" }),
+            new ScriptedReply(200, VerboseJson),
+            new ScriptedReply(200, VerboseJson));
+
+        // The first job's request is answered 429 "retry after 30 s".
+        var first = Provider(time: time, gate: gate).TranscribeAsync(_wav, null, ct);
+        await Poll.UntilAsync(() => Task.FromResult(gate.Remaining("OpenAI transcription") == TimeSpan.FromSeconds(30)), "the 429 to close the gate");
+        // A second job of the queue, started meanwhile, does not send at all until the 30 s are over.
+        var second = Provider(time: time, gate: gate).TranscribeAsync(_wav, null, ct);
+        time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Single(_fake.Received);
+        Assert.False(second.IsCompleted);
+        Assert.False(first.IsCompleted);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(2, (await first).Segments.Count);
+        Assert.Equal(2, (await second).Segments.Count);
+        Assert.Equal(3, _fake.Received.Count);
+        Assert.Equal(TimeSpan.Zero, gate.Remaining("OpenAI transcription"));
     }
 
     [Fact]

@@ -22,14 +22,16 @@ internal sealed record CommandResult(CommandOutcome Outcome, string? ErrorCode =
 
 /// <summary>
 /// Cancel, pause, resume and retry. Each locks the job row, checks the transition is allowed from its current
-/// state, writes it, and only then stops the job where it runs, so a worker's late report finds its lease gone.
+/// state, writes it (the statements are <see cref="JobStates"/>'), and only then stops the job where it runs, so a
+/// worker's late report finds its lease gone.
 /// </summary>
 internal sealed class JobCommands(
     NpgsqlDataSource dataSource,
     JobStopper stopper,
     JobKindCatalog catalog,
     QueueWakeups wakeups,
-    IJobEventSink events)
+    IJobEventSink events,
+    TimeProvider time)
 {
     public async Task<CommandResult> CancelAsync(Guid id, Guid? ownerScope, CancellationToken cancellationToken)
     {
@@ -46,11 +48,8 @@ internal sealed class JobCommands(
             return CommandResult.Conflict("job.not_cancellable", $"The job is already {current.Value.State}.", current.Value.State);
         }
 
-        await SetAsync(conn, tx, id, """
-            state = 'cancelled', finished_at = now(), error_code = 'cancelled', error_message = 'Cancelled on request.',
-            lease_owner = null, lease_id = null, lease_expires_at = null
-            """, cancellationToken);
-        var cascaded = await JobRows.CascadeAsync(conn, tx, [id], JobState.Cancelled, "parent_cancelled", "A job this one depends on was cancelled.", cancellationToken);
+        await SetAsync(conn, tx, id, JobStates.Cancel, cancellationToken);
+        var cascaded = await JobStates.CascadeAsync(conn, tx, [id], JobState.Cancelled, "parent_cancelled", "A job this one depends on was cancelled.", time, cancellationToken);
         await tx.CommitAsync(cancellationToken);
 
         if (current.Value.State == JobState.Running)
@@ -89,11 +88,7 @@ internal sealed class JobCommands(
             return CommandResult.Conflict("job.not_pausable", $"A {state} job cannot be paused.", state);
         }
 
-        // A paused running job keeps its attempt count: it did not fail, it was asked to wait.
-        await SetAsync(conn, tx, id, """
-            state = 'paused', attempts = case when state = 'running' then greatest(attempts - 1, 0) else attempts end,
-            lease_owner = null, lease_id = null, lease_expires_at = null
-            """, cancellationToken);
+        await SetAsync(conn, tx, id, JobStates.Pause, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         if (state == JobState.Running)
         {
@@ -120,7 +115,7 @@ internal sealed class JobCommands(
         }
 
         var state = await ReadyStateAsync(conn, tx, id, cancellationToken);
-        var queue = await SetAsync(conn, tx, id, "state = @next, run_at = now()", cancellationToken, ("next", state));
+        var queue = await SetAsync(conn, tx, id, JobStates.Resume, cancellationToken, ("next", state));
         await JobRows.NotifyQueuesAsync(conn, tx, [queue], cancellationToken);
         await tx.CommitAsync(cancellationToken);
         wakeups.Wake(queue);
@@ -144,21 +139,10 @@ internal sealed class JobCommands(
         }
 
         var state = await ReadyStateAsync(conn, tx, id, cancellationToken);
-        var queue = await SetAsync(conn, tx, id, """
-            state = @next, run_at = now(), attempts = 0, finished_at = null, error_code = null, error_message = null,
-            progress = 0, stage = null, result = null
-            """, cancellationToken, ("next", state));
+        var queue = await SetAsync(conn, tx, id, JobStates.Retry, cancellationToken, ("next", state));
 
         // Children that failed only because this job did get their chance back.
-        await using (var children = new NpgsqlCommand("""
-            with recursive d as (
-                select id from jobs where parent_id = @id and error_code in ('parent_failed', 'parent_cancelled')
-                union
-                select j.id from jobs j join d on j.parent_id = d.id where j.error_code in ('parent_failed', 'parent_cancelled')
-            )
-            update jobs set state = 'waiting', finished_at = null, error_code = null, error_message = null, attempts = 0
-            where id in (select id from d)
-            """, conn, tx))
+        await using (var children = new NpgsqlCommand(JobStates.RetryDescendants, conn, tx))
         {
             children.Parameters.AddWithValue("id", id);
             await children.ExecuteNonQueryAsync(cancellationToken);
@@ -193,11 +177,18 @@ internal sealed class JobCommands(
         return (string)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
-    private static async Task<string> SetAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string assignments, CancellationToken ct, params (string Name, object Value)[] parameters)
+    /// <summary>Runs one of <see cref="JobStates"/>' transitions on the locked row; returns the job's queue.</summary>
+    private async Task<string> SetAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string transition, CancellationToken ct, params (string Name, object Value)[] parameters)
     {
-        await using var cmd = new NpgsqlCommand($"update jobs set {assignments} where id = @id returning queue", conn, tx);
+        await using var cmd = new NpgsqlCommand(transition, conn, tx);
         cmd.Parameters.AddWithValue("id", id);
+        // Not every transition is time-based (a pause is not); only those get the clock.
+        if (transition.Contains("@now", StringComparison.Ordinal))
+        {
+            JobStates.AddNow(cmd, time);
+        }
+
         foreach (var (name, value) in parameters)
         {
             cmd.Parameters.AddWithValue(name, value);

@@ -43,64 +43,6 @@ internal static class JobRows
         FinishedAt = r.IsDBNull(26) ? null : r.GetFieldValue<DateTimeOffset>(26),
     };
 
-    /// <summary>
-    /// Marks the still-waiting descendants of the given jobs failed or cancelled, at any depth, and returns them
-    /// (id, owner). Used when a parent fails or is cancelled: its children can never run.
-    /// </summary>
-    public const string CascadeSql = """
-        with recursive d as (
-            select id from jobs where parent_id = any(@parents) and state in ('waiting', 'paused')
-            union
-            select j.id from jobs j join d on j.parent_id = d.id where j.state in ('waiting', 'paused')
-        )
-        update jobs set state = @state, error_code = @code, error_message = @message, finished_at = now()
-        where id in (select id from d)
-        returning id, owner_id
-        """;
-
-    /// <summary>
-    /// Puts the waiting children of completed jobs in the queue, keeping a run_at still in the future; returns
-    /// (id, owner, queue).
-    /// </summary>
-    public const string ReleaseChildrenSql = """
-        update jobs set state = 'queued', run_at = greatest(run_at, now())
-        where parent_id = any(@parents) and state = 'waiting'
-        returning id, owner_id, queue
-        """;
-
-    public static async Task<List<(Guid Id, Guid? Owner)>> CascadeAsync(
-        NpgsqlConnection conn, NpgsqlTransaction? tx, Guid[] parents, string state, string code, string message, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(CascadeSql, conn, tx);
-        cmd.Parameters.AddWithValue("parents", parents);
-        cmd.Parameters.AddWithValue("state", state);
-        cmd.Parameters.AddWithValue("code", code);
-        cmd.Parameters.AddWithValue("message", message);
-        var list = new List<(Guid, Guid?)>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            list.Add((r.GetGuid(0), r.IsDBNull(1) ? null : r.GetGuid(1)));
-        }
-
-        return list;
-    }
-
-    public static async Task<List<(Guid Id, Guid? Owner, string Queue)>> ReleaseChildrenAsync(
-        NpgsqlConnection conn, NpgsqlTransaction? tx, Guid[] parents, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(ReleaseChildrenSql, conn, tx);
-        cmd.Parameters.AddWithValue("parents", parents);
-        var list = new List<(Guid, Guid?, string)>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            list.Add((r.GetGuid(0), r.IsDBNull(1) ? null : r.GetGuid(1), r.GetString(2)));
-        }
-
-        return list;
-    }
-
     public static async Task NotifyQueuesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IEnumerable<string> queues, CancellationToken ct)
     {
         var distinct = queues.Distinct(StringComparer.Ordinal).ToArray();

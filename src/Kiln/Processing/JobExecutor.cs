@@ -21,15 +21,15 @@ internal abstract record ExecutionResult
 /// </summary>
 internal static class JobExecutor
 {
+    /// <summary>Runs an attempt (fetching its input and running its handler).</summary>
     public static async Task<ExecutionResult> RunAsync(
-        IJobHandler handler,
-        JobContext context,
+        Func<CancellationToken, Task<JobOutcome>> attempt,
         Func<JobStopReason?> stopReason,
         CancellationToken cancellationToken)
     {
         try
         {
-            var outcome = await handler.ExecuteAsync(context, cancellationToken);
+            var outcome = await attempt(cancellationToken);
             if (stopReason() is { } reason)
             {
                 return new ExecutionResult.Stopped(reason);

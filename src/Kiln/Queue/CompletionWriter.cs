@@ -16,35 +16,6 @@ namespace Kiln.Queue;
 /// </summary>
 internal sealed class CompletionWriter : IAsyncDisposable
 {
-    private const string CompleteOneSql = """
-        update jobs set state = 'completed', progress = 100, result = @result::jsonb, finished_at = now(),
-            lease_owner = null, lease_id = null, lease_expires_at = null
-        where id = @id and lease_id = @lease_id and state = 'running'
-        returning owner_id, asset_id, queue, kind, extract(epoch from (now() - started_at))::float8
-        """;
-
-    /// <summary>
-    /// Every way out of running clears lease_id, so a matching lease id alone proves the job still runs under it.
-    /// Not naming the state keeps the plan on primary-key lookups: with <c>state = 'running'</c> the planner likes to
-    /// scan the whole jobs_running index, dead entries included, for every batch.
-    /// </summary>
-    private const string CompleteManySql = """
-        update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = now(),
-            lease_owner = null, lease_id = null, lease_expires_at = null
-        from unnest(@ids, @leases, @results::jsonb[]) as u(id, lease, result)
-        where j.id = any(@ids) and j.id = u.id and j.lease_id = u.lease
-        returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (now() - j.started_at))::float8
-        """;
-
-    /// <summary>The same update, finding rows by the tuple id they were leased at (see <see cref="ActiveLease.Tid"/>).</summary>
-    private const string CompleteByTidSql = """
-        update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = now(),
-            lease_owner = null, lease_id = null, lease_expires_at = null
-        from unnest(@tids::tid[], @ids, @leases, @results::jsonb[]) as u(tid, id, lease, result)
-        where j.ctid = any(@tids::tid[]) and j.ctid = u.tid and j.id = u.id and j.lease_id = u.lease
-        returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (now() - j.started_at))::float8
-        """;
-
     private readonly NpgsqlDataSource _dataSource;
     private readonly LeaseRegistry _leases;
     private readonly BlobStore _blobs;
@@ -53,6 +24,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
     private readonly QueueWakeups _wakeups;
     private readonly ILogger<CompletionWriter> _logger;
     private readonly IJobCompletionHook[] _hooks;
+    private readonly TimeProvider _time;
     private readonly Channel<(CompletionReport Report, TaskCompletionSource<bool> Done)> _pending =
         Channel.CreateUnbounded<(CompletionReport, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
@@ -65,8 +37,10 @@ internal sealed class CompletionWriter : IAsyncDisposable
         KilnMetrics metrics,
         QueueWakeups wakeups,
         ILogger<CompletionWriter> logger,
-        IEnumerable<IJobCompletionHook> hooks)
+        IEnumerable<IJobCompletionHook> hooks,
+        TimeProvider time)
     {
+        _time = time;
         _hooks = hooks.ToArray();
         _dataSource = dataSource;
         _leases = leases;
@@ -111,11 +85,12 @@ internal sealed class CompletionWriter : IAsyncDisposable
             Guid? owner, assetId;
             string queue, kind;
             double? seconds;
-            await using (var cmd = new NpgsqlCommand(CompleteOneSql, conn, tx))
+            await using (var cmd = new NpgsqlCommand(JobStates.CompleteOne, conn, tx))
             {
                 cmd.Parameters.AddWithValue("result", NpgsqlDbType.Text, (object?)report.Result?.ToJsonString() ?? DBNull.Value);
                 cmd.Parameters.AddWithValue("id", report.JobId);
                 cmd.Parameters.AddWithValue("lease_id", report.LeaseId);
+                JobStates.AddNow(cmd, _time);
                 await using var r = await cmd.ExecuteReaderAsync(ct);
                 if (!await r.ReadAsync(ct))
                 {
@@ -155,7 +130,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
                 await meta.ExecuteNonQueryAsync(ct);
             }
 
-            var children = await JobRows.ReleaseChildrenAsync(conn, tx, [report.JobId], ct);
+            var children = await JobStates.ReleaseChildrenAsync(conn, tx, [report.JobId], _time, ct);
             await JobRows.NotifyQueuesAsync(conn, tx, children.Select(c => c.Queue), ct);
             await tx.CommitAsync(ct);
             published = null;
@@ -234,9 +209,10 @@ internal sealed class CompletionWriter : IAsyncDisposable
         await using var tx = await conn.BeginTransactionAsync();
         if (byTid.Count > 0)
         {
-            await using var cmd = new NpgsqlCommand(CompleteByTidSql, conn, tx);
+            await using var cmd = new NpgsqlCommand(JobStates.CompleteByTid, conn, tx);
             cmd.Parameters.AddWithValue("tids", byTid.Select(b => b.Tid).ToArray());
             AddReports(cmd, byTid.Select(b => b.Report).ToList());
+            JobStates.AddNow(cmd, _time);
             await ReadFinishedAsync(cmd, completed, finished);
 
             // Rows written since their lease (progress, heartbeats) moved; find those by id.
@@ -245,12 +221,13 @@ internal sealed class CompletionWriter : IAsyncDisposable
 
         if (byId.Count > 0)
         {
-            await using var cmd = new NpgsqlCommand(CompleteManySql, conn, tx);
+            await using var cmd = new NpgsqlCommand(JobStates.CompleteMany, conn, tx);
             AddReports(cmd, byId);
+            JobStates.AddNow(cmd, _time);
             await ReadFinishedAsync(cmd, completed, finished);
         }
 
-        var children = await JobRows.ReleaseChildrenAsync(conn, tx, [.. completed], CancellationToken.None);
+        var children = await JobStates.ReleaseChildrenAsync(conn, tx, [.. completed], _time, CancellationToken.None);
         await JobRows.NotifyQueuesAsync(conn, tx, children.Select(c => c.Queue), CancellationToken.None);
         await tx.CommitAsync();
 

@@ -19,7 +19,8 @@ internal sealed class JobDispatcher(
     CompletionWriter completions,
     IJobEventSink events,
     KilnMetrics metrics,
-    IOptions<QueueOptions> options) : IJobDispatcher
+    IOptions<QueueOptions> options,
+    TimeProvider time) : IJobDispatcher
 {
     private readonly QueueOptions _options = options.Value;
     private readonly long _progressIntervalTicks = (long)(Stopwatch.Frequency / options.Value.MaxProgressWritesPerSecond);
@@ -43,11 +44,8 @@ internal sealed class JobDispatcher(
         }
 
         lease.LastWriteTicks = now;
-        await using var cmd = dataSource.CreateCommand("""
-            update jobs set progress = @p, stage = coalesce(@stage, stage), speed = @speed, eta_seconds = @eta,
-                total_bytes = coalesce(@bytes, total_bytes), last_progress_at = now(), lease_expires_at = now() + @lease
-            where id = @id and lease_id = @lease_id and state = 'running'
-            """);
+        await using var cmd = dataSource.CreateCommand(JobStates.Progress);
+        JobStates.AddNow(cmd, time);
         cmd.Parameters.AddWithValue("p", (float)progress);
         cmd.Parameters.Add(new NpgsqlParameter<string?>("stage", NpgsqlDbType.Text) { TypedValue = report.Stage });
         cmd.Parameters.Add(new NpgsqlParameter<double?>("speed", NpgsqlDbType.Double) { TypedValue = report.Speed });
@@ -75,11 +73,8 @@ internal sealed class JobDispatcher(
             return 0;
         }
 
-        await using var cmd = dataSource.CreateCommand("""
-            update jobs j set lease_expires_at = now() + @lease
-            from unnest(@ids, @leases) as u(id, lease)
-            where j.id = u.id and j.lease_id = u.lease and j.lease_owner = @worker and j.state = 'running'
-            """);
+        await using var cmd = dataSource.CreateCommand(JobStates.Heartbeat);
+        JobStates.AddNow(cmd, time);
         cmd.Parameters.AddWithValue("lease", TimeSpan.FromSeconds(_options.LeaseSeconds));
         cmd.Parameters.AddWithValue("ids", jobIds);
         cmd.Parameters.AddWithValue("leases", held);
@@ -100,19 +95,9 @@ internal sealed class JobDispatcher(
         string state, queue, kind;
         Guid? owner;
         double? seconds;
-        await using (var cmd = new NpgsqlCommand("""
-            update jobs set
-                state = case when @retryable and attempts < max_attempts then 'queued' else 'failed' end,
-                run_at = case when @retryable and attempts < max_attempts
-                    then now() + make_interval(secs => @base * power(2, attempts - 1) * (0.9 + random() * 0.2))
-                    else run_at end,
-                finished_at = case when @retryable and attempts < max_attempts then null else now() end,
-                error_code = @code, error_message = @message,
-                lease_owner = null, lease_id = null, lease_expires_at = null
-            where id = @id and lease_id = @lease_id and state = 'running'
-            returning state, queue, kind, owner_id, extract(epoch from (now() - started_at))::float8
-            """, conn, tx))
+        await using (var cmd = new NpgsqlCommand(JobStates.Fail, conn, tx))
         {
+            JobStates.AddNow(cmd, time);
             cmd.Parameters.AddWithValue("retryable", report.Retryable);
             cmd.Parameters.AddWithValue("base", _options.BackoffBaseSeconds);
             cmd.Parameters.AddWithValue("code", Truncate(report.ErrorCode, 100));
@@ -131,7 +116,7 @@ internal sealed class JobDispatcher(
         }
 
         var cascaded = state == JobState.Failed
-            ? await JobRows.CascadeAsync(conn, tx, [report.JobId], JobState.Failed, "parent_failed", "A job this one depends on failed.", cancellationToken)
+            ? await JobStates.CascadeAsync(conn, tx, [report.JobId], JobState.Failed, "parent_failed", "A job this one depends on failed.", time, cancellationToken)
             : [];
         if (state == JobState.Queued)
         {
@@ -160,15 +145,8 @@ internal sealed class JobDispatcher(
     {
         leases.Remove(jobId, leaseId);
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var cmd = new NpgsqlCommand("""
-            with released as (
-                update jobs set state = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
-                    lease_owner = null, lease_id = null, lease_expires_at = null
-                where id = @id and lease_id = @lease_id and state = 'running'
-                returning queue
-            )
-            select pg_notify('kiln_jobs', queue) from released
-            """, conn);
+        await using var cmd = new NpgsqlCommand(JobStates.Release, conn);
+        JobStates.AddNow(cmd, time);
         cmd.Parameters.AddWithValue("id", jobId);
         cmd.Parameters.AddWithValue("lease_id", leaseId);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);

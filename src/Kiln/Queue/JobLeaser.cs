@@ -18,65 +18,9 @@ internal sealed class JobLeaser(
     LeaseRegistry leases,
     IJobEventSink events,
     KilnMetrics metrics,
-    IOptions<QueueOptions> options)
+    IOptions<QueueOptions> options,
+    TimeProvider time)
 {
-    private const string LeaseColumns = """
-        l.id, l.lease_id, l.kind, l.attempts, l.max_attempts, l.lease_expires_at, l.params, l.owner_id, l.waited,
-        a.id, a.kind, a.content_type, a.original_name, a.size, a.path, a.category, a.metadata::text, l.tid
-        """;
-
-    /// <summary>
-    /// Updates the picked rows by ctid: they are locked by this statement, so their tuple ids cannot change under it,
-    /// and a TID scan saves the primary-key descent per job a join on id would cost.
-    /// </summary>
-    private const string LeaseUpdate = """
-        update jobs j set state = 'running', attempts = j.attempts + 1, lease_owner = @worker,
-            lease_id = gen_random_uuid(), lease_expires_at = now() + @lease, started_at = now(),
-            last_progress_at = now(), progress = 0, stage = null, speed = null, eta_seconds = null,
-            error_code = null, error_message = null
-        where j.ctid = any(array(select ctid from picked))
-        returning j.id, j.lease_id, j.kind, j.attempts, j.max_attempts, j.lease_expires_at,
-            case when j.params = '{}'::jsonb then null else j.params::text end as params, j.owner_id,
-            j.asset_id, extract(epoch from (now() - j.run_at))::float8 as waited, j.priority, j.run_at, j.ctid::text as tid
-        """;
-
-    /// <summary>
-    /// The unlimited path: one statement, one round trip. It leases nothing when the queue is paused or has limits
-    /// (the caller then looks at the queue and takes the locked path).
-    /// </summary>
-    private const string FastLeaseSql = $"""
-        with picked as (
-            select ctid from jobs
-            where queue = @queue and state = 'queued' and run_at <= now() and kind = any(@kinds)
-                and not exists (select 1 from queues q where q.name = @queue and (q.paused or q.concurrency > 0 or q.rate_max > 0))
-            order by priority, run_at, id
-            limit @max
-            for update skip locked
-        ), l as ({LeaseUpdate})
-        select {LeaseColumns} from l left join assets a on a.id = l.asset_id
-        order by l.priority, l.run_at, l.id
-        """;
-
-    private const string LockedLeaseSql = $"""
-        with picked as (
-            select ctid from jobs
-            where queue = @queue and state = 'queued' and run_at <= now() and kind = any(@kinds)
-            order by priority, run_at, id
-            limit @max
-            for update skip locked
-        ), l as ({LeaseUpdate})
-        select {LeaseColumns} from l left join assets a on a.id = l.asset_id
-        order by l.priority, l.run_at, l.id
-        """;
-
-    /// <summary>What an empty fast lease needs next: is the queue paused or limited, and when is the next job due.</summary>
-    private const string QueueStateSql = """
-        select coalesce(q.paused, false), coalesce(q.concurrency > 0 or q.rate_max > 0, false),
-            (select extract(epoch from (min(j.run_at) - now()))::float8 from jobs j
-             where j.queue = @queue and j.state = 'queued' and j.kind = any(@kinds))
-        from (select 1) one left join queues q on q.name = @queue
-        """;
-
     private readonly QueueOptions _options = options.Value;
 
     /// <summary>Queues last seen with a concurrency cap or rate limit: they go straight to the locked path.</summary>
@@ -94,7 +38,7 @@ internal sealed class JobLeaser(
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
         if (!_limited.ContainsKey(request.Queue))
         {
-            var jobs = await RunLeaseAsync(conn, null, FastLeaseSql, request, kinds, max, cancellationToken);
+            var jobs = await RunLeaseAsync(conn, null, JobStates.LeaseFast, request, kinds, max, time.GetUtcNow(), cancellationToken);
             if (jobs.Count > 0)
             {
                 Announce(jobs);
@@ -136,7 +80,9 @@ internal sealed class JobLeaser(
             }
 
             max = Math.Min(max, budget.Available);
-            jobs = max > 0 ? await RunLeaseAsync(conn, tx, LockedLeaseSql, request, kinds, max, ct) : [];
+            // Leased at the time the budget was read under the queue's lock, the clock its rate window runs on: a
+            // start is never stamped before the window it counts against opened.
+            jobs = max > 0 ? await RunLeaseAsync(conn, tx, JobStates.LeaseLocked, request, kinds, max, budget.Now ?? time.GetUtcNow(), ct) : [];
             await budget.ConsumeAsync(conn, tx, jobs.Count, ct);
             retryAfter = budget.RetryAfter;
             if (jobs.Count == 0 && retryAfter is null && budget.Available > 0)
@@ -152,7 +98,7 @@ internal sealed class JobLeaser(
     }
 
     private async Task<List<JobLease>> RunLeaseAsync(
-        NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, LeaseRequest request, string[] kinds, int max, CancellationToken ct)
+        NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, LeaseRequest request, string[] kinds, int max, DateTimeOffset now, CancellationToken ct)
     {
         var jobs = new List<JobLease>(max);
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
@@ -161,6 +107,7 @@ internal sealed class JobLeaser(
         cmd.Parameters.AddWithValue("max", max);
         cmd.Parameters.AddWithValue("worker", request.WorkerId);
         cmd.Parameters.AddWithValue("lease", TimeSpan.FromSeconds(_options.LeaseSeconds));
+        JobStates.AddNow(cmd, now);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
@@ -177,12 +124,13 @@ internal sealed class JobLeaser(
         return jobs;
     }
 
-    private static async Task<(bool Paused, bool Limited, double? NextDue)> QueueStateAsync(
+    private async Task<(bool Paused, bool Limited, double? NextDue)> QueueStateAsync(
         NpgsqlConnection conn, string queue, string[] kinds, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(QueueStateSql, conn);
+        await using var cmd = new NpgsqlCommand(JobStates.QueueState, conn);
         cmd.Parameters.AddWithValue("queue", queue);
         cmd.Parameters.AddWithValue("kinds", kinds);
+        JobStates.AddNow(cmd, time);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
         return (r.GetBoolean(0), r.GetBoolean(1), r.IsDBNull(2) ? null : r.GetDouble(2));

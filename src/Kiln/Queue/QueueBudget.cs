@@ -23,6 +23,12 @@ internal sealed class QueueBudget
 
     public TimeSpan? RetryAfter { get; private init; }
 
+    /// <summary>
+    /// The database's clock once the queue's lock was held: rate windows run on it, as every node shares it and it
+    /// is read after waiting for the lock. Null for a queue without a row (nothing limits it).
+    /// </summary>
+    public DateTimeOffset? Now { get; private init; }
+
     public static async Task<QueueBudget> ReadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, CancellationToken ct)
     {
         // Lock first, then read in a second statement: under READ COMMITTED that one gets a fresh snapshot, so it
@@ -99,6 +105,7 @@ internal sealed class QueueBudget
             Limited = concurrency > 0 || rateMax > 0,
             Available = available,
             RetryAfter = retryAfter,
+            Now = now,
         };
     }
 

@@ -1,4 +1,5 @@
 using Kiln.Jobs;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Kiln.Queue;
 
@@ -8,6 +9,8 @@ internal static class QueueExtensions
     {
         var services = builder.Services;
         services.AddOptions<QueueOptions>().BindConfiguration(QueueOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        // Time-based transitions (JobStates) read the clock from here, so tests can drive them with a fake one.
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<QueueWakeups>();
         services.AddSingleton<QueueNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueNotifier>());

@@ -18,28 +18,9 @@ internal sealed class QueueMaintenance(
     KilnMetrics metrics,
     QueueWakeups wakeups,
     IOptions<QueueOptions> options,
+    TimeProvider time,
     ILogger<QueueMaintenance> logger) : BackgroundService
 {
-    private const string ExpireSql = """
-        with expired as (
-            select id, lease_id, case when lease_expires_at < now() then 'lease_expired' else 'stalled' end as reason
-            from jobs
-            where state = 'running' and (lease_expires_at < now() or last_progress_at < now() - @stall)
-            for update skip locked
-        )
-        update jobs j set
-            state = case when j.attempts >= j.max_attempts then 'failed' else 'queued' end,
-            run_at = now(),
-            finished_at = case when j.attempts >= j.max_attempts then now() else null end,
-            error_code = e.reason,
-            error_message = case e.reason when 'lease_expired' then 'The worker stopped renewing its lease.'
-                else 'No progress for the stall timeout.' end,
-            lease_owner = null, lease_id = null, lease_expires_at = null
-        from expired e
-        where j.id = e.id
-        returning j.id, j.state, j.queue, j.kind, j.owner_id, e.reason, e.lease_id
-        """;
-
     /// <summary>
     /// Per queue, the finished jobs past the newest keep_completed completed ones and keep_failed failed or cancelled
     /// ones, read newest first from jobs_finished; at most @batch per queue and kind of outcome per statement.
@@ -65,16 +46,16 @@ internal sealed class QueueMaintenance(
     {
         var interval = TimeSpan.FromSeconds(_options.MaintenanceIntervalSeconds);
         var retentionEvery = TimeSpan.FromSeconds(_options.RetentionIntervalSeconds);
-        var nextRetention = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(Math.Min(5, _options.RetentionIntervalSeconds));
+        var nextRetention = time.GetUtcNow() + TimeSpan.FromSeconds(Math.Min(5, _options.RetentionIntervalSeconds));
         using var timer = new PeriodicTimer(interval);
         while (await TimerTicks.NextAsync(timer, stoppingToken))
         {
             try
             {
                 await ExpireAsync(stoppingToken);
-                if (DateTimeOffset.UtcNow >= nextRetention)
+                if (time.GetUtcNow() >= nextRetention)
                 {
-                    nextRetention = DateTimeOffset.UtcNow + retentionEvery;
+                    nextRetention = time.GetUtcNow() + retentionEvery;
                     await PruneAsync(stoppingToken);
                 }
             }
@@ -95,9 +76,10 @@ internal sealed class QueueMaintenance(
         var moved = new List<(Guid Id, string State, string Queue, string Kind, Guid? Owner, string Reason, Guid? LeaseId)>();
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
-        await using (var cmd = new NpgsqlCommand(ExpireSql, conn, tx))
+        await using (var cmd = new NpgsqlCommand(JobStates.Expire, conn, tx))
         {
             cmd.Parameters.AddWithValue("stall", TimeSpan.FromSeconds(_options.StallTimeoutSeconds));
+            JobStates.AddNow(cmd, time);
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
             {
@@ -113,7 +95,7 @@ internal sealed class QueueMaintenance(
 
         var failed = moved.Where(m => m.State == JobState.Failed).Select(m => m.Id).ToArray();
         var cascaded = failed.Length > 0
-            ? await JobRows.CascadeAsync(conn, tx, failed, JobState.Failed, "parent_failed", "A job this one depends on failed.", cancellationToken)
+            ? await JobStates.CascadeAsync(conn, tx, failed, JobState.Failed, "parent_failed", "A job this one depends on failed.", time, cancellationToken)
             : [];
         await JobRows.NotifyQueuesAsync(conn, tx, moved.Where(m => m.State == JobState.Queued).Select(m => m.Queue), cancellationToken);
         await tx.CommitAsync(cancellationToken);

@@ -23,7 +23,7 @@ internal sealed record QueueStats(
 internal sealed record QueueSettings(int? Concurrency, int? RateMax, int? RatePeriodMs, int? KeepCompleted, int? KeepFailed);
 
 /// <summary>Queue rows: statistics, pause/resume, limits, and bulk operations on a queue's jobs.</summary>
-internal sealed class QueueStore(NpgsqlDataSource dataSource)
+internal sealed class QueueStore(NpgsqlDataSource dataSource, TimeProvider time)
 {
     public async Task<List<QueueStats>> StatsAsync(string? name, CancellationToken cancellationToken)
     {
@@ -106,15 +106,8 @@ internal sealed class QueueStore(NpgsqlDataSource dataSource)
     /// <summary>Puts every failed job of the queue back in it; returns how many.</summary>
     public async Task<int> RetryFailedAsync(string name, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("""
-            with r as (
-                update jobs set state = 'queued', run_at = now(), attempts = 0, finished_at = null, error_code = null,
-                    error_message = null, progress = 0, stage = null
-                where queue = @name and state = 'failed' and (parent_id is null or
-                    exists (select 1 from jobs p where p.id = jobs.parent_id and p.state = 'completed'))
-                returning 1)
-            select count(*), pg_notify('kiln_jobs', @name) from r
-            """);
+        await using var cmd = dataSource.CreateCommand(JobStates.RetryFailedOfQueue);
+        JobStates.AddNow(cmd, time);
         cmd.Parameters.AddWithValue("name", name);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         await r.ReadAsync(cancellationToken);

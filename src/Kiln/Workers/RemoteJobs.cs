@@ -31,49 +31,40 @@ internal enum LeaseCheck
 }
 
 /// <summary>
-/// The jobs one connection holds and its free slots. A job leaves the set exactly once — reported by the worker,
-/// stopped by the server, or settled at the end of the session — so no two of those can both act on it.
+/// The jobs one connection holds, by lease, and its free slots. A job leaves the set exactly once — reported by the
+/// worker, stopped by the server, or settled at the end of the session — so no two of those can both act on it.
 /// </summary>
 internal sealed class RemoteJobSet : IDisposable
 {
     private readonly ConcurrentDictionary<Guid, RemoteJob> _jobs = new();
     private readonly ConcurrentDictionary<Guid, Guid> _stopped = new();
     private readonly ConcurrentDictionary<Task, byte> _reporting = new();
-    private readonly SemaphoreSlim _slotFreed = new(0, 1);
-    private int _free;
 
     public int Count => _jobs.Count;
 
-    public int FreeSlots => Volatile.Read(ref _free);
+    /// <summary>The slots the worker announced (none until its hello); freed as the jobs leave the set.</summary>
+    public SlotPool Slots { get; } = new();
 
     public ICollection<RemoteJob> All => _jobs.Values;
 
-    /// <summary>The slots the worker announced; none until its hello.</summary>
-    public void AddSlots(int slots) => Interlocked.Add(ref _free, slots);
-
-    /// <summary>Takes a slot for a newly leased job.</summary>
-    public void Add(RemoteJob job)
-    {
-        Interlocked.Decrement(ref _free);
-        _jobs[job.Lease.JobId] = job;
-    }
+    public void Add(RemoteJob job) => _jobs[job.Lease.LeaseId] = job;
 
     public LeaseCheck Check(Guid jobId, Guid leaseId, out RemoteJob job)
     {
-        if (_jobs.TryGetValue(jobId, out job!) && job.Lease.LeaseId == leaseId)
+        if (_jobs.TryGetValue(leaseId, out job!) && job.Lease.JobId == jobId)
         {
             return LeaseCheck.Held;
         }
 
-        return _stopped.TryGetValue(jobId, out var stopped) && stopped == leaseId ? LeaseCheck.Stale : LeaseCheck.Unknown;
+        return _stopped.TryGetValue(leaseId, out var stopped) && stopped == jobId ? LeaseCheck.Stale : LeaseCheck.Unknown;
     }
 
-    public bool IsHeld(RemoteJob job) => _jobs.TryGetValue(job.Lease.JobId, out var held) && ReferenceEquals(held, job);
+    public bool IsHeld(RemoteJob job) => _jobs.TryGetValue(job.Lease.LeaseId, out var held) && ReferenceEquals(held, job);
 
     /// <summary>Removes the job because the worker reported its end; false when something else removed it first.</summary>
     public bool TryTake(RemoteJob job)
     {
-        if (!_jobs.TryRemove(new KeyValuePair<Guid, RemoteJob>(job.Lease.JobId, job)))
+        if (!_jobs.TryRemove(new KeyValuePair<Guid, RemoteJob>(job.Lease.LeaseId, job)))
         {
             return false;
         }
@@ -95,7 +86,7 @@ internal sealed class RemoteJobSet : IDisposable
             _stopped.Clear();
         }
 
-        _stopped[job.Lease.JobId] = job.Lease.LeaseId;
+        _stopped[job.Lease.LeaseId] = job.Lease.JobId;
         return true;
     }
 
@@ -113,27 +104,6 @@ internal sealed class RemoteJobSet : IDisposable
 
         return taken;
     }
-
-    public void FreeSlot()
-    {
-        Interlocked.Increment(ref _free);
-        lock (_slotFreed)
-        {
-            try
-            {
-                if (_slotFreed.CurrentCount == 0)
-                {
-                    _slotFreed.Release();
-                }
-            }
-            catch (ObjectDisposedException)
-            {
-                // A cancel raced with the end of the session: nobody leases on it any more.
-            }
-        }
-    }
-
-    public Task<bool> WaitForSlotAsync(TimeSpan timeout, CancellationToken cancellationToken) => _slotFreed.WaitAsync(timeout, cancellationToken);
 
     /// <summary>Keeps track of a report being written, so the end of the session can wait for it.</summary>
     public void Track(Task report)
@@ -167,5 +137,5 @@ internal sealed class RemoteJobSet : IDisposable
         }
     }
 
-    public void Dispose() => _slotFreed.Dispose();
+    public void Dispose() => Slots.Dispose();
 }

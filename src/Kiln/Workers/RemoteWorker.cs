@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.WebSockets;
 using Kiln.Hosting;
@@ -23,8 +22,7 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
 {
     private static readonly string Version = typeof(RemoteWorker).Assembly.GetName().Version?.ToString() ?? "0";
 
-    /// <summary>Runs by lease id: a stopped attempt may still be winding down when the job's next lease arrives.</summary>
-    private readonly ConcurrentDictionary<Guid, (RemoteJobRun Run, Task Task)> _running = new();
+    private readonly AttemptRunner _runner = new(handlers, settings.WorkDirectory, "this worker", logger);
 
     /// <summary>Runs until stopped; the exit code is 0 after a clean stop, 3 when the server refused the worker.</summary>
     public async Task<int> RunAsync(CancellationToken stop)
@@ -101,13 +99,7 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
         finally
         {
             // Whatever still runs lost its lease with the connection; its results would be refused.
-            foreach (var (run, _) in _running.Values)
-            {
-                run.Stop(JobStopReason.LeaseLost);
-            }
-
-            await Task.WhenAll(_running.Values.Select(r => r.Task)).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None)
-                .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _runner.StopAllAsync(JobStopReason.LeaseLost);
 
             // Let a queued close go out; on a dead connection the send fails at once.
             socket.PostClose(WebSocketCloseStatus.NormalClosure, "bye");
@@ -173,36 +165,19 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
         switch (type)
         {
             case WorkerProtocol.Lease when WorkerProtocol.Bind<LeaseMessage>(message) is { } lease:
-                var run = new RemoteJobRun(lease, socket, http, settings.WorkDirectory, logger, OtherAttemptRunning);
-                var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                var task = Task.Run(async () =>
-                {
-                    // Registered before it can end, so its removal below always finds it.
-                    await registered.Task;
-                    try
-                    {
-                        await run.RunAsync(handlers);
-                    }
-                    finally
-                    {
-                        _running.TryRemove(lease.LeaseId, out _);
-                        run.Dispose();
-                    }
-                });
-                _running[lease.LeaseId] = (run, task);
-                registered.SetResult();
+                _runner.Start(RemoteAttemptTransport.ToJobLease(lease), new RemoteAttemptTransport(lease, socket, http, logger));
                 break;
             case WorkerProtocol.Cancel when WorkerProtocol.Bind<CancelMessage>(message) is { } cancel:
-                if (_running.TryGetValue(cancel.LeaseId, out var running) && running.Run.JobId == cancel.JobId)
+                var reason = cancel.Reason switch
+                {
+                    "cancelled" => JobStopReason.Cancelled,
+                    "paused" => JobStopReason.Paused,
+                    "stalled" => JobStopReason.Stalled,
+                    _ => JobStopReason.LeaseLost,
+                };
+                if (_runner.Stop(cancel.JobId, cancel.LeaseId, reason))
                 {
                     logger.LogInformation("Stopping job {JobId}: {Reason}", cancel.JobId, cancel.Reason);
-                    running.Run.Stop(cancel.Reason switch
-                    {
-                        "cancelled" => JobStopReason.Cancelled,
-                        "paused" => JobStopReason.Paused,
-                        "stalled" => JobStopReason.Stalled,
-                        _ => JobStopReason.LeaseLost,
-                    });
                 }
 
                 break;
@@ -225,9 +200,6 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
         }
     }
 
-    private bool OtherAttemptRunning(Guid jobId, Guid leaseId) =>
-        _running.Values.Any(r => r.Run.JobId == jobId && r.Run.LeaseId != leaseId);
-
     private static async Task HeartbeatAsync(MessageSocket socket, TimeSpan every, CancellationToken ct)
     {
         using var timer = new PeriodicTimer(every);
@@ -240,17 +212,9 @@ internal sealed class RemoteWorker(RemoteWorkerSettings settings, IReadOnlyDicti
     /// <summary>On stop: no more leases, running jobs get the shutdown timeout, the rest are given back, then the connection closes.</summary>
     private async Task DrainAsync(MessageSocket socket)
     {
-        logger.LogInformation("Stopping: finishing {Count} running jobs for up to {Timeout}", _running.Count, settings.ShutdownTimeout);
+        logger.LogInformation("Stopping: finishing {Count} running jobs for up to {Timeout}", _runner.Count, settings.ShutdownTimeout);
         socket.Post(new DrainMessage(WorkerProtocol.Drain));
-        var running = _running.Values.Select(r => r.Task).ToArray();
-        await Task.WhenAll(running).WaitAsync(settings.ShutdownTimeout, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        foreach (var (run, _) in _running.Values)
-        {
-            run.Stop(null);
-        }
-
-        await Task.WhenAll(_running.Values.Select(r => r.Task)).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None)
-            .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _runner.DrainAsync(settings.ShutdownTimeout, CancellationToken.None);
         socket.PostClose(WebSocketCloseStatus.NormalClosure, "worker stopping");
     }
 }

@@ -192,7 +192,7 @@ internal sealed class WorkerReports(WorkerSessionServices s, RemoteJobSet jobs, 
         finally
         {
             RemoteJobSet.DeleteStaging(job, s.Blobs, s.Logger);
-            jobs.FreeSlot();
+            jobs.Slots.Release();
         }
     }
 }

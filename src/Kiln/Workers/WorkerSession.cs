@@ -107,7 +107,7 @@ internal sealed class WorkerSession : IDisposable
             }
 
             var (kindsByQueue, slots) = hello.Value;
-            _jobs.AddSlots(slots);
+            _jobs.Slots.Add(slots);
             _reports = new WorkerReports(_s, _jobs, _socket, () => Id) { SessionToken = session.Token };
             await _s.Store.UpsertAsync(new WorkerRecord(Id, Name, HelloVersion, KeyId, Node, [.. kindsByQueue.Values.SelectMany(k => k)], slots, Address), session.Token);
             _s.Metrics.Increment("kiln_remote_worker_sessions_total", "Remote worker connections that said hello, and that ended.", ConnectedLabels);
@@ -291,7 +291,7 @@ internal sealed class WorkerSession : IDisposable
 
         _socket.Post(new CancelMessage(WorkerProtocol.Cancel, job.Lease.JobId, job.Lease.LeaseId, ReasonName(reason)));
         _ = Task.Run(() => RemoteJobSet.DeleteStaging(job, _s.Blobs, _s.Logger));
-        _jobs.FreeSlot();
+        _jobs.Slots.Release();
     }
 
     /// <summary>A worker silent for the heartbeat timeout is cut off; its leases go back as a lost worker's.</summary>

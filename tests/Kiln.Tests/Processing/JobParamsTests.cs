@@ -107,5 +107,22 @@ public sealed class JobParamsTests
         Assert.Empty(JobParams.Describe(JobParams.None));
     }
 
+    [Fact]
+    public void A_bad_value_that_reached_the_queue_anyway_fails_the_job_with_params_invalid_not_retried()
+    {
+        var context = new JobContext
+        {
+            Lease = new Kiln.Queue.JobLease
+            {
+                JobId = Guid.NewGuid(), LeaseId = Guid.NewGuid(), Kind = "image.optimize", Queue = "image", Attempt = 1, MaxAttempts = 3,
+                LeaseExpiresAt = DateTimeOffset.UnixEpoch, Params = Json("""{"quality":0}"""),
+            },
+            Directories = new JobDirectories(Path.GetTempPath(), Guid.NewGuid(), Guid.NewGuid()),
+            Progress = new Progress<JobProgress>(),
+        };
+        var e = Assert.Throws<JobFailedException>(() => context.ReadParams(ImageOptimizeHandler.ReadParams));
+        Assert.Equal(("params.invalid", false, "param 'quality' must be a whole number from 1 to 100 (got 0)."), (e.ErrorCode, e.Retryable, e.Message));
+    }
+
     private static JsonObject Json(string json) => JsonNode.Parse(json)!.AsObject();
 }

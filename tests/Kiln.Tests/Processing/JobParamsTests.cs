@@ -114,8 +114,14 @@ public sealed class JobParamsTests
         {
             Lease = new Kiln.Queue.JobLease
             {
-                JobId = Guid.NewGuid(), LeaseId = Guid.NewGuid(), Kind = "image.optimize", Queue = "image", Attempt = 1, MaxAttempts = 3,
-                LeaseExpiresAt = DateTimeOffset.UnixEpoch, Params = Json("""{"quality":0}"""),
+                JobId = Guid.NewGuid(),
+                LeaseId = Guid.NewGuid(),
+                Kind = "image.optimize",
+                Queue = "image",
+                Attempt = 1,
+                MaxAttempts = 3,
+                LeaseExpiresAt = DateTimeOffset.UnixEpoch,
+                Params = Json("""{"quality":0}"""),
             },
             Directories = new JobDirectories(Path.GetTempPath(), Guid.NewGuid(), Guid.NewGuid()),
             Progress = new Progress<JobProgress>(),

@@ -95,11 +95,10 @@ internal static class AssetEndpoints
         }
 
         var error = services.Planner.Validate(form.Settings);
-        var code = "upload.bad_settings";
         if (error is null && form.Files.Select(f => (f.FileName, Message: services.Planner.CheckMediaKind(f.Sniffed.Kind.ToName(), form.Settings)))
                 .FirstOrDefault(m => m.Message is not null) is { Message: { } mismatch } wrong)
         {
-            (error, code) = ($"{wrong.FileName}: {mismatch}", "upload.job_not_for_media");
+            error = new SettingsError("job_not_for_media", $"{wrong.FileName}: {mismatch}");
         }
 
         if (error is not null)
@@ -109,7 +108,7 @@ internal static class AssetEndpoints
                 File.Delete(file.TempPath);
             }
 
-            return Problems.BadRequest(code, error);
+            return Problems.BadRequest(error.Code("upload"), error.Message);
         }
 
         var owner = user.KeyId();

@@ -39,7 +39,7 @@ internal static class BatchEndpoints
 
         if (planner.Validate(request.Settings) is { } error)
         {
-            return Problems.BadRequest("batch.bad_settings", error);
+            return Problems.BadRequest(error.Code("batch"), error.Message);
         }
 
         var found = new List<Asset>();

@@ -13,6 +13,19 @@ internal sealed record PipelineStep(string MediaKind, string JobKind, Func<Pipel
 internal sealed record PipelineInput(string MediaKind, string? Category, JsonObject? Settings);
 
 /// <summary>
+/// Why settings were refused: <see cref="Reason"/> is the last part of the error code (<c>bad_settings</c> for the
+/// shape, <c>bad_params</c> for a job kind's params), each endpoint putting its own prefix before it
+/// (<c>upload.bad_params</c>, <c>batch.bad_params</c>, <c>tus.bad_params</c>, <c>fetch.bad_params</c>).
+/// </summary>
+internal sealed record SettingsError(string Reason, string Message)
+{
+    public const string BadSettings = "bad_settings";
+    public const string BadParams = "bad_params";
+
+    public string Code(string prefix) => $"{prefix}.{Reason}";
+}
+
+/// <summary>
 /// Upload settings: <c>{"jobs": ["image.thumbnails", …], "params": {"image.optimize": {"format": "webp"}}, "priority": 3}</c>.
 /// Every part is optional; without <c>jobs</c> the default pipeline of the media kind runs.
 /// </summary>
@@ -20,8 +33,15 @@ internal sealed class PipelinePlanner(IEnumerable<PipelineStep> steps, JobKindCa
 {
     private readonly PipelineStep[] _steps = steps.ToArray();
 
-    /// <summary>Validates settings; returns an error message or null.</summary>
-    public string? Validate(JsonObject? settings)
+    /// <summary>
+    /// Validates settings, including every job kind's params as its own reader reads them (so a value the job would
+    /// fail on is refused now, with its name); returns the error or null.
+    /// </summary>
+    public SettingsError? Validate(JsonObject? settings) => ValidateShape(settings) is { } shape
+        ? new SettingsError(SettingsError.BadSettings, shape)
+        : ValidateParams(settings) is { } bad ? new SettingsError(SettingsError.BadParams, bad) : null;
+
+    private string? ValidateShape(JsonObject? settings)
     {
         if (settings is null)
         {
@@ -76,6 +96,24 @@ internal sealed class PipelinePlanner(IEnumerable<PipelineStep> steps, JobKindCa
         if (settings["priority"] is { } priority && (priority.GetValueKind() != System.Text.Json.JsonValueKind.Number || priority.GetValue<double>() is < 0 or > 1000))
         {
             return "settings.priority must be a number from 0 to 1000.";
+        }
+
+        return null;
+    }
+
+    private string? ValidateParams(JsonObject? settings)
+    {
+        if (settings?["params"] is not JsonObject paramsByKind)
+        {
+            return null;
+        }
+
+        foreach (var (kind, value) in paramsByKind)
+        {
+            if (catalog.Get(kind).CheckParams((JsonObject)value!) is { } error)
+            {
+                return error;
+            }
         }
 
         return null;

@@ -102,7 +102,7 @@ internal static class FetchEndpoints
 
         if (services.Planner.Validate(request.Settings) is { } settingsError)
         {
-            return Problems.BadRequest("fetch.bad_settings", settingsError);
+            return Problems.BadRequest(settingsError.Code("fetch"), settingsError.Message);
         }
 
         string? category;

@@ -15,15 +15,16 @@ internal sealed class VideoThumbnailHandler(FfmpegRunner runner, IOptions<AvOpti
 {
     public string Kind => AvPipeline.VideoThumbnail;
 
+    public static VideoThumbnailSettings ReadParams(JobParams p) => new()
+    {
+        At = TimeSpan.FromSeconds(p.Double("at", 0, 86_400, 2)),
+        MaxWidth = p.Int("maxWidth", 16, 7680, 1920),
+        MaxHeight = p.Int("maxHeight", 16, 4320, 1080),
+    };
+
     public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
-        var p = context.Params;
-        var settings = new VideoThumbnailSettings
-        {
-            At = TimeSpan.FromSeconds(p.Double("at", 0, 86_400) ?? 2),
-            MaxWidth = p.Int("maxWidth", 16, 7680) ?? 1920,
-            MaxHeight = p.Int("maxHeight", 16, 4320) ?? 1080,
-        };
+        var settings = context.ReadParams(ReadParams);
         var output = Path.Combine(context.OutputDirectory, "frame.jpg");
         var result = await new VideoThumbnailer(runner, options.Value.Limits)
             .CreateAsync(context.RequireInput(), output, settings, MediaProgressAdapter.For(context), cancellationToken);
@@ -38,16 +39,20 @@ internal sealed class VideoPreviewHandler(FfmpegRunner runner, IOptions<AvOption
 {
     public string Kind => AvPipeline.VideoPreview;
 
+    public static VideoPreviewSettings ReadParams(JobParams p)
+    {
+        var defaults = new VideoPreviewSettings();
+        return defaults with
+        {
+            Length = TimeSpan.FromSeconds(p.Double("seconds", 1, 600, defaults.Length.TotalSeconds)),
+            MaxShortSide = p.Int("maxHeight", 64, 2160, defaults.MaxShortSide),
+            Crf = p.Int("crf", 0, 51, defaults.Crf),
+        };
+    }
+
     public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
-        var p = context.Params;
-        var defaults = new VideoPreviewSettings();
-        var settings = defaults with
-        {
-            Length = TimeSpan.FromSeconds(p.Double("seconds", 1, 600) ?? defaults.Length.TotalSeconds),
-            MaxShortSide = p.Int("maxHeight", 64, 2160) ?? defaults.MaxShortSide,
-            Crf = p.Int("crf", 0, 51) ?? defaults.Crf,
-        };
+        var settings = context.ReadParams(ReadParams);
         var result = await new VideoPreview(runner, options.Value.Limits)
             .CreateAsync(context.RequireInput(), Path.Combine(context.OutputDirectory, "preview.mp4"), settings, MediaProgressAdapter.For(context), cancellationToken);
         return new JobOutcome(
@@ -61,11 +66,15 @@ internal sealed class VideoHlsHandler(FfmpegRunner runner, IOptions<AvOptions> o
 {
     public string Kind => AvPipeline.VideoHls;
 
+    public static HlsSettings ReadParams(JobParams p)
+    {
+        var defaults = new HlsSettings();
+        return defaults with { SegmentSeconds = p.Int("segmentSeconds", 1, 30, defaults.SegmentSeconds) };
+    }
+
     public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
-        var p = context.Params;
-        var defaults = new HlsSettings();
-        var settings = defaults with { SegmentSeconds = p.Int("segmentSeconds", 1, 30) ?? defaults.SegmentSeconds };
+        var settings = context.ReadParams(ReadParams);
         var directory = Path.Combine(context.OutputDirectory, "hls");
         var result = await new HlsPackager(runner, options.Value.Limits)
             .PackageAsync(context.RequireInput(), directory, settings, MediaProgressAdapter.For(context), cancellationToken);
@@ -96,16 +105,22 @@ internal sealed class VideoOptimizeHandler(FfmpegRunner runner, IOptions<AvOptio
 {
     public string Kind => AvPipeline.VideoOptimize;
 
+    private static readonly string[] Presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
+
+    public static VideoOptimizeSettings ReadParams(JobParams p)
+    {
+        var defaults = new VideoOptimizeSettings();
+        return defaults with
+        {
+            Crf = p.Int("crf", 0, 51, defaults.Crf),
+            Preset = p.OneOf("preset", Presets, defaults.Preset),
+            MaxShortSide = p.Int("maxHeight", 64, 4320, defaults.MaxShortSide ?? 1080),
+        };
+    }
+
     public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
-        var p = context.Params;
-        var defaults = new VideoOptimizeSettings();
-        var settings = defaults with
-        {
-            Crf = p.Int("crf", 0, 51) ?? defaults.Crf,
-            Preset = p.OneOf("preset", "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow") ?? defaults.Preset,
-            MaxShortSide = p.Int("maxHeight", 64, 4320) ?? defaults.MaxShortSide,
-        };
+        var settings = context.ReadParams(ReadParams);
         var output = Path.Combine(context.OutputDirectory, "optimized.mp4");
         var result = await new VideoOptimizer(runner, options.Value.Limits)
             .OptimizeAsync(context.RequireInput(), output, settings, MediaProgressAdapter.For(context), cancellationToken);
@@ -118,22 +133,31 @@ internal sealed class AudioOptimizeHandler(FfmpegRunner runner, IOptions<AvOptio
 {
     public string Kind => AvPipeline.AudioOptimize;
 
-    public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
+    private static readonly string[] Formats = ["opus", "webm", "aac"];
+
+    public static AudioOptimizeParams ReadParams(JobParams p)
     {
-        var p = context.Params;
-        var (format, extension, contentType) = p.OneOf("format", "opus", "webm", "aac") switch
+        var (format, extension, contentType) = p.OneOf("format", Formats, "opus") switch
         {
             "aac" => (AudioOptimizeFormat.AacM4a, "m4a", "audio/mp4"),
             "webm" => (AudioOptimizeFormat.OpusWebm, "webm", "audio/webm"),
             _ => (AudioOptimizeFormat.OpusOgg, "ogg", "audio/ogg"),
         };
-        var settings = new AudioOptimizeSettings { Format = format, BitrateKbps = p.Int("bitrateKbps", 6, 512) ?? 96 };
+        return new AudioOptimizeParams(new AudioOptimizeSettings { Format = format, BitrateKbps = p.Int("bitrateKbps", 6, 512, 96) }, extension, contentType);
+    }
+
+    public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
+    {
+        var (settings, extension, contentType) = context.ReadParams(ReadParams);
         var output = Path.Combine(context.OutputDirectory, "optimized." + extension);
         var result = await new AudioOptimizer(runner, options.Value.Limits)
             .OptimizeAsync(context.RequireInput(), output, settings, MediaProgressAdapter.For(context), cancellationToken);
         return Optimized.Outcome(context, result, output, contentType, Kind, metrics);
     }
 }
+
+/// <summary>What <c>audio.optimize</c> params choose: the encoder settings and the file they produce.</summary>
+internal sealed record AudioOptimizeParams(AudioOptimizeSettings Settings, string Extension, string ContentType);
 
 /// <summary>
 /// <c>audio.waveform</c>: peaks in the audiowaveform v2 JSON format plus an SVG. A video without an audio track
@@ -144,17 +168,15 @@ internal sealed class WaveformHandler(FfmpegRunner runner, IOptions<AvOptions> o
 {
     public string Kind => AvPipeline.AudioWaveform;
 
+    public static WaveformSettings ReadParams(JobParams p)
+    {
+        var defaults = new WaveformSettings();
+        return defaults with { TargetPoints = p.Int("points", 10, 100_000, defaults.TargetPoints), Bits = p.Int("bits", [8, 16], defaults.Bits) };
+    }
+
     public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
-        var p = context.Params;
-        var defaults = new WaveformSettings();
-        var bits = p.Int("bits", 8, 16) ?? defaults.Bits;
-        if (bits is not (8 or 16))
-        {
-            throw new JobFailedException("params.invalid", "bits must be 8 or 16.");
-        }
-
-        var settings = defaults with { TargetPoints = p.Int("points", 10, 100_000) ?? defaults.TargetPoints, Bits = bits };
+        var settings = context.ReadParams(ReadParams);
         try
         {
             var result = await new WaveformGenerator(runner, options.Value.Limits).GenerateAsync(

@@ -63,12 +63,12 @@ internal static class AvPipeline
         services.AddSingleton<IAssetProber, AvAssetProber>(sp => new AvAssetProber("video", sp.GetRequiredService<MediaProber>(), sp.GetRequiredService<IOptions<AvOptions>>()));
         services.AddSingleton<IAssetProber, AvAssetProber>(sp => new AvAssetProber("audio", sp.GetRequiredService<MediaProber>(), sp.GetRequiredService<IOptions<AvOptions>>()));
 
-        services.AddJobKind<VideoThumbnailHandler>(new JobKindInfo(VideoThumbnail, Kinds.VideoQueue, Priority: 10, MediaKinds: Kinds.Video));
-        services.AddJobKind<VideoPreviewHandler>(new JobKindInfo(VideoPreview, Kinds.VideoQueue, Priority: 10, MediaKinds: Kinds.Video));
-        services.AddJobKind<VideoHlsHandler>(new JobKindInfo(VideoHls, Kinds.VideoQueue, Priority: 20, MediaKinds: Kinds.Video));
-        services.AddJobKind<VideoOptimizeHandler>(new JobKindInfo(VideoOptimize, Kinds.VideoQueue, Priority: 20, MediaKinds: Kinds.Video));
-        services.AddJobKind<WaveformHandler>(new JobKindInfo(AudioWaveform, Kinds.AudioQueue, Priority: 15, MediaKinds: Kinds.AudioOrVideo));
-        services.AddJobKind<AudioOptimizeHandler>(new JobKindInfo(AudioOptimize, Kinds.AudioQueue, Priority: 15, MediaKinds: Kinds.Audio));
+        services.AddJobKind<VideoThumbnailHandler>(new JobKindInfo(VideoThumbnail, Kinds.VideoQueue, Priority: 10, MediaKinds: Kinds.Video, Params: VideoThumbnailHandler.ReadParams));
+        services.AddJobKind<VideoPreviewHandler>(new JobKindInfo(VideoPreview, Kinds.VideoQueue, Priority: 10, MediaKinds: Kinds.Video, Params: VideoPreviewHandler.ReadParams));
+        services.AddJobKind<VideoHlsHandler>(new JobKindInfo(VideoHls, Kinds.VideoQueue, Priority: 20, MediaKinds: Kinds.Video, Params: VideoHlsHandler.ReadParams));
+        services.AddJobKind<VideoOptimizeHandler>(new JobKindInfo(VideoOptimize, Kinds.VideoQueue, Priority: 20, MediaKinds: Kinds.Video, Params: VideoOptimizeHandler.ReadParams));
+        services.AddJobKind<WaveformHandler>(new JobKindInfo(AudioWaveform, Kinds.AudioQueue, Priority: 15, MediaKinds: Kinds.AudioOrVideo, Params: WaveformHandler.ReadParams));
+        services.AddJobKind<AudioOptimizeHandler>(new JobKindInfo(AudioOptimize, Kinds.AudioQueue, Priority: 15, MediaKinds: Kinds.Audio, Params: AudioOptimizeHandler.ReadParams));
 
         services.AddPipelineStep(new PipelineStep("video", VideoThumbnail));
         services.AddPipelineStep(new PipelineStep("video", VideoPreview));

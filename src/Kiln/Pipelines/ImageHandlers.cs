@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Kiln.Media.Images;
 using Kiln.Observability;
 using Kiln.Processing;
@@ -11,13 +12,13 @@ namespace Kiln.Pipelines;
 /// never upscaled, upright. Params may replace the set: <c>{"sizes": [{"name": "SQUARE", "width": 300,
 /// "height": 300, "fit": "cover", "format": "webp", "quality": 75}]}</c>.
 /// </summary>
-internal sealed class ImageThumbnailsHandler(VipsReady vips) : IJobHandler
+internal sealed partial class ImageThumbnailsHandler(VipsReady vips) : IJobHandler
 {
     public string Kind => ImagePipeline.Thumbnails;
 
     public Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
-        var specs = ReadSpecs(context.Params);
+        var specs = context.ReadParams(ReadParams);
         context.Progress.Report(new JobProgress(5, "thumbnails", TotalBytes: context.InputBytes));
         var results = ImageThumbnailer.Generate(context.RequireInput(), context.OutputDirectory, specs, vips.Limits, cancellationToken);
         var outputs = results.Select(r => new OutputFile(r.Name, Path.GetFileName(r.Path), r.ContentType, Width: r.Width, Height: r.Height)).ToList();
@@ -34,43 +35,37 @@ internal sealed class ImageThumbnailsHandler(VipsReady vips) : IJobHandler
         return Task.FromResult(new JobOutcome(result, outputs));
     }
 
-    private static List<ThumbnailSpec> ReadSpecs(JsonObject p)
+    private static readonly string[] Fits = ["cover", "inside"];
+
+    /// <summary>The sizes to make: the defaults, or the <c>sizes</c> param (1–10, unique names).</summary>
+    public static IReadOnlyList<ThumbnailSpec> ReadParams(JobParams p)
     {
-        if (p["sizes"] is null)
+        var specs = p.Objects("sizes", 1, 10, size =>
         {
-            return [.. ThumbnailSpec.Defaults];
-        }
-
-        if (p["sizes"] is not JsonArray { Count: > 0 and <= 10 } sizes || sizes.Any(s => s is not JsonObject))
-        {
-            throw new JobFailedException("params.invalid", "sizes must be an array of 1 to 10 objects.");
-        }
-
-        var specs = new List<ThumbnailSpec>();
-        foreach (var size in sizes.Cast<JsonObject>())
-        {
-            var name = size["name"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? size["name"]!.GetValue<string>() : null;
-            if (name is not { Length: > 0 and <= 32 } || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
-            {
-                throw new JobFailedException("params.invalid", "Every size needs a name of 1-32 letters, digits, '-' or '_'.");
-            }
-
-            specs.Add(new ThumbnailSpec(
+            var name = size.RequiredText("name", SizeName(), "1–32 letters, digits, '-' or '_'");
+            return new ThumbnailSpec(
                 name.ToUpperInvariant(),
-                size.Int("width", 1, 10_000) ?? throw new JobFailedException("params.invalid", $"Size {name} needs a width."),
-                size.Int("height", 1, 10_000) ?? throw new JobFailedException("params.invalid", $"Size {name} needs a height."),
-                size.OneOf("fit", "cover", "inside") == "cover" ? ThumbnailFit.Cover : ThumbnailFit.Inside,
-                ImageFormats.Parse(size.OneOf("format", "jpeg", "webp", "avif", "png")) ?? ImageOutputFormat.Jpeg,
-                size.Int("quality", 1, 100) ?? 80));
+                size.RequiredInt("width", 1, 10_000),
+                size.RequiredInt("height", 1, 10_000),
+                size.OneOf("fit", Fits, "inside") == "cover" ? ThumbnailFit.Cover : ThumbnailFit.Inside,
+                ImageFormats.Parse(size.OneOf("format", ImageFormats.Encoded, "jpeg")),
+                size.Int("quality", 1, 100, 80));
+        });
+        if (specs is null)
+        {
+            return ThumbnailSpec.Defaults;
         }
 
         if (specs.Select(s => s.Name).Distinct(StringComparer.Ordinal).Count() != specs.Count)
         {
-            throw new JobFailedException("params.invalid", "Size names must be unique.");
+            throw p.Invalid("sizes", "must have unique names");
         }
 
         return specs;
     }
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,32}$", RegexOptions.CultureInvariant)]
+    private static partial Regex SizeName();
 }
 
 /// <summary>
@@ -81,16 +76,17 @@ internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics) 
 {
     public string Kind => ImagePipeline.Optimize;
 
+    public static OptimizeOptions ReadParams(JobParams p) => new()
+    {
+        Format = ImageFormats.Parse(p.OneOf("format", ImageFormats.All, "auto")),
+        Quality = p.Int("quality", 1, 100, 80),
+        MaxWidth = p.OptionalInt("maxWidth", 1, 100_000),
+        MaxHeight = p.OptionalInt("maxHeight", 1, 100_000),
+    };
+
     public Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
-        var p = context.Params;
-        var options = new OptimizeOptions
-        {
-            Format = ImageFormats.Parse(p.OneOf("format", "auto", "jpeg", "webp", "avif", "png")) ?? ImageOutputFormat.Auto,
-            Quality = p.Int("quality", 1, 100) ?? 80,
-            MaxWidth = p.Int("maxWidth", 1, 100_000),
-            MaxHeight = p.Int("maxHeight", 1, 100_000),
-        };
+        var options = context.ReadParams(ReadParams);
         context.Progress.Report(new JobProgress(5, "optimize", TotalBytes: context.InputBytes));
         var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, "optimized"), options, vips.Limits, cancellationToken);
         metrics.BytesSaved(Kind, r.OriginalBytes, r.OutputBytes);
@@ -118,21 +114,26 @@ internal sealed class ImageEnhanceHandler(VipsReady vips, Kiln.Enhance.RemoteEnh
 {
     public string Kind => ImagePipeline.Enhance;
 
+    /// <summary>The local enhancer's settings; a remote model takes none, but the same params are accepted for it.</summary>
+    public static EnhanceOptions ReadParams(JobParams p)
+    {
+        var defaults = new EnhanceOptions();
+        return defaults with
+        {
+            Format = ImageFormats.Parse(p.OneOf("format", ImageFormats.All, ImageFormats.Name(defaults.Format))),
+            Quality = p.Int("quality", 1, 100, defaults.Quality),
+            SharpenSigma = p.Double("sharpen", 0, 10, defaults.SharpenSigma),
+        };
+    }
+
     public Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
+        var options = context.ReadParams(ReadParams);
         if (remote is not null)
         {
             return remote.RunAsync(context, cancellationToken);
         }
 
-        var p = context.Params;
-        var defaults = new EnhanceOptions();
-        var options = defaults with
-        {
-            Format = ImageFormats.Parse(p.OneOf("format", "auto", "jpeg", "webp", "avif", "png")) ?? defaults.Format,
-            Quality = p.Int("quality", 1, 100) ?? defaults.Quality,
-            SharpenSigma = p.Double("sharpen", 0, 10) ?? defaults.SharpenSigma,
-        };
         context.Progress.Report(new JobProgress(5, "enhance", TotalBytes: context.InputBytes));
         var r = ImageEnhancer.Enhance(context.RequireInput(), Path.Combine(context.OutputDirectory, "enhanced"), options, vips.Limits, cancellationToken);
         var result = new JsonObject
@@ -152,14 +153,28 @@ internal sealed class ImageEnhanceHandler(VipsReady vips, Kiln.Enhance.RemoteEnh
 
 internal static class ImageFormats
 {
-    public static ImageOutputFormat? Parse(string? name) => name switch
+    /// <summary>Formats an image job can write; <c>auto</c> keeps the input's own where it can.</summary>
+    public static readonly string[] All = ["auto", "jpeg", "webp", "avif", "png"];
+
+    /// <summary>Formats a thumbnail can be: one fixed format, so every size has a known content type.</summary>
+    public static readonly string[] Encoded = ["jpeg", "webp", "avif", "png"];
+
+    public static ImageOutputFormat Parse(string name) => name switch
     {
-        null => null,
         "auto" => ImageOutputFormat.Auto,
         "jpeg" => ImageOutputFormat.Jpeg,
         "webp" => ImageOutputFormat.Webp,
         "avif" => ImageOutputFormat.Avif,
         "png" => ImageOutputFormat.Png,
-        _ => throw new JobFailedException("params.invalid", $"Unknown image format '{name}'."),
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "Readers offer only the names in All."),
+    };
+
+    public static string Name(ImageOutputFormat format) => format switch
+    {
+        ImageOutputFormat.Jpeg => "jpeg",
+        ImageOutputFormat.Webp => "webp",
+        ImageOutputFormat.Avif => "avif",
+        ImageOutputFormat.Png => "png",
+        _ => "auto",
     };
 }

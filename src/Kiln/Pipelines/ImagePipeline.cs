@@ -73,9 +73,9 @@ internal static class ImagePipeline
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<VipsReady>();
         services.AddSingleton<IAssetProber, ImageAssetProber>();
-        services.AddJobKind<ImageThumbnailsHandler>(new JobKindInfo(Thumbnails, Kinds.ImageQueue, Priority: 5, MediaKinds: Kinds.Image));
-        services.AddJobKind<ImageOptimizeHandler>(new JobKindInfo(Optimize, Kinds.ImageQueue, Priority: 10, MediaKinds: Kinds.Image));
-        services.AddJobKind<ImageEnhanceHandler>(new JobKindInfo(Enhance, Kinds.ImageQueue, Priority: 10, MediaKinds: Kinds.Image));
+        services.AddJobKind<ImageThumbnailsHandler>(new JobKindInfo(Thumbnails, Kinds.ImageQueue, Priority: 5, MediaKinds: Kinds.Image, Params: ImageThumbnailsHandler.ReadParams));
+        services.AddJobKind<ImageOptimizeHandler>(new JobKindInfo(Optimize, Kinds.ImageQueue, Priority: 10, MediaKinds: Kinds.Image, Params: ImageOptimizeHandler.ReadParams));
+        services.AddJobKind<ImageEnhanceHandler>(new JobKindInfo(Enhance, Kinds.ImageQueue, Priority: 10, MediaKinds: Kinds.Image, Params: ImageEnhanceHandler.ReadParams));
         return services;
     }
 }

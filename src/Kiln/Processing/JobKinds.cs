@@ -1,12 +1,17 @@
+using System.Text.Json.Nodes;
+
 namespace Kiln.Processing;
 
 /// <summary>
 /// What the server knows about a job kind even when no handler for it runs in this process (remote workers may
 /// serve it): its queue, default priority (lower runs first), whether a running job can be paused, and the media
-/// kinds of asset it runs on (null: it needs none, as <c>probe</c> and <c>fetch</c>).
+/// kinds of asset it runs on (null: it needs none, as <c>probe</c> and <c>fetch</c>). <see cref="Params"/> is the
+/// one reader of its params (<see cref="JobParams"/>); null only for kinds whose params the server itself writes
+/// (<c>fetch</c>) or tests alone use, which are never checked.
 /// </summary>
 internal sealed record JobKindInfo(
-    string Kind, string Queue, int Priority, bool Pausable = false, int? MaxAttempts = null, IReadOnlyList<string>? MediaKinds = null)
+    string Kind, string Queue, int Priority, bool Pausable = false, int? MaxAttempts = null, IReadOnlyList<string>? MediaKinds = null,
+    JobParamsReader? Params = null)
 {
     /// <summary>True when a job of this kind may run on an asset of <paramref name="mediaKind"/>.</summary>
     public bool RunsOn(string? mediaKind) => MediaKinds is null || (mediaKind is not null && MediaKinds.Contains(mediaKind));
@@ -14,6 +19,25 @@ internal sealed record JobKindInfo(
     /// <summary>The message for an asset this kind does not run on, naming both.</summary>
     public string WrongMediaKind(string? mediaKind) =>
         $"Job kind '{Kind}' runs on {string.Join(" or ", MediaKinds ?? [])} assets; this asset is {mediaKind ?? "unknown"}.";
+
+    /// <summary>Reads <paramref name="parameters"/> as a job of this kind would; the message naming kind and param, or null.</summary>
+    public string? CheckParams(JsonObject parameters)
+    {
+        if (Params is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            JobParams.Read(parameters, p => Params(p));
+            return null;
+        }
+        catch (JobParamsException e)
+        {
+            return $"Job kind '{Kind}': {e.Message}";
+        }
+    }
 }
 
 /// <summary>The catalogue of job kinds, filled from DI registrations.</summary>

@@ -23,16 +23,14 @@ internal sealed partial class TranscribeHandler(IServiceProvider services, IOpti
 
     public string Kind => TranscriptionExtensions.AudioTranscribe;
 
+    /// <summary>The spoken language when known (otherwise the provider detects it) and whether to replace a hand-edited transcript.</summary>
+    public static TranscribeParams ReadParams(JobParams p) => new(
+        p.OptionalText("language", LanguageCode(), "an ISO-639-1 code such as 'en'"),
+        p.Bool("replaceManual", false));
+
     public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
-        var p = context.Params;
-        var language = p["language"] is JsonValue v && v.TryGetValue<string>(out var l) ? l : null;
-        if (language is not null && !LanguageCode().IsMatch(language))
-        {
-            throw new JobFailedException("params.invalid", "language must be an ISO-639-1 code such as 'en'.");
-        }
-
-        var replaceManual = p.Bool("replaceManual") ?? false;
+        var (language, replaceManual) = context.ReadParams(ReadParams);
         if (options.Value.EffectiveProvider == "none" || services.GetService<ITranscriptionProvider>() is not { } provider)
         {
             throw new JobFailedException("provider.not_configured", "No transcription provider is configured (Kiln:Transcription:Provider is none).");
@@ -97,6 +95,8 @@ internal sealed partial class TranscribeHandler(IServiceProvider services, IOpti
         public void Report(MediaProgress value) => target.Report(new JobProgress(from + ((to - from) * value.Percent / 100), value.Stage));
     }
 }
+
+internal sealed record TranscribeParams(string? Language, bool ReplaceManual);
 
 /// <summary>What <c>transcript.json</c> holds; the completion hook turns it into a transcripts row.</summary>
 internal sealed record TranscriptDocument(

@@ -32,7 +32,7 @@ internal static class TranscriptionExtensions
                 break;
         }
 
-        services.AddJobKind<TranscribeHandler>(new JobKindInfo(AudioTranscribe, Queue, Priority: 5, MediaKinds: Kinds.AudioOrVideo));
+        services.AddJobKind<TranscribeHandler>(new JobKindInfo(AudioTranscribe, Queue, Priority: 5, MediaKinds: Kinds.AudioOrVideo, Params: TranscribeHandler.ReadParams));
         if (provider is "openai" or "pocketsphinx")
         {
             services.AddPipelineStep(new PipelineStep("audio", AudioTranscribe));

@@ -137,7 +137,7 @@ internal sealed class TusService(
             var sniffed = await UploadReader.SniffAsync(file, lifetime.ApplicationStopping);
             if (planner.Validate(upload.Settings) is { } error)
             {
-                throw new TusRejectedException(StatusCodes.Status400BadRequest, "tus.bad_settings", error);
+                throw new TusRejectedException(StatusCodes.Status400BadRequest, error.Code("tus"), error.Message);
             }
 
             var form = new UploadForm([new UploadedFile(path, upload.FileName, upload.Length, sniffed)], upload.Settings, upload.Category, [.. upload.Tags]);
@@ -235,7 +235,7 @@ internal sealed class TusService(
             var settings = metadata.TryGetValue("settings", out var s) && s.Length > 0 ? UploadReader.ParseSettings(s) : null;
             if (planner.Validate(settings) is { } error)
             {
-                throw new TusRejectedException(StatusCodes.Status400BadRequest, "tus.bad_settings", error);
+                throw new TusRejectedException(StatusCodes.Status400BadRequest, error.Code("tus"), error.Message);
             }
 
             return (name, category, tags, settings);

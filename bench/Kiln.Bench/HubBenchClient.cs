@@ -5,9 +5,11 @@ using System.Text.Json;
 namespace Kiln.Bench;
 
 /// <summary>
-/// A minimal hub client for the latency benchmark: SignalR's JSON protocol over a raw WebSocket (the .NET SignalR
-/// client is not available here). It follows one job at a time and, for every <c>job-progress</c> whose
-/// totalBytes carries the worker's send time (test.sleep with <c>stamp</c>), records how long it took to arrive.
+/// A minimal hub client for the latency benchmark: SignalR's JSON protocol over a raw WebSocket, so the measured
+/// latency is the server's and the socket's, without a client library's dispatch (the tests use the real .NET
+/// client, <c>Microsoft.AspNetCore.SignalR.Client</c>). It follows one job at a time and, for every
+/// <c>job-progress</c> whose totalBytes carries the worker's send time (test.sleep with <c>stamp</c>), records how
+/// long it took to arrive.
 /// </summary>
 internal sealed class HubBenchClient : IAsyncDisposable
 {

@@ -32,6 +32,7 @@ internal static class ProcessingExtensions
         builder.Services.AddSingleton<PipelinePlanner>();
         builder.Services.AddSingleton<InProcessWorkers>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<InProcessWorkers>());
+        builder.Services.AddHostedService<ShutdownJobReport>();
         builder.Services.AddJobKind<ProbeHandler>(new JobKindInfo(Kinds.Probe, Kinds.DefaultQueue, Priority: 0, Params: JobParams.None));
         return builder;
     }

@@ -133,14 +133,14 @@ internal sealed class JobsHub(
 
     public override Task OnConnectedAsync()
     {
-        watches.Connected();
+        watches.Connected(Context.ConnectionId);
         keyWatcher.Track(Context);
         return base.OnConnectedAsync();
     }
 
     public override Task OnDisconnectedAsync(Exception? exception)
     {
-        watches.Disconnected();
+        watches.Disconnected(Context.ConnectionId);
         keyWatcher.Untrack(Context.ConnectionId);
         // SignalR drops the groups itself; the watch counts are ours.
         foreach (var jobId in Joined())

@@ -37,6 +37,13 @@ internal sealed class RealtimeOptions
     [Range(0.2, 3600)]
     public double KeyCheckIntervalSeconds { get; set; } = 5;
 
+    /// <summary>
+    /// At shutdown, how long the hub connections are held open for every client to acknowledge <c>server-shutdown</c>
+    /// before they close; a client that has not answered by then may not have received it.
+    /// </summary>
+    [Range(0.1, 300)]
+    public double ShutdownNoticeSeconds { get; set; } = 5;
+
     /// <summary>Largest NOTIFY payload the relay writes; PostgreSQL refuses 8000 bytes or more.</summary>
     [Range(512, 7999)]
     public int NotifyPayloadBytes { get; set; } = 7900;

@@ -1,5 +1,7 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
 
 namespace Kiln.Realtime;
 
@@ -7,69 +9,87 @@ namespace Kiln.Realtime;
 /// Tells every hub client the server is stopping (<c>server-shutdown</c>) before its connection closes, so a
 /// dashboard can say so and reconnect elsewhere instead of showing a dead connection.
 /// <para>
-/// On SIGTERM or Ctrl+C the console lifetime fires ApplicationStopping <em>before</em> the host calls
-/// <see cref="StoppingAsync"/>, and SignalR's connection manager closes every connection from its own
-/// ApplicationStopping callback: a notice sent from <see cref="StoppingAsync"/> alone then reached 1 client in 3.
-/// So the notice is also sent from an ApplicationStopping callback registered in <see cref="StartedAsync"/>, after
-/// the connection manager's (it is created when the hub is mapped): token callbacks run last-registered first.
+/// When: SignalR's connection manager closes every connection from its own ApplicationStopping callback, and the
+/// host fires ApplicationStopping before it stops any hosted service. Token callbacks run last-registered first, so
+/// the notice goes out from a callback registered in <see cref="StartAsync"/>, after the connection manager's (it is
+/// created when the hub is mapped), while Kestrel still serves the connections.
+/// </para>
+/// <para>
+/// How: a message sent to a connection is only written to its transport's pipe; the connection manager's close
+/// cancels the WebSocket send loop, which drops whatever it has not put on the socket yet (the notice reached 1
+/// client in 3 on a loaded machine when it was sent that way, even with a pause before the close). So the notice is
+/// an invocation each client answers: SignalR clients (JavaScript and .NET, version 7 on) answer every invocation,
+/// with "no result" when the handler returns nothing, and an answer proves the notice arrived. The close waits for
+/// every answer, or <see cref="RealtimeOptions.ShutdownNoticeSeconds"/>.
 /// </para>
 /// </summary>
 internal sealed class ShutdownNotifier(
-    IHubContext<JobsHub> hub, WatchRegistry watches, IHostApplicationLifetime lifetime, ILogger<ShutdownNotifier> logger) : IHostedLifecycleService, IDisposable
+    IHubContext<JobsHub> hub,
+    WatchRegistry watches,
+    IHostApplicationLifetime lifetime,
+    IOptions<RealtimeOptions> options,
+    ILogger<ShutdownNotifier> logger) : IHostedService, IDisposable
 {
     public const string Method = "server-shutdown";
 
-    private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(2);
-    private static readonly TimeSpan FlushGrace = TimeSpan.FromMilliseconds(250);
-
     private CancellationTokenRegistration _onStopping;
-    private int _notified;
 
-    public Task StartedAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        // Blocks the signal's thread for at most SendTimeout + FlushGrace: the connections close right after it returns.
-        _onStopping = lifetime.ApplicationStopping.Register(() => NotifyAsync(CancellationToken.None).GetAwaiter().GetResult());
+        // Blocks whoever stops the host (the signal's thread, or StopAsync's caller) for at most ShutdownNoticeSeconds:
+        // the connections close as soon as this callback returns.
+        _onStopping = lifetime.ApplicationStopping.Register(() => NotifyAsync().GetAwaiter().GetResult());
         return Task.CompletedTask;
     }
 
-    public Task StoppingAsync(CancellationToken cancellationToken) => NotifyAsync(cancellationToken);
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public void Dispose() => _onStopping.Dispose();
 
-    private async Task NotifyAsync(CancellationToken cancellationToken)
+    private async Task NotifyAsync()
     {
-        if (Interlocked.Exchange(ref _notified, 1) == 1)
+        var connections = watches.Connections;
+        if (connections.Count == 0)
         {
             return;
         }
 
-        var clients = watches.Connections;
-        if (clients == 0)
+        var timeout = TimeSpan.FromSeconds(options.Value.ShutdownNoticeSeconds);
+        using var deadline = new CancellationTokenSource(timeout);
+        var answers = await Task.WhenAll(connections.Select(id => TellAsync(id, deadline.Token)));
+        var told = answers.Count(a => a);
+        if (told == answers.Length)
         {
-            return;
+            logger.LogInformation("Told {Clients} hub clients the server is shutting down", told);
         }
-
-        try
+        else
         {
-            // SendAsync returns once the message is written and flushed into every connection's transport pipe.
-            await hub.Clients.All.SendAsync(Method, new JsonObject { ["message"] = "The server is shutting down; reconnect in a moment." }, cancellationToken)
-                .WaitAsync(SendTimeout, cancellationToken);
-
-            // The WebSocket transport copies the pipe to the socket on its own loop: give it a moment before the close.
-            await Task.Delay(FlushGrace, cancellationToken);
-            logger.LogInformation("Told {Clients} hub clients the server is shutting down", clients);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException or IOException)
-        {
-            logger.LogWarning(e, "Not every one of {Clients} hub clients could be told the server stops", clients);
+            logger.LogWarning(
+                "{Missing} of {Clients} hub clients did not acknowledge server-shutdown within {Timeout} (closed, or too slow); they may not have received it",
+                answers.Length - told, answers.Length, timeout);
         }
     }
 
-    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>True when the client answered, i.e. the notice reached it.</summary>
+    private async Task<bool> TellAsync(string connectionId, CancellationToken deadline)
+    {
+        try
+        {
+            await hub.Clients.Client(connectionId).InvokeAsync<JsonElement?>(
+                Method, new JsonObject { ["message"] = "The server is shutting down; reconnect in a moment." }, deadline);
+            return true;
+        }
+        catch (HubException)
+        {
+            // The client's answer was an error ("didn't provide a result" from a handler that returns nothing): it still
+            // received the notice.
+            return true;
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException)
+        {
+            // No answer in time, or the connection closed first (IOException from SignalR).
+            logger.LogDebug(e, "Hub connection {ConnectionId} did not acknowledge server-shutdown", connectionId);
+            return false;
+        }
+    }
 }

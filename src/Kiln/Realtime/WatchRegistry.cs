@@ -3,28 +3,28 @@ using System.Collections.Concurrent;
 namespace Kiln.Realtime;
 
 /// <summary>
-/// This node's hub connections: how many there are, which jobs they watch (counted per job) and how many admins
+/// This node's hub connections: which are open, which jobs they watch (counted per job) and how many admins
 /// watch every job. The event path reads it lock-free on every event, so an unwatched job costs one dictionary
 /// probe; joins and leaves take a lock.
 /// </summary>
 internal sealed class WatchRegistry
 {
     private readonly ConcurrentDictionary<Guid, Watch> _jobs = new();
+    private readonly ConcurrentDictionary<string, byte> _connections = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private int _all;
-    private int _connections;
 
     /// <summary>Raised when a job gains its first watcher (the id), or when watching everything starts or stops (null).</summary>
     public event Action<Guid?>? Changed;
 
     public bool WatchesAll => Volatile.Read(ref _all) > 0;
 
-    /// <summary>Hub connections open on this node.</summary>
-    public int Connections => Volatile.Read(ref _connections);
+    /// <summary>Ids of the hub connections open on this node (a snapshot).</summary>
+    public ICollection<string> Connections => _connections.Keys;
 
-    public void Connected() => Interlocked.Increment(ref _connections);
+    public void Connected(string connectionId) => _connections.TryAdd(connectionId, 0);
 
-    public void Disconnected() => Interlocked.Decrement(ref _connections);
+    public void Disconnected(string connectionId) => _connections.TryRemove(connectionId, out _);
 
     public bool IsWatched(Guid jobId) => _jobs.ContainsKey(jobId);
 

@@ -64,7 +64,7 @@ public sealed class AssetEndpointTests(ServerFixture fixture) : IClassFixture<Se
         using var deleted = await _server.Admin.DeleteAsync($"/api/assets/{asset}");
         Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
 
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         var running = await _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}");
         while (running["active"]!.GetValue<long>() > 0 && DateTime.UtcNow < deadline)
         {

@@ -5,6 +5,7 @@ using Kiln.Realtime;
 using Kiln.Security;
 using Kiln.Tests.Infrastructure;
 using Kiln.Workers.Testing;
+using Poll = Kiln.Tests.Queue.Poll;
 
 namespace Kiln.Tests.Realtime;
 
@@ -46,7 +47,7 @@ public sealed class CrossNodeTests : IAsyncLifetime
     {
         var owner = await _a.Get<ApiKeyStore>().CreateAsync("cross", Roles.Client, CancellationToken.None);
         var jobId = await EnqueueOnAAsync(owner.Info.Id, new JsonObject { ["durationMs"] = 400, ["steps"] = 4 }, held: true);
-        await using var hub = await HubTestClient.ConnectAsync(_a.BaseAddress, owner.Secret);
+        await using var hub = await RecordingHubClient.ConnectAsync(_a.BaseAddress, owner.Secret);
 
         await hub.InvokeAsync("join-job", jobId);
 
@@ -69,7 +70,7 @@ public sealed class CrossNodeTests : IAsyncLifetime
     [Fact]
     public async Task An_admin_watching_everything_on_one_node_sees_jobs_running_on_the_other()
     {
-        await using var hub = await HubTestClient.ConnectAsync(_a.BaseAddress, _a.AdminKey);
+        await using var hub = await RecordingHubClient.ConnectAsync(_a.BaseAddress, _a.AdminKey);
         await hub.InvokeAsync("join-all");
         await UntilAsync(() => _b.Get<EventRelay>().RemoteWants(Guid.NewGuid()));
 
@@ -107,15 +108,8 @@ public sealed class CrossNodeTests : IAsyncLifetime
         Assert.Equal(notifications, _b.Get<KilnMetrics>().CounterValue("kiln_relay_notifications_total", EventPayloads));
     }
 
-    private static async Task UntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The other node never heard.");
-            await Task.Delay(10);
-        }
-    }
+    private static Task UntilAsync(Func<bool> condition) =>
+        Poll.UntilAsync(() => Task.FromResult(condition()), "the other node to hear", timeoutSeconds: 60);
 
     private async Task<Guid> EnqueueOnAAsync(Guid? owner, JsonObject parameters, bool held = false)
     {

@@ -4,6 +4,7 @@ using Kiln.Jobs;
 using Kiln.Security;
 using Kiln.Tests.Infrastructure;
 using Kiln.Workers.Testing;
+using Microsoft.AspNetCore.SignalR;
 using Npgsql;
 
 namespace Kiln.Tests.Realtime;
@@ -27,7 +28,7 @@ public sealed class JobsHubTests : IAsyncLifetime
     {
         var (key, keyId) = await ClientKeyAsync("owner");
         var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 300, ["steps"] = 5 }, held: true);
-        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
+        await using var hub = await RecordingHubClient.ConnectAsync(_server.BaseAddress, key);
 
         var status = (await hub.InvokeAsync("join-job", jobId))!;
         await HeldJobs.ReleaseAsync(_server, jobId);
@@ -58,18 +59,18 @@ public sealed class JobsHubTests : IAsyncLifetime
         var (_, ownerId) = await ClientKeyAsync("owner");
         var (otherKey, _) = await ClientKeyAsync("other");
         var jobId = await EnqueueAsync(ownerId, new JsonObject { ["durationMs"] = 200, ["steps"] = 4 }, held: true);
-        await using var other = await HubTestClient.ConnectAsync(_server.BaseAddress, otherKey);
+        await using var other = await RecordingHubClient.ConnectAsync(_server.BaseAddress, otherKey);
+        await using var admin = await WatchEverythingAsync();
 
-        var join = await Assert.ThrowsAsync<HubInvocationException>(() => other.InvokeAsync("join-job", jobId));
-        var status = await Assert.ThrowsAsync<HubInvocationException>(() => other.InvokeAsync("get-status", jobId));
-        var all = await Assert.ThrowsAsync<HubInvocationException>(() => other.InvokeAsync("join-all"));
+        var join = await Assert.ThrowsAsync<HubException>(() => other.InvokeAsync("join-job", jobId));
+        var status = await Assert.ThrowsAsync<HubException>(() => other.InvokeAsync("get-status", jobId));
+        var all = await Assert.ThrowsAsync<HubException>(() => other.InvokeAsync("join-all"));
         await HeldJobs.ReleaseAsync(_server, jobId);
 
         Assert.Contains("not_found", join.Message, StringComparison.Ordinal);
         Assert.Contains("not_found", status.Message, StringComparison.Ordinal);
         Assert.Contains("unauthorized", all.Message, StringComparison.OrdinalIgnoreCase);
-        await _server.WaitForJobAsync(jobId, ["completed"]);
-        await Task.Delay(200);
+        await DeliveredEverythingAboutAsync(admin, jobId, other);
         Assert.Empty(other.EventsFor(jobId));
     }
 
@@ -78,14 +79,14 @@ public sealed class JobsHubTests : IAsyncLifetime
     {
         var (key, keyId) = await ClientKeyAsync("leaver");
         var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 200, ["steps"] = 4 }, held: true);
-        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
+        await using var hub = await RecordingHubClient.ConnectAsync(_server.BaseAddress, key);
+        await using var admin = await WatchEverythingAsync();
         await hub.InvokeAsync("join-job", jobId);
 
         var left = await hub.InvokeAsync("leave-job", jobId);
         var leftAgain = await hub.InvokeAsync("leave-job", jobId);
         await HeldJobs.ReleaseAsync(_server, jobId);
-        await _server.WaitForJobAsync(jobId, ["completed"]);
-        await Task.Delay(200);
+        await DeliveredEverythingAboutAsync(admin, jobId, hub);
 
         Assert.True(left!.GetValue<bool>());
         Assert.False(leftAgain!.GetValue<bool>());
@@ -96,7 +97,7 @@ public sealed class JobsHubTests : IAsyncLifetime
     public async Task An_admin_watching_every_job_sees_jobs_it_never_joined()
     {
         var (_, keyId) = await ClientKeyAsync("someone");
-        await using var admin = await HubTestClient.ConnectAsync(_server.BaseAddress, _server.AdminKey);
+        await using var admin = await RecordingHubClient.ConnectAsync(_server.BaseAddress, _server.AdminKey);
         Assert.True((await admin.InvokeAsync("join-all"))!.GetValue<bool>());
 
         var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 50, ["steps"] = 2 });
@@ -110,7 +111,7 @@ public sealed class JobsHubTests : IAsyncLifetime
     {
         var (key, keyId) = await ClientKeyAsync("failer");
         var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 50, ["steps"] = 1, ["failCode"] = "broken_input" }, held: true);
-        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
+        await using var hub = await RecordingHubClient.ConnectAsync(_server.BaseAddress, key);
         await hub.InvokeAsync("join-job", jobId);
         await HeldJobs.ReleaseAsync(_server, jobId);
 
@@ -128,14 +129,14 @@ public sealed class JobsHubTests : IAsyncLifetime
     {
         var (key, keyId) = await ClientKeyAsync("canceller");
         var jobId = await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 30_000, ["steps"] = 300 });
-        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
+        await using var hub = await RecordingHubClient.ConnectAsync(_server.BaseAddress, key);
         await hub.InvokeAsync("join-job", jobId);
         await hub.WaitForAsync("job-progress", e => e!["jobId"]!.GetValue<Guid>() == jobId);
 
         using var response = await _server.Admin.PostAsync($"/api/jobs/{jobId}/cancel", null);
         response.EnsureSuccessStatusCode();
 
-        var error = await hub.WaitForAsync("job-error", e => e!["jobId"]!.GetValue<Guid>() == jobId, TimeSpan.FromSeconds(5));
+        var error = await hub.WaitForAsync("job-error", e => e!["jobId"]!.GetValue<Guid>() == jobId);
         Assert.Equal("cancelled", error.Payload!["errorCode"]!.GetValue<string>());
         await hub.WaitForAsync("job-update", e => e!["jobId"]!.GetValue<Guid>() == jobId && e["status"]?.GetValue<string>() == "cancelled");
     }
@@ -145,7 +146,7 @@ public sealed class JobsHubTests : IAsyncLifetime
     {
         var (key, keyId) = await ClientKeyAsync("reconciled");
         var jobId = await EnqueueAsync(keyId, [], held: true);
-        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
+        await using var hub = await RecordingHubClient.ConnectAsync(_server.BaseAddress, key);
         await hub.InvokeAsync("join-job", jobId);
 
         // As if another node finished it while its events could not reach this one.
@@ -156,14 +157,14 @@ public sealed class JobsHubTests : IAsyncLifetime
             await cmd.ExecuteNonQueryAsync();
         }
 
-        var completed = await hub.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == jobId, TimeSpan.FromSeconds(5));
+        var completed = await hub.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == jobId);
         Assert.True(completed.Payload!["result"]!["elsewhere"]!.GetValue<bool>());
     }
 
     [Fact]
     public async Task A_hub_connection_without_a_valid_key_is_refused()
     {
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => HubTestClient.ConnectAsync(_server.BaseAddress, "kiln_not_a_key"));
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => RecordingHubClient.ConnectAsync(_server.BaseAddress, "kiln_not_a_key"));
         Assert.Contains("401", error.Message, StringComparison.Ordinal);
     }
 
@@ -172,21 +173,38 @@ public sealed class JobsHubTests : IAsyncLifetime
     {
         var (key, keyId) = await ClientKeyAsync("revoked-later");
         var (otherKey, _) = await ClientKeyAsync("stays");
-        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, key);
-        await using var other = await HubTestClient.ConnectAsync(_server.BaseAddress, otherKey);
+        await using var hub = await RecordingHubClient.ConnectAsync(_server.BaseAddress, key);
+        await using var other = await RecordingHubClient.ConnectAsync(_server.BaseAddress, otherKey);
         await hub.InvokeAsync("join-job", await EnqueueAsync(keyId, new JsonObject { ["durationMs"] = 10 }, held: true));
 
         // As `kiln keys revoke` does: straight in the database, so only the periodic check can notice.
         await _server.Get<ApiKeyStore>().RevokeAsync(keyId.ToString(), CancellationToken.None);
 
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (!hub.Closed)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the revoked key's connection is still open");
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
+        await hub.Closed.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
 
-        Assert.False(other.Closed);
+        // The other connection still answers.
+        Assert.False(other.Closed.IsCompleted);
+        Assert.False((await other.InvokeAsync("leave-job", Guid.NewGuid()))!.GetValue<bool>());
+    }
+
+    /// <summary>An admin connection following every job: it hears each job's events right after its watchers do.</summary>
+    private async Task<RecordingHubClient> WatchEverythingAsync()
+    {
+        var admin = await RecordingHubClient.ConnectAsync(_server.BaseAddress, _server.AdminKey);
+        Assert.True((await admin.InvokeAsync("join-all"))!.GetValue<bool>());
+        return admin;
+    }
+
+    /// <summary>
+    /// Returns once every event of the job has reached <paramref name="client"/>, so a test can assert it heard none
+    /// without a fixed sleep: the dispatcher sends each event to the job's watchers before the admins following
+    /// everything, so once the admin heard the job end, anything meant for the client is in its connection's stream,
+    /// ahead of the answer to one more invocation.
+    /// </summary>
+    private static async Task DeliveredEverythingAboutAsync(RecordingHubClient admin, Guid jobId, RecordingHubClient client)
+    {
+        await admin.WaitForAsync("job-completed", e => e!["jobId"]!.GetValue<Guid>() == jobId);
+        await client.InvokeAsync("leave-job", Guid.NewGuid());
     }
 
     private async Task<(string Key, Guid Id)> ClientKeyAsync(string name)

@@ -9,7 +9,7 @@ public sealed class ProgressTotalBytesTests
     public async Task The_probe_reports_the_whole_files_size_as_total_bytes_from_its_first_progress_on()
     {
         await using var server = await KilnServer.StartAsync();
-        await using var hub = await HubTestClient.ConnectAsync(server.BaseAddress, server.AdminKey);
+        await using var hub = await RecordingHubClient.ConnectAsync(server.BaseAddress, server.AdminKey);
         await hub.InvokeAsync("join-all");
 
         // 20 MiB: the probe hashes it in 80 steps of 256 KiB, each with a progress report.

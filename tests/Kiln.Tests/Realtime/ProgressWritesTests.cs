@@ -38,30 +38,28 @@ public sealed class ProgressWritesTests : IAsyncLifetime
         await _server.Get<JobStore>().EnqueueAsync([job], CancellationToken.None);
         var dispatcher = _server.Get<IJobDispatcher>();
         var lease = (await dispatcher.LeaseAsync(new LeaseRequest("test-runner", TestKinds.Queue, [TestKinds.Sleep], 1), CancellationToken.None)).Jobs.Single();
-        await using var hub = await HubTestClient.ConnectAsync(_server.BaseAddress, _server.AdminKey);
+        await using var hub = await RecordingHubClient.ConnectAsync(_server.BaseAddress, _server.AdminKey);
         await hub.InvokeAsync("join-job", job.Id);
 
+        // Each report waits until the watcher heard the one before: none is coalesced away on its way, however slow
+        // the machine, so every one must arrive, while the database write rate is bounded by the time the loop took.
         const int reports = 150;
         var watch = Stopwatch.StartNew();
         for (var i = 1; i <= reports; i++)
         {
-            Assert.True(await dispatcher.ReportProgressAsync(new ProgressReport(job.Id, lease.LeaseId, 100.0 * i / reports, "step"), CancellationToken.None));
-            await Task.Delay(10);
+            var progress = Math.Round(100.0 * i / reports, 2);
+            Assert.True(await dispatcher.ReportProgressAsync(new ProgressReport(job.Id, lease.LeaseId, progress, "step"), CancellationToken.None));
+            await hub.WaitForAsync("job-progress", e => e!["progress"]!.GetValue<double>() == progress);
         }
 
         var seconds = watch.Elapsed.TotalSeconds;
-        await hub.WaitForAsync("job-progress", e => e!["progress"]!.GetValue<double>() == 100);
-
         var received = hub.EventsFor(job.Id).Count(e => e.Target == "job-progress");
-        await using var cmd = _server.Get<NpgsqlDataSource>().CreateCommand("select count(*), extract(epoch from max(at) - min(at))::float8 from progress_writes");
-        await using var r = await cmd.ExecuteReaderAsync();
-        await r.ReadAsync();
-        var writes = r.GetInt64(0);
+        await using var cmd = _server.Get<NpgsqlDataSource>().CreateCommand("select count(*) from progress_writes");
+        var writes = (long)(await cmd.ExecuteScalarAsync())!;
 
         // The first report is written at once, then one per 250 ms window at most.
-        Assert.InRange(writes, 2, (long)Math.Ceiling(seconds * 4) + 1);
-        Assert.True(received >= reports / 2, $"only {received} of {reports} progress events reached the client");
-        Assert.True(received > writes * 2, $"{received} events, {writes} writes");
+        Assert.InRange(writes, 1, (long)Math.Floor(seconds * 4) + 1);
+        Assert.Equal(reports, received);
         var values = hub.EventsFor(job.Id).Where(e => e.Target == "job-progress").Select(e => e.Payload!["progress"]!.GetValue<double>()).ToList();
         Assert.Equal(values.Order(), values);
     }

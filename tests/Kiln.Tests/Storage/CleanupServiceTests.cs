@@ -40,7 +40,7 @@ public sealed class CleanupServiceTests
         Assert.True(Directory.Exists(derivatives));
 
         // The rows go first and the files right after the commit, so wait for both.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while ((await server.Admin.GetAsync($"/api/assets/{asset}")).StatusCode == HttpStatusCode.OK
             || Directory.Exists(original) || Directory.Exists(derivatives))
         {
@@ -151,7 +151,7 @@ public sealed class CleanupServiceTests
             }
 
             await using var second = await TestJobs.StartServerAsync(database: database, dataDirectory: data);
-            var deadline = DateTime.UtcNow.AddSeconds(10);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (File.Exists(stale) || Directory.Exists(dead) || Directory.Exists(crashed))
             {
                 Assert.True(DateTime.UtcNow < deadline, "orphans were not removed at start");

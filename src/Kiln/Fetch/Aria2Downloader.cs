@@ -27,7 +27,7 @@ internal sealed class Aria2Downloader(FetchProxy proxy, IOptions<FetchOptions> o
         using var session = await proxy.OpenSessionAsync(o.MaxBytes, ct);
         using var duration = new CancellationTokenSource(TimeSpan.FromSeconds(o.MaxDurationSeconds));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, duration.Token);
-        var tool = new FetchTool();
+        var tool = new FetchTool(url, session.Url);
         var last = DateTime.MinValue;
         int exitCode;
         try

@@ -11,20 +11,34 @@ namespace Kiln.Fetch;
 /// with Kiln), with an environment of its own, stdout lines handed to a parser as they come, and a bounded tail of
 /// everything else for the error message. Cancellation (pause, cancel, timeout) kills the whole tree.
 /// </summary>
-internal sealed class FetchTool
+internal sealed class FetchTool(Uri url, Uri proxyUrl)
 {
     private const int TailChars = 4000;
     private readonly StringBuilder _tail = new();
 
-    /// <summary>The last few thousand characters the tool wrote (stderr, and stdout lines the parser did not take).</summary>
+    /// <summary>
+    /// The last few thousand characters the tool wrote (stderr, and stdout lines the parser did not take), with the
+    /// URL redacted, secret query values and the proxy credential removed: tools echo them in their errors, and this
+    /// text goes to the log and the job's error message.
+    /// </summary>
     public string Tail
     {
         get
         {
+            string text;
             lock (_tail)
             {
-                return _tail.ToString();
+                text = _tail.ToString();
             }
+
+            text = text.Replace(url.AbsoluteUri, FetchUrl.Redact(url), StringComparison.Ordinal)
+                .Replace(proxyUrl.UserInfo, "kiln:REDACTED", StringComparison.Ordinal);
+            foreach (var secret in FetchUrl.SecretValues(url).Where(v => v.Length > 0).OrderByDescending(v => v.Length))
+            {
+                text = text.Replace(secret, "REDACTED", StringComparison.Ordinal);
+            }
+
+            return text;
         }
     }
 

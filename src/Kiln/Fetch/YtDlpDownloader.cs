@@ -30,7 +30,7 @@ internal sealed class YtDlpDownloader(FetchProxy proxy, IOptions<FetchOptions> o
         using var duration = new CancellationTokenSource(TimeSpan.FromSeconds(o.MaxDurationSeconds));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, duration.Token);
         var startInfo = FetchTool.StartInfo(o.YtDlpPath, Arguments(url, output, session.Url, o), home);
-        var tool = new FetchTool();
+        var tool = new FetchTool(url, session.Url);
         var report = new ProgressLines(progress);
         int exitCode;
         try

@@ -112,5 +112,6 @@ public sealed class FetchGuardTests : IAsyncLifetime
         var redacted = FetchUrl.Redact(new Uri("https://bob:pw@cdn.example.com/v.mp4?X-Amz-Signature=abc&api_key=k1&quality=hd#frag"));
 
         Assert.Equal("https://cdn.example.com/v.mp4?X-Amz-Signature=REDACTED&api_key=REDACTED&quality=hd", redacted);
+        Assert.Equal(["abc", "abc", "k%2B1", "k+1"], FetchUrl.SecretValues(new Uri("https://cdn.example.com/v.mp4?X-Amz-Signature=abc&api_key=k%2B1&quality=hd")).ToArray());
     }
 }

@@ -110,6 +110,20 @@ public sealed class YtDlpFetchTests : IAsyncLifetime
         Assert.Equal(1, job["attempts"]!.GetValue<int>());
     }
 
+    [Fact]
+    public async Task A_yt_dlp_error_names_the_url_without_its_secrets()
+    {
+        var url = new UriBuilder(_origin.Url("/page")) { Query = "token=s3cr3t&x=1" }.Uri;
+        var (_, jobId) = await PostAsync(url, "ytdlp");
+
+        var job = await _server.WaitForJobAsync(jobId, ["completed", "failed"], TimeSpan.FromSeconds(180));
+        Assert.Equal("fetch.not_media", job["errorCode"]!.GetValue<string>());
+        var message = job["errorMessage"]!.GetValue<string>();
+        Assert.Contains("token=REDACTED", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cr3t", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("kiln:", message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("/file.jpg", "direct", "completed")]
     [InlineData("/files/index.m3u8", "ytdlp", "completed")]

@@ -28,7 +28,7 @@ internal sealed class AddressGuard(IOptions<FetchOptions> options)
         host = host.Trim('[', ']');
         CheckHost(host);
         IPAddress[] addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
-        var reasons = addresses.Select(a => (Address: a, Reason: Refusal(a, options.Value.AllowPrivateNetworks))).ToList();
+        var reasons = addresses.Select(a => (Address: a, Reason: Refusal(a, options.Value))).ToList();
         var allowed = reasons.Where(r => r.Reason is null).Select(r => r.Address).ToArray();
         if (allowed.Length == 0)
         {
@@ -69,10 +69,20 @@ internal sealed class AddressGuard(IOptions<FetchOptions> options)
         }
     }
 
+    /// <summary>Why an address is refused under these settings (AllowedNetworks included), or null when it may be fetched from.</summary>
+    public static string? Refusal(IPAddress address, FetchOptions options)
+    {
+        var unmapped = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        return Refusal(address, options.AllowPrivateNetworks) is { } reason && (Metadata.Contains(unmapped) || !options.ParsedAllowedNetworks().Any(n => n.Contains(unmapped)))
+            ? reason
+            : null;
+    }
+
     /// <summary>Why an address is refused ("loopback", "private"…), or null when it may be fetched from.</summary>
     public static string? Refusal(IPAddress address, bool allowPrivateNetworks)
     {
-        if (Metadata.Contains(address))
+        // The mapped spelling ::ffff:169.254.169.254 reaches the same service.
+        if (Metadata.Contains(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address))
         {
             return "cloud metadata";
         }

@@ -79,17 +79,49 @@ internal sealed class DirectDownloader(IHttpClientFactory clients, IOptions<Fetc
         {
             throw new JobFailedException("fetch.timeout", $"The attempt ran longer than {o.MaxDurationSeconds} s (Kiln:Fetch:MaxDurationSeconds); retrying resumes.", retryable: true);
         }
-        catch (HttpRequestException e) when (FindForbidden(e) is { } forbidden)
-        {
-            throw new JobFailedException(forbidden.Code, forbidden.Message, retryable: false, e);
-        }
         catch (HttpRequestException e)
         {
-            throw new JobFailedException("fetch.connection_failed", $"Could not reach the origin: {e.Message}", retryable: true, e);
+            throw Classify(e);
         }
         catch (IOException e) when (!ct.IsCancellationRequested)
         {
             throw new JobFailedException("fetch.connection_lost", $"The connection dropped: {e.Message}; retrying resumes.", retryable: true, e);
+        }
+    }
+
+    /// <summary>The first bytes of <paramref name="url"/> (a ranged GET) and its Content-Type, for choosing a downloader.</summary>
+    public async Task<(MediaTypeHeaderValue? ContentType, byte[] Head)> HeadAsync(Uri url, int bytes, CancellationToken ct)
+    {
+        var o = options.Value;
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.Range = new RangeHeaderValue(0, bytes - 1);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        idle.CancelAfter(TimeSpan.FromSeconds(o.IdleTimeoutSeconds));
+        try
+        {
+            using var response = await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, idle.Token);
+            ThrowOnStatus(response, o.MaxRedirects);
+            if ((response.Content.Headers.ContentRange?.Length ?? response.Content.Headers.ContentLength) is { } size && size > o.MaxBytes)
+            {
+                throw new JobFailedException("fetch.too_large", $"The file is {size} bytes, over the limit of {o.MaxBytes} (Kiln:Fetch:MaxBytes).");
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(idle.Token);
+            var head = new byte[bytes];
+            var read = await body.ReadAtLeastAsync(head, bytes, throwOnEndOfStream: false, idle.Token);
+            return (response.Content.Headers.ContentType, head[..read]);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new JobFailedException("fetch.stalled", $"No answer for {o.IdleTimeoutSeconds} s (Kiln:Fetch:IdleTimeoutSeconds); retrying.", retryable: true);
+        }
+        catch (HttpRequestException e)
+        {
+            throw Classify(e);
+        }
+        catch (IOException e) when (!ct.IsCancellationRequested)
+        {
+            throw new JobFailedException("fetch.connection_lost", $"The connection dropped: {e.Message}; retrying.", retryable: true, e);
         }
     }
 
@@ -165,6 +197,12 @@ internal sealed class DirectDownloader(IHttpClientFactory clients, IOptions<Fetc
             _ => new JobFailedException("fetch.http_error", $"The origin answered {status}."),
         };
     }
+
+    /// <summary>A refusal by the guard fails for good; any other connection error is retried.</summary>
+    private static JobFailedException Classify(HttpRequestException e) =>
+        FindForbidden(e) is { } forbidden
+            ? new JobFailedException(forbidden.Code, forbidden.Message, retryable: false, e)
+            : new JobFailedException("fetch.connection_failed", $"Could not reach the origin: {e.Message}", retryable: true, e);
 
     private static FetchForbiddenException? FindForbidden(Exception? e)
     {

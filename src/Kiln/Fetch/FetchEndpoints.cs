@@ -33,28 +33,37 @@ internal static class FetchEndpoints
         builder.Services.AddOptions<FetchOptions>().BindConfiguration(FetchOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<AddressGuard>();
         builder.Services.AddSingleton<DirectDownloader>();
+        builder.Services.AddSingleton<FetchProxy>();
+        builder.Services.AddSingleton<YtDlpDownloader>();
+        builder.Services.AddSingleton<Aria2Downloader>();
+        builder.Services.AddSingleton<FetchModeChooser>();
         builder.Services.AddHttpClient(DirectDownloader.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(sp =>
-            {
-                var o = sp.GetRequiredService<IOptions<FetchOptions>>().Value;
-                return new SocketsHttpHandler
-                {
-                    // Every connection, redirects included, is opened by the guard on an address it checked.
-                    ConnectCallback = sp.GetRequiredService<AddressGuard>().ConnectCallback,
-                    ConnectTimeout = TimeSpan.FromSeconds(o.ConnectTimeoutSeconds),
-                    AllowAutoRedirect = o.MaxRedirects > 0,
-                    MaxAutomaticRedirections = Math.Max(1, o.MaxRedirects),
-                    AutomaticDecompression = DecompressionMethods.None,
-                    UseCookies = false,
-                    UseProxy = false,
-                    PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-                };
-            });
+            .ConfigurePrimaryHttpMessageHandler(CreateHandler);
+        builder.Services.AddSingleton<FetchSweeper>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<FetchSweeper>());
         builder.Services.AddJobKind<FetchHandler>(new JobKindInfo(Kinds.Fetch, Queue, Priority: 5, Pausable: true));
 
         // Served by in-process workers unless Kiln:Workers:Slots:fetch says otherwise.
         builder.Services.PostConfigure<WorkerOptions>(o => o.Slots.TryAdd(Queue, 2));
         return builder;
+    }
+
+    /// <summary>The fetch client's handler: guarded connections, no proxy, cookies or decompression, bounded redirects.</summary>
+    public static SocketsHttpHandler CreateHandler(IServiceProvider services)
+    {
+        var o = services.GetRequiredService<IOptions<FetchOptions>>().Value;
+        return new SocketsHttpHandler
+        {
+            // Every connection, redirects included, is opened by the guard on an address it checked.
+            ConnectCallback = services.GetRequiredService<AddressGuard>().ConnectCallback,
+            ConnectTimeout = TimeSpan.FromSeconds(o.ConnectTimeoutSeconds),
+            AllowAutoRedirect = o.MaxRedirects > 0,
+            MaxAutomaticRedirections = Math.Max(1, o.MaxRedirects),
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            UseProxy = false,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        };
     }
 
     public static RouteGroupBuilder MapDownloads(this IEndpointRouteBuilder routes)
@@ -84,7 +93,7 @@ internal static class FetchEndpoints
             return Problems.BadRequest(e.Code, e.Message);
         }
 
-        if (IPAddress.TryParse(url.IdnHost.Trim('[', ']'), out var literal) && AddressGuard.Refusal(literal, services.Options.Value.AllowPrivateNetworks) is { } reason)
+        if (IPAddress.TryParse(url.IdnHost.Trim('[', ']'), out var literal) && AddressGuard.Refusal(literal, services.Options.Value) is { } reason)
         {
             return Problems.BadRequest("fetch.forbidden_address", $"{literal} is a {reason} address; fetching from it is not allowed.");
         }
@@ -93,11 +102,6 @@ internal static class FetchEndpoints
         if (mode is not ("auto" or "direct" or "ytdlp"))
         {
             return Problems.BadRequest("fetch.bad_mode", "mode must be auto, direct or ytdlp.");
-        }
-
-        if (mode == "ytdlp")
-        {
-            return Problems.BadRequest("fetch.mode_unavailable", "The yt-dlp downloader is not available in this build; use auto or direct.");
         }
 
         if (services.Planner.Validate(request.Settings) is { } settingsError)

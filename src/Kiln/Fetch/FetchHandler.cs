@@ -5,6 +5,7 @@ using Kiln.Media;
 using Kiln.Media.Detection;
 using Kiln.Processing;
 using Kiln.Storage;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Kiln.Fetch;
@@ -16,6 +17,10 @@ namespace Kiln.Fetch;
 /// </summary>
 internal sealed class FetchHandler(
     DirectDownloader direct,
+    YtDlpDownloader ytdlp,
+    Aria2Downloader aria2,
+    IOptions<FetchOptions> options,
+    FetchModeChooser chooser,
     BlobStore blobs,
     PipelinePlanner planner,
     JobStore jobs,
@@ -42,9 +47,13 @@ internal sealed class FetchHandler(
         var settings = context.Params["settings"] as JsonObject;
         var directory = DownloadDirectory(blobs, context.JobId);
         DownloadResult download;
+        string mode;
         try
         {
-            download = await direct.DownloadAsync(url, directory, context.Progress, cancellationToken);
+            mode = await chooser.ChooseAsync(url, context.Params["mode"]?.GetValue<string>() ?? "auto", directory, cancellationToken);
+            download = mode == "ytdlp" ? await ytdlp.DownloadAsync(url, directory, context.Progress, cancellationToken)
+                : options.Value.Aria2Connections > 0 ? await aria2.DownloadAsync(url, directory, context.Progress, cancellationToken)
+                : await direct.DownloadAsync(url, directory, context.Progress, cancellationToken);
         }
         catch (JobFailedException e) when (!e.Retryable)
         {
@@ -74,6 +83,7 @@ internal sealed class FetchHandler(
             ["transferred"] = download.Transferred,
             ["restarted"] = download.Restarted,
             ["kind"] = mediaKind,
+            ["mode"] = mode,
             ["contentType"] = sniffed.ContentType,
         });
     }

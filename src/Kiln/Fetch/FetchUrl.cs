@@ -45,8 +45,7 @@ internal static class FetchUrl
             {
                 var eq = pair.IndexOf('=');
                 var name = eq < 0 ? pair : pair[..eq];
-                var lower = WebUtility.UrlDecode(name).ToLowerInvariant();
-                query.Append(query.Length > 0 ? "&" : "").Append(eq >= 0 && SecretNames.Any(lower.Contains) ? name + "=REDACTED" : pair);
+                query.Append(query.Length > 0 ? "&" : "").Append(eq >= 0 && IsSecret(name) ? name + "=REDACTED" : pair);
             }
 
             builder.Query = query.ToString();
@@ -55,9 +54,37 @@ internal static class FetchUrl
         return builder.Uri.AbsoluteUri;
     }
 
+    /// <summary>
+    /// The values of secret-looking query parameters, as written and decoded: tools echo parts of the URL (yt-dlp
+    /// makes an id of its last segment and query), so their output is scrubbed of these, not only of the whole URL.
+    /// </summary>
+    public static IEnumerable<string> SecretValues(Uri uri)
+    {
+        if (uri.Query.Length <= 1)
+        {
+            yield break;
+        }
+
+        foreach (var pair in uri.Query[1..].Split('&'))
+        {
+            var eq = pair.IndexOf('=');
+            if (eq >= 0 && eq < pair.Length - 1 && IsSecret(pair[..eq]))
+            {
+                yield return pair[(eq + 1)..];
+                yield return WebUtility.UrlDecode(pair[(eq + 1)..]);
+            }
+        }
+    }
+
     /// <summary>The URL without user info: Kiln never sends credentials embedded in a URL.</summary>
     public static Uri WithoutUserInfo(Uri uri) =>
         uri.UserInfo.Length == 0 ? uri : new UriBuilder(uri) { UserName = "", Password = "" }.Uri;
+
+    private static bool IsSecret(string name)
+    {
+        var lower = WebUtility.UrlDecode(name).ToLowerInvariant();
+        return SecretNames.Any(lower.Contains);
+    }
 
     /// <summary>A file name from the URL's last path segment, for the asset's original name.</summary>
     public static string FileName(Uri uri)

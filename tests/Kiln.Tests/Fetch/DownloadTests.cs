@@ -2,12 +2,14 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Kiln.Fetch;
 using Kiln.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Kiln.Tests.Fetch;
 
 /// <summary>
-/// URL import against a real origin on loopback. Loopback is a private address, so these tests turn
+/// The direct downloader (mode direct: auto's sniff would add a request) against a real origin on loopback. Loopback is a private address, so these tests turn
 /// Kiln:Fetch:AllowPrivateNetworks on explicitly; <see cref="FetchGuardTests"/> runs with it off.
 /// </summary>
 public sealed class DownloadTests : IAsyncLifetime
@@ -140,9 +142,39 @@ public sealed class DownloadTests : IAsyncLifetime
         Assert.Equal(_origin.File.Length - from, job["result"]!["transferred"]!.GetValue<long>());
     }
 
+    [Fact]
+    public async Task A_cancelled_downloads_directory_is_swept_while_a_paused_ones_is_kept()
+    {
+        var (_, paused) = await PostAsync(_origin.Url("/slow.jpg").AbsoluteUri);
+        var (_, cancelled) = await PostAsync(_origin.Url("/slow.jpg?second").AbsoluteUri);
+        foreach (var id in (Guid[])[paused, cancelled])
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            while ((await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}"))!["progress"]!.GetValue<double>() <= 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the download never reported progress");
+                await Task.Delay(50);
+            }
+        }
+
+        (await _server.Admin.PostAsync($"/api/jobs/{paused}/pause", null)).EnsureSuccessStatusCode();
+        (await _server.Admin.PostAsync($"/api/jobs/{cancelled}/cancel", null)).EnsureSuccessStatusCode();
+        await _server.WaitForJobAsync(paused, ["paused"], TimeSpan.FromSeconds(60));
+        await _server.WaitForJobAsync(cancelled, ["cancelled"], TimeSpan.FromSeconds(60));
+        var pausedDir = Path.Combine(_server.DataDirectory, "tmp", "fetch", paused.ToString("N"));
+        var cancelledDir = Path.Combine(_server.DataDirectory, "tmp", "fetch", cancelled.ToString("N"));
+        Assert.True(Directory.Exists(cancelledDir), "the cancelled download left no directory to sweep");
+
+        var removed = await _server.Services.GetRequiredService<FetchSweeper>().SweepAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, removed);
+        Assert.False(Directory.Exists(cancelledDir));
+        Assert.True(new FileInfo(Path.Combine(pausedDir, "download.part")).Length > 0);
+    }
+
     private async Task<(Guid AssetId, Guid JobId)> PostAsync(string url)
     {
-        using var response = await _server.Admin.PostAsJsonAsync("/api/downloads", new JsonObject { ["url"] = url, ["settings"] = new JsonObject { ["jobs"] = new JsonArray() } });
+        using var response = await _server.Admin.PostAsJsonAsync("/api/downloads", new JsonObject { ["url"] = url, ["mode"] = "direct", ["settings"] = new JsonObject { ["jobs"] = new JsonArray() } });
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
         Assert.Equal(2, body.Count);

@@ -93,10 +93,25 @@ public sealed class FetchGuardTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Allowed_networks_open_exactly_their_range_and_never_the_metadata_address()
+    {
+        var options = new FetchOptions { AllowedNetworks = ["127.0.0.1/32", "169.254.0.0/16"] };
+
+        Assert.Null(AddressGuard.Refusal(IPAddress.Parse("127.0.0.1"), options));
+        Assert.Null(AddressGuard.Refusal(IPAddress.Parse("::ffff:127.0.0.1"), options));
+        Assert.Equal("loopback", AddressGuard.Refusal(IPAddress.Parse("127.0.0.2"), options));
+        Assert.Equal("loopback", AddressGuard.Refusal(IPAddress.Parse("::1"), options));
+        Assert.Null(AddressGuard.Refusal(IPAddress.Parse("169.254.1.1"), options));
+        Assert.Equal("cloud metadata", AddressGuard.Refusal(IPAddress.Parse("169.254.169.254"), options));
+        Assert.Equal("cloud metadata", AddressGuard.Refusal(IPAddress.Parse("::ffff:169.254.169.254"), allowPrivateNetworks: true));
+    }
+
+    [Fact]
     public void Redaction_drops_user_info_and_secret_looking_query_values_but_keeps_the_rest()
     {
         var redacted = FetchUrl.Redact(new Uri("https://bob:pw@cdn.example.com/v.mp4?X-Amz-Signature=abc&api_key=k1&quality=hd#frag"));
 
         Assert.Equal("https://cdn.example.com/v.mp4?X-Amz-Signature=REDACTED&api_key=REDACTED&quality=hd", redacted);
+        Assert.Equal(["abc", "abc", "k%2B1", "k+1"], FetchUrl.SecretValues(new Uri("https://cdn.example.com/v.mp4?X-Amz-Signature=abc&api_key=k%2B1&quality=hd")).ToArray());
     }
 }

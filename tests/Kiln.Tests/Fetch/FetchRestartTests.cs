@@ -39,7 +39,7 @@ public sealed class FetchRestartTests : IAsyncLifetime
         await using (first)
         {
             using var client = Client(address, key);
-            using var response = await client.PostAsJsonAsync("/api/downloads", new JsonObject { ["url"] = _origin.Url("/slow.jpg").AbsoluteUri });
+            using var response = await client.PostAsJsonAsync("/api/downloads", new JsonObject { ["url"] = _origin.Url("/slow.jpg").AbsoluteUri, ["mode"] = "direct" });
             var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
             (jobId, assetId) = (body["jobId"]!.GetValue<Guid>(), body["assetId"]!.GetValue<Guid>());
             var deadline = DateTime.UtcNow.AddSeconds(90);

@@ -39,10 +39,13 @@ public sealed class Origin : IAsyncDisposable
 
     public int Hits(string path) => Requests.Count(r => r.Path == path);
 
-    public static async Task<Origin> StartAsync(byte[] file)
+    /// <summary>Files served under <c>/files/{name}</c> (HLS playlists and segments), added by a test after start.</summary>
+    public ConcurrentDictionary<string, (byte[] Bytes, string ContentType)> Files { get; } = new();
+
+    public static async Task<Origin> StartAsync(byte[] file, string bindAddress = "127.0.0.1")
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseUrls($"http://{bindAddress}:0");
         builder.Logging.ClearProviders();
         var app = builder.Build();
         Origin? origin = null;
@@ -61,6 +64,9 @@ public sealed class Origin : IAsyncDisposable
         });
         app.MapGet("/redirect/{n:int}", (int n) => Results.Redirect(n <= 1 ? "/file.jpg" : $"/redirect/{n - 1}"));
         app.MapGet("/to-metadata", () => Results.Redirect("http://169.254.169.254/latest/meta-data/"));
+        app.MapGet("/files/{name}", (string name) => origin!.Files.TryGetValue(name, out var f)
+            ? Results.File(f.Bytes, f.ContentType, entityTag: etag, enableRangeProcessing: true)
+            : Results.NotFound());
         app.MapGet("/missing", () => Results.NotFound());
         app.MapGet("/broken", () => Results.StatusCode(500));
         app.MapGet("/page", () => Results.Content("<html><body>not media</body></html>", "text/html"));

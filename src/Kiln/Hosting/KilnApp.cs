@@ -33,15 +33,7 @@ internal static class KilnApp
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         builder.Services.AddOptions<KilnOptions>().BindConfiguration(KilnOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(sp => new NodeIdentity(sp.GetRequiredService<IOptions<KilnOptions>>().Value.NodeName ?? $"{Environment.MachineName}:{Environment.ProcessId}"));
-        builder.Services.AddSingleton<BlobStore>();
-        builder.Services.AddSingleton<AssetStore>();
-        builder.Services.AddSingleton<BatchStore>();
-        builder.Services.AddSingleton<AssetIngest>();
-        builder.Services.AddSingleton<CleanupService>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<CleanupService>());
         builder.Services.Configure<JsonOptions>(o =>
         {
             o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
@@ -58,6 +50,9 @@ internal static class KilnApp
         builder.AddKilnObservability();
         builder.AddKilnCompression();
         builder.AddKilnSecurity();
+        builder.AddKilnStorage();
+        builder.AddKilnAssets();
+        builder.AddKilnJobs();
         builder.AddKilnQueue();
         builder.AddKilnJobKinds();
         builder.AddKilnRealtime();

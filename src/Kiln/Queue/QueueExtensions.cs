@@ -15,17 +15,13 @@ internal static class QueueExtensions
         services.AddSingleton<QueueNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueNotifier>());
         services.AddSingleton<LeaseRegistry>();
-        services.AddSingleton<JobSignals>();
         services.AddSingleton<JobStopper>();
-        services.AddSingleton<IJobEventSink, JobEventBus>();
         services.AddSingleton<CompletionWriter>();
         services.AddSingleton<JobLeaser>();
         services.AddSingleton<IJobDispatcher, JobDispatcher>();
         services.AddSingleton<QueueMaintenance>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueMaintenance>());
         services.AddSingleton<QueueStore>();
-        services.AddSingleton<JobStore>();
-        services.AddSingleton<JobCommands>();
         return builder;
     }
 }

@@ -1,0 +1,15 @@
+namespace Kiln.Jobs;
+
+internal static class JobsExtensions
+{
+    /// <summary>The job rows and their API: reading, commanding and announcing jobs (the queue leases them).</summary>
+    public static WebApplicationBuilder AddKilnJobs(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton<JobSignals>();
+        services.AddSingleton<IJobEventSink, JobEventBus>();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<JobCommands>();
+        return builder;
+    }
+}

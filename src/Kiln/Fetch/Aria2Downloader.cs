@@ -18,21 +18,9 @@ internal sealed class Aria2Downloader(FetchProxy proxy, IOptions<FetchOptions> o
     public async Task<DownloadResult> DownloadAsync(Uri url, string directory, IProgress<JobProgress> progress, CancellationToken ct)
     {
         var o = options.Value;
-        var output = Path.Combine(directory, SubDirectory);
-        var home = Path.Combine(directory, "home");
-        Directory.CreateDirectory(output);
-        Directory.CreateDirectory(home);
-        progress.Report(new JobProgress(0, "resolving"));
-
-        using var session = await proxy.OpenSessionAsync(o.MaxBytes, ct);
-        using var duration = new CancellationTokenSource(TimeSpan.FromSeconds(o.MaxDurationSeconds));
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, duration.Token);
-        var tool = new FetchTool(url, session.Url);
         var last = DateTime.MinValue;
-        int exitCode;
-        try
-        {
-            exitCode = await tool.RunAsync(FetchTool.StartInfo(o.Aria2Path, Arguments(url, output, session.Url, o), home), "aria2c", "Kiln:Fetch:Aria2Path", line =>
+        var run = await FetchTool.RunThroughProxyAsync(
+            proxy, o, url, directory, SubDirectory, o.Aria2Path, (output, proxyUrl) => Arguments(url, output, proxyUrl, o), "aria2c", "Kiln:Fetch:Aria2Path", line =>
             {
                 if (Aria2Output.Parse(line) is not { } p)
                 {
@@ -46,19 +34,10 @@ internal sealed class Aria2Downloader(FetchProxy proxy, IOptions<FetchOptions> o
                 }
 
                 return true;
-            }, linked.Token);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested && duration.IsCancellationRequested)
-        {
-            throw new JobFailedException("fetch.timeout", $"The attempt ran longer than {o.MaxDurationSeconds} s (Kiln:Fetch:MaxDurationSeconds); retrying resumes.", retryable: true);
-        }
+            }, progress, ct);
+        var (exitCode, tool) = (run.ExitCode, run.Tool);
 
-        if (session.Failure is { } failure)
-        {
-            throw new JobFailedException(failure.Code, failure.Message);
-        }
-
-        var file = Path.Combine(output, FileName);
+        var file = Path.Combine(run.OutputDirectory, FileName);
         if (exitCode != 0 || !File.Exists(file) || File.Exists(file + ".aria2"))
         {
             logger.LogWarning("aria2c for {Url} exited with {ExitCode}: {Output}", FetchUrl.Redact(url), exitCode, tool.Tail);
@@ -75,7 +54,7 @@ internal sealed class Aria2Downloader(FetchProxy proxy, IOptions<FetchOptions> o
 
         var size = new FileInfo(file).Length;
         progress.Report(new JobProgress(100, "finalizing", TotalBytes: size));
-        return new DownloadResult(file, size, session.Bytes, false, null);
+        return new DownloadResult(file, size, run.ProxiedBytes, false, null);
     }
 
     /// <summary>aria2c's arguments: no config file, the proxy for every protocol, bounded retries, the URL last.</summary>

@@ -11,6 +11,9 @@ namespace Kiln.Fetch;
 /// with Kiln), with an environment of its own, stdout lines handed to a parser as they come, and a bounded tail of
 /// everything else for the error message. Cancellation (pause, cancel, timeout) kills the whole tree.
 /// </summary>
+/// <summary>How a tool run ended: its exit code, its output (for errors), its output directory and the bytes it fetched.</summary>
+internal sealed record ToolRun(int ExitCode, FetchTool Tool, string OutputDirectory, long ProxiedBytes);
+
 internal sealed class FetchTool(Uri url, Uri proxyUrl)
 {
     private const int TailChars = 4000;
@@ -40,6 +43,44 @@ internal sealed class FetchTool(Uri url, Uri proxyUrl)
 
             return text;
         }
+    }
+
+    /// <summary>
+    /// The part both tool downloaders share: the tool's output and home directories under the fetch directory, a
+    /// guarded proxy session for its connections, the attempt's time limit, and the proxy's own reason when it refused
+    /// a connection (the tool only saw a 403 or a reset). The caller judges the exit code and finds the file.
+    /// </summary>
+    public static async Task<ToolRun> RunThroughProxyAsync(
+        FetchProxy proxy, FetchOptions o, Uri url, string directory, string subDirectory, string program,
+        Func<string, Uri, IEnumerable<string>> arguments, string toolName, string setting, Func<string, bool> onLine,
+        IProgress<JobProgress> progress, CancellationToken ct)
+    {
+        var output = Path.Combine(directory, subDirectory);
+        var home = Path.Combine(directory, "home");
+        Directory.CreateDirectory(output);
+        Directory.CreateDirectory(home);
+        progress.Report(new JobProgress(0, "resolving"));
+
+        using var session = await proxy.OpenSessionAsync(o.MaxBytes, ct);
+        using var duration = new CancellationTokenSource(TimeSpan.FromSeconds(o.MaxDurationSeconds));
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, duration.Token);
+        var tool = new FetchTool(url, session.Url);
+        int exitCode;
+        try
+        {
+            exitCode = await tool.RunAsync(StartInfo(program, arguments(output, session.Url), home), toolName, setting, onLine, linked.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && duration.IsCancellationRequested)
+        {
+            throw new JobFailedException("fetch.timeout", $"The attempt ran longer than {o.MaxDurationSeconds} s (Kiln:Fetch:MaxDurationSeconds); retrying resumes.", retryable: true);
+        }
+
+        if (session.Failure is { } failure)
+        {
+            throw new JobFailedException(failure.Code, failure.Message);
+        }
+
+        return new ToolRun(exitCode, tool, output, session.Bytes);
     }
 
     /// <summary>

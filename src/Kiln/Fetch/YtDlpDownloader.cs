@@ -20,35 +20,13 @@ internal sealed class YtDlpDownloader(FetchProxy proxy, IOptions<FetchOptions> o
     public async Task<DownloadResult> DownloadAsync(Uri url, string directory, IProgress<JobProgress> progress, CancellationToken ct)
     {
         var o = options.Value;
-        var output = Path.Combine(directory, SubDirectory);
-        var home = Path.Combine(directory, "home");
-        Directory.CreateDirectory(output);
-        Directory.CreateDirectory(home);
-        progress.Report(new JobProgress(0, "resolving"));
-
-        using var session = await proxy.OpenSessionAsync(o.MaxBytes, ct);
-        using var duration = new CancellationTokenSource(TimeSpan.FromSeconds(o.MaxDurationSeconds));
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, duration.Token);
-        var startInfo = FetchTool.StartInfo(o.YtDlpPath, Arguments(url, output, session.Url, o), home);
-        var tool = new FetchTool(url, session.Url);
         var report = new ProgressLines(progress);
-        int exitCode;
-        try
-        {
-            exitCode = await tool.RunAsync(startInfo, "yt-dlp", "Kiln:Fetch:YtDlpPath", report.Take, linked.Token);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested && duration.IsCancellationRequested)
-        {
-            throw new JobFailedException("fetch.timeout", $"The attempt ran longer than {o.MaxDurationSeconds} s (Kiln:Fetch:MaxDurationSeconds); retrying resumes.", retryable: true);
-        }
+        var run = await FetchTool.RunThroughProxyAsync(
+            proxy, o, url, directory, SubDirectory, o.YtDlpPath, (output, proxyUrl) => Arguments(url, output, proxyUrl, o), "yt-dlp", "Kiln:Fetch:YtDlpPath",
+            report.Take, progress, ct);
+        var (exitCode, tool) = (run.ExitCode, run.Tool);
 
-        // The proxy knows why a connection was refused; yt-dlp only saw a 403 or a reset.
-        if (session.Failure is { } failure)
-        {
-            throw new JobFailedException(failure.Code, failure.Message);
-        }
-
-        var file = exitCode == 0 ? FindOutput(output) : null;
+        var file = exitCode == 0 ? FindOutput(run.OutputDirectory) : null;
         if (file is null)
         {
             logger.LogWarning("yt-dlp for {Url} exited with {ExitCode}: {Output}", FetchUrl.Redact(url), exitCode, tool.Tail);
@@ -58,7 +36,7 @@ internal sealed class YtDlpDownloader(FetchProxy proxy, IOptions<FetchOptions> o
 
         var size = new FileInfo(file).Length;
         progress.Report(new JobProgress(100, "finalizing", TotalBytes: size));
-        return new DownloadResult(file, size, session.Bytes, false, null);
+        return new DownloadResult(file, size, run.ProxiedBytes, false, null);
     }
 
     /// <summary>yt-dlp's arguments; every value is its own list item, the URL after <c>--</c>.</summary>

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Kiln.Tests.Api.Support;
@@ -33,10 +34,12 @@ public sealed class BackupRestoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_wiped_database_and_data_directory_come_back_with_every_file_byte_for_byte_and_every_job()
+    public async Task A_wiped_database_and_data_directory_come_back_with_every_file_byte_for_byte_every_job_and_transcript()
     {
         Dictionary<Guid, string> hashes;
         List<string> jobs;
+        string transcript;
+        Guid photoId;
         await using (var server = await TestJobs.StartServerAsync(database: _database, dataDirectory: _data))
         {
             var photo = await File.ReadAllBytesAsync(TestPaths.CorpusFile("Landscape_1.jpg"));
@@ -47,6 +50,13 @@ public sealed class BackupRestoreTests : IAsyncLifetime
                 await server.WaitForJobAsync(id, ["completed", "failed"]);
             }
 
+            photoId = a;
+            using (var edit = await server.Admin.PutAsJsonAsync($"/api/assets/{a}/transcripts", new { text = "A hillside at dusk.", language = "en" }))
+            {
+                edit.EnsureSuccessStatusCode();
+            }
+
+            transcript = (await server.Admin.GetJsonAsync($"/api/assets/{a}/transcripts/active")).ToJsonString();
             hashes = await DownloadHashesAsync(server, [a, b]);
             jobs = await JobsAsync(server);
             Assert.Equal(4, hashes.Count); // two originals, two derivatives
@@ -81,6 +91,8 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         await using (var server = await TestJobs.StartServerAsync(database: _database, dataDirectory: _data))
         {
             Assert.Equal(jobs, await JobsAsync(server));
+            Assert.Equal(transcript, (await server.Admin.GetJsonAsync($"/api/assets/{photoId}/transcripts/active")).ToJsonString());
+            Assert.Contains("A hillside at dusk.", transcript, StringComparison.Ordinal);
             Assert.Equal(hashes, await DownloadHashesAsync(server, [.. hashes.Keys], filesGiven: true));
         }
     }

@@ -16,7 +16,7 @@ internal sealed class ResizeBenchmark : IBenchmark
 {
     public string Name => "resize";
 
-    public string Description => "decode an image from memory, Lanczos3 to 720 wide, encode Q80 (options: --rounds N --seconds S --vips-concurrency N --input PATH --cpu N)";
+    public string Description => "decode an image from memory, Lanczos3 to 720 wide, encode Q80 (options: --rounds N --seconds S --vips-concurrency N --input PATH --cpu N --libvips-png)";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
@@ -25,6 +25,8 @@ internal sealed class ResizeBenchmark : IBenchmark
         var concurrency = Option(args, "--vips-concurrency", 1);
         var input = OptionText(args, "--input") ?? Path.Combine(RepoRoot(), "..", "shared", "corpus", "2569067123_aca715a2ee_o.jpg");
 
+        // --libvips-png: PNG pixels from libvips' libpng instead of Kiln's managed decoder, for comparison.
+        limits = ImageLimits.Default with { ManagedPngDecoder = !args.Contains("--libvips-png") };
         var applied = VipsRuntime.Initialize(new VipsSettings { Concurrency = concurrency });
         var buffer = (ReadOnlyMemory<byte>)await File.ReadAllBytesAsync(input, cancellationToken);
 
@@ -77,9 +79,11 @@ internal sealed class ResizeBenchmark : IBenchmark
 
     private const int Width = 720;
 
+    private static ImageLimits limits = ImageLimits.Default;
+
     // 720 wide whatever the height: the box is as tall as any input could need.
     private static ResizedImage Once(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken) =>
-        ImageResizer.ResizeToJpeg(buffer, Width, 100_000, 80, ImageLimits.Default, cancellationToken);
+        ImageResizer.ResizeToJpeg(buffer, Width, 100_000, 80, limits, cancellationToken);
 
     /// <summary>Runs <paramref name="inFlight"/> dedicated threads, each resizing back to back, for the duration.</summary>
     /// <returns>Images per second, and the process CPU time per image.</returns>

@@ -1,3 +1,4 @@
+using Kiln.Media.Images.Png;
 using Kiln.Media.Vips;
 
 namespace Kiln.Media.Images;
@@ -57,7 +58,9 @@ internal static unsafe class BufferSource
             throw new MediaException(ImageErrorCodes.TooLarge, $"The image has about {pixels} pixels; the limit is {limits.MaxPixels}.");
         }
 
-        return image;
+        return limits.ManagedPngDecoder && family == ImageFamilies.Png
+            ? image.Then(i => ManagedPng.TryReplace(i, VipsBlobStream.Open(blob)) ?? i)
+            : image;
     }
 
     /// <summary>Asks a loader to decode at 1/<paramref name="shrink"/> of the size (JPEG: DCT scaling; WebP: scaled decode).</summary>

@@ -23,6 +23,12 @@ public sealed record ImageLimits
     /// </summary>
     public long SharedDecodeMaxPixels { get; init; } = 40_000_000;
 
+    /// <summary>
+    /// Decode non-interlaced 8/16-bit PNGs read top to bottom with Kiln's managed decoder (.NET's zlib-ng) instead of
+    /// libvips' libpng; same pixels, about half the CPU. True by default; false keeps libvips' decoder for every PNG.
+    /// </summary>
+    public bool ManagedPngDecoder { get; init; } = true;
+
     /// <summary>Refuses an image whose frame is over <see cref="MaxPixels"/>, from its probed header.</summary>
     /// <exception cref="MediaException"><c>image.too_large</c>.</exception>
     public void EnsureWithin(ImageInfo info) => ImageSource.EnsureWithin(info, this);

@@ -18,7 +18,7 @@ public static class ImageProbe
     internal static ImageInfo Read(ImageSource source, CancellationToken cancellationToken)
     {
         // Probing reports sizes, it does not refuse them: limits apply when pixels are about to be decoded.
-        using var image = source.Open(sequential: true, allPages: false, Unlimited, cancellationToken);
+        using var image = source.OpenHeader(Unlimited, cancellationToken);
         return Describe(image, source.Family);
     }
 

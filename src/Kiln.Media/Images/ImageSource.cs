@@ -1,3 +1,4 @@
+using Kiln.Media.Images.Png;
 using Kiln.Media.Vips;
 
 namespace Kiln.Media.Images;
@@ -67,7 +68,17 @@ internal sealed class ImageSource
     /// Decode at 1/n of the size (1, 2, 4 or 8) where the decoder can (<see cref="ImageReducer.ShrinksOnLoad"/>:
     /// libjpeg's DCT scaling, libwebp's scaled decode); ignored for other formats.
     /// </param>
-    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken, int shrink = 1)
+    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken, int shrink = 1) =>
+        Open(sequential, allPages, limits, shrink, pixels: true, cancellationToken);
+
+    /// <summary>Opens the first frame for its header only (no pixel of it will be asked for).</summary>
+    public VipsImage OpenHeader(ImageLimits limits, CancellationToken cancellationToken) =>
+        Open(sequential: true, allPages: false, limits, shrink: 1, pixels: false, cancellationToken);
+
+    private FileStream OpenFile() =>
+        new(Path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 64 * 1024, FileOptions.SequentialScan);
+
+    private VipsImage Open(bool sequential, bool allPages, ImageLimits limits, int shrink, bool pixels, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var op = VipsOperation.Create(Loader);
@@ -102,7 +113,9 @@ internal sealed class ImageSource
                 CheckLimits(image, allPages && CanAnimate, limits);
             }
 
-            return image;
+            return sequential && pixels && limits.ManagedPngDecoder && Family == ImageFamilies.Png
+                ? image.Then(i => ManagedPng.TryReplace(i, OpenFile()) ?? i)
+                : image;
         }
         catch
         {

@@ -208,6 +208,9 @@ internal static unsafe partial class VipsNative
     [LibraryImport(Vips)]
     internal static partial void vips_area_unref(nint area);
 
+    [LibraryImport(Vips)]
+    internal static partial nint vips_area_copy(nint area);
+
     // --- libvips: image header and memory ---
 
     [LibraryImport(Vips)]
@@ -297,6 +300,16 @@ internal static unsafe partial class VipsNative
 
     [LibraryImport(Vips)]
     internal static partial int vips_region_height(nint region);
+
+    // A managed stage's failure message reaches libvips' error buffer as a GError (vips_error itself is variadic).
+    [LibraryImport(GLib, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial uint g_quark_from_string(string name);
+
+    [LibraryImport(GLib, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial nint g_error_new_literal(uint domain, int code, string message);
+
+    [LibraryImport(Vips)]
+    internal static partial void vips_g_error(nint* error);
 
     [LibraryImport(GObject, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial nuint g_signal_connect_data(

@@ -29,7 +29,7 @@ internal static unsafe class VipsRowStage
     // VipsRegion (libvips/region.h, 64-bit): VipsObject parent (80 bytes), VipsImage *im, VipsRect valid,
     // RegionType type (+4 padding), VipsPel *data, int bpl. vips_region_width() reads offset 96 = valid.width.
     private const int ImageOffset = 80;
-    private const int ValidOffset = 88;
+    internal const int ValidOffset = 88;
     private const int DataOffset = 112;
     private const int StrideOffset = 120;
 
@@ -181,7 +181,7 @@ internal static unsafe class VipsRowStage
     }
 
     /// <summary>What <c>VIPS_REGION_ADDR(region, x, y)</c> computes.</summary>
-    private static byte* Address(nint region, int x, int y, int bands)
+    internal static byte* Address(nint region, int x, int y, int bands)
     {
         var valid = *(VipsRect*)(region + ValidOffset);
         var data = *(byte**)(region + DataOffset);
@@ -189,7 +189,7 @@ internal static unsafe class VipsRowStage
     }
 
     /// <summary>The region's bytes per line (<c>VIPS_REGION_LSKIP</c>).</summary>
-    private static nint Stride(nint region) => *(int*)(region + StrideOffset);
+    internal static nint Stride(nint region) => *(int*)(region + StrideOffset);
 
     private static bool CheckLayout()
     {

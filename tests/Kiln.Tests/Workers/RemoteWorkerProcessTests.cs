@@ -127,7 +127,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
 
         // The job would sleep for 60 s more: the worker's own "Stopping" line proves the cancel reached it (how fast
         // is a benchmark figure, not a test bound).
-        await worker.WaitForOutputAsync($"Stopping job {jobId}: cancelled", TimeSpan.FromSeconds(60));
+        await worker.WaitForOutputAsync($"Stopping job {jobId}: cancelled");
         var job = await _server.WaitForJobAsync(jobId, ["cancelled"], TimeSpan.FromSeconds(60));
         Assert.Equal("cancelled", job["state"]!.GetValue<string>());
         Assert.DoesNotContain("rejected", worker.Output, StringComparison.Ordinal);
@@ -203,7 +203,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
     {
         try
         {
-            return await _server.WaitForJobAsync(jobId, ["completed", "failed", "cancelled"], TimeSpan.FromSeconds(30));
+            return await _server.WaitForJobAsync(jobId, ["completed", "failed", "cancelled"]);
         }
         catch (TimeoutException e)
         {
@@ -213,18 +213,16 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
 
     private async Task WaitForProgressAsync(Guid jobId, WorkerProcess worker)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            var job = (await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!;
-            if (job["state"]!.GetValue<string>() == "running" && job["progress"]!.GetValue<double>() > 0)
-            {
-                return;
-            }
-
-            await Task.Delay(50);
+            await Poll.UntilAsync(
+                async () => (await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!,
+                job => job["state"]!.GetValue<string>() == "running" && job["progress"]!.GetValue<double>() > 0,
+                $"job {jobId} to make progress");
         }
-
-        throw new TimeoutException($"Job {jobId} never made progress. Worker output:\n{worker.Output}");
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\nWorker output:\n{worker.Output}", e);
+        }
     }
 }

@@ -120,7 +120,7 @@ public sealed class QueueEndpointTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, open.StatusCode);
         foreach (var gate in gates)
         {
-            await _server.WaitForJobAsync(gate, ["running"], TimeSpan.FromSeconds(60));
+            await _server.WaitForJobAsync(gate, ["running"]);
         }
 
         _server.Get<TestGate>().Open();

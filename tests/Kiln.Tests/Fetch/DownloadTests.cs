@@ -124,7 +124,7 @@ public sealed class DownloadTests : IAsyncLifetime
         await WaitForProgressAsync(jobId);
 
         (await _server.Admin.PostAsync($"/api/jobs/{jobId}/pause", null)).EnsureSuccessStatusCode();
-        await _server.WaitForJobAsync(jobId, ["paused"], TimeSpan.FromSeconds(60));
+        await _server.WaitForJobAsync(jobId, ["paused"]);
         _origin.Release.TrySetResult();
         (await _server.Admin.PostAsync($"/api/jobs/{jobId}/resume", null)).EnsureSuccessStatusCode();
 
@@ -149,8 +149,8 @@ public sealed class DownloadTests : IAsyncLifetime
 
         (await _server.Admin.PostAsync($"/api/jobs/{paused}/pause", null)).EnsureSuccessStatusCode();
         (await _server.Admin.PostAsync($"/api/jobs/{cancelled}/cancel", null)).EnsureSuccessStatusCode();
-        await _server.WaitForJobAsync(paused, ["paused"], TimeSpan.FromSeconds(60));
-        await _server.WaitForJobAsync(cancelled, ["cancelled"], TimeSpan.FromSeconds(60));
+        await _server.WaitForJobAsync(paused, ["paused"]);
+        await _server.WaitForJobAsync(cancelled, ["cancelled"]);
         var pausedDir = Path.Combine(_server.DataDirectory, "tmp", "fetch", paused.ToString("N"));
         var cancelledDir = Path.Combine(_server.DataDirectory, "tmp", "fetch", cancelled.ToString("N"));
         Assert.True(Directory.Exists(cancelledDir), "the cancelled download left no directory to sweep");

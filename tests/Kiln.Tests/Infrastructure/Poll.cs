@@ -18,6 +18,9 @@ internal static class Poll
     public static double DefaultTimeoutSeconds { get; } =
         double.TryParse(Environment.GetEnvironmentVariable("KILN_TEST_POLL_SECONDS"), NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s > 0 ? s : 60;
 
+    /// <summary><see cref="DefaultTimeoutSeconds"/> as a span, for waits on an event (<c>task.WaitAsync(Poll.DefaultTimeout)</c>).</summary>
+    public static TimeSpan DefaultTimeout => TimeSpan.FromSeconds(DefaultTimeoutSeconds);
+
     /// <summary>Waits until the condition holds.</summary>
     public static Task UntilAsync(Func<bool> condition, string what, double? timeoutSeconds = null) =>
         UntilAsync(() => Task.FromResult(condition()), what, timeoutSeconds);

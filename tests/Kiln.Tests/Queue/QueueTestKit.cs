@@ -237,7 +237,7 @@ internal static class QueueServer
             b.Services.AddJobKind<FixedHandler>(new JobKindInfo(TestKinds.Fixed, TestKinds.Queue, 10));
             b.Services.AddJobKind<OtherHandler>(new JobKindInfo(TestKinds.Other, TestKinds.OtherQueue, 10));
         }, database, dataDirectory);
-        await server.Get<QueueNotifier>().Listening.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.Get<QueueNotifier>().Listening.WaitAsync(Poll.DefaultTimeout);
         return server;
     }
 

@@ -28,10 +28,10 @@ public sealed class StallTests : IAsyncLifetime
         var id = await _server.EnqueueAsync(parameters: new() { ["block"] = true });
         var first = await _recorder.StartedAsync(id);
 
-        var cancelledAt = await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var cancelledAt = await first.Cancelled.Task.WaitAsync(Poll.DefaultTimeout);
 
         Assert.True(QueueServer.Seconds(first.StartedTicks, cancelledAt) >= 1.4, "aborted before the stall timeout");
-        Assert.Equal("cancelled", await first.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("cancelled", await first.Ended.Task.WaitAsync(Poll.DefaultTimeout));
         _recorder.Release(id);
         var second = await _recorder.StartedAsync(id, attempt: 2);
         Assert.NotEqual(first.LeaseId, second.LeaseId);
@@ -44,14 +44,14 @@ public sealed class StallTests : IAsyncLifetime
     {
         var id = await _server.EnqueueAsync(TestKinds.Run, new() { ["block"] = true });
         var first = await _recorder.StartedAsync(id);
-        await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await first.Cancelled.Task.WaitAsync(Poll.DefaultTimeout);
 
         // Every attempt blocks, so every attempt stalls, and the last one fails the job.
         var second = await _recorder.StartedAsync(id, attempt: 2);
         Assert.True(QueueServer.Seconds(first.StartedTicks, second.StartedTicks) >= 1.4, "retried before the stall timeout");
-        await second.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await second.Cancelled.Task.WaitAsync(Poll.DefaultTimeout);
         var third = await _recorder.StartedAsync(id, attempt: 3);
-        await third.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await third.Cancelled.Task.WaitAsync(Poll.DefaultTimeout);
 
         var job = await _server.WaitForStateAsync(id, "failed");
         Assert.Equal("stalled", job.ErrorCode);

@@ -98,7 +98,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
 
         first.Kill();
         await first.DisposeAsync();
-        var requeued = await _server.WaitForJobAsync(jobId, ["queued"], TimeSpan.FromSeconds(10));
+        var requeued = await _server.WaitForJobAsync(jobId, ["queued"]);
         Assert.Equal("worker_lost", requeued["errorCode"]!.GetValue<string>());
         await using var second = WorkerProcess.Start(_server.BaseAddress, token, "rescuer", slots: 2);
         var job = await WaitAsync(jobId, second);
@@ -128,7 +128,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
         // The job would sleep for 60 s more: the worker's own "Stopping" line proves the cancel reached it (how fast
         // is a benchmark figure, not a test bound).
         await worker.WaitForOutputAsync($"Stopping job {jobId}: cancelled");
-        var job = await _server.WaitForJobAsync(jobId, ["cancelled"], TimeSpan.FromSeconds(60));
+        var job = await _server.WaitForJobAsync(jobId, ["cancelled"]);
         Assert.Equal("cancelled", job["state"]!.GetValue<string>());
         Assert.DoesNotContain("rejected", worker.Output, StringComparison.Ordinal);
 
@@ -148,7 +148,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
         using var revoke = await _server.Admin.DeleteAsync($"/api/workers/tokens/{tokenId}");
 
         Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
-        var job = await _server.WaitForJobAsync(jobId, ["queued"], TimeSpan.FromSeconds(60));
+        var job = await _server.WaitForJobAsync(jobId, ["queued"]);
         Assert.Equal(0, job["attempts"]!.GetValue<int>());
         Assert.True(await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)), worker.Output);
         Assert.Equal(3, worker.ExitCode);

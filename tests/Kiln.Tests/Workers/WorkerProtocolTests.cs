@@ -186,7 +186,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
 
         await client.DisposeAsync();
 
-        var job = await _server.WaitForJobAsync(jobId, ["failed"], TimeSpan.FromSeconds(10));
+        var job = await _server.WaitForJobAsync(jobId, ["failed"]);
         Assert.Equal("worker_lost", job["errorCode"]!.GetValue<string>());
         Assert.Equal(1, job["attempts"]!.GetValue<int>());
     }
@@ -228,7 +228,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
 
         await client.SendAsync(new JsonObject { ["type"] = "complete", ["jobId"] = jobId, ["leaseId"] = LeaseId(lease), ["outputs"] = outputs });
 
-        var job = await _server.WaitForJobAsync(jobId, ["failed"], TimeSpan.FromSeconds(10));
+        var job = await _server.WaitForJobAsync(jobId, ["failed"]);
         var rejected = await client.WaitForAsync("rejected");
         Assert.Equal("invalid_output", rejected["code"]!.GetValue<string>());
         Assert.Equal("invalid_output", job["errorCode"]!.GetValue<string>());

@@ -130,7 +130,10 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
         await worker.WaitForOutputAsync($"Stopping job {jobId}: cancelled");
         var job = await _server.WaitForJobAsync(jobId, ["cancelled"]);
         Assert.Equal("cancelled", job["state"]!.GetValue<string>());
-        Assert.DoesNotContain("rejected", worker.Output, StringComparison.Ordinal);
+        // A progress report already on its way when the cancel lands is refused (its lease is gone): a race the protocol
+        // allows, seen on a loaded machine. Any other rejection (a completion or failure after the cancel) is a bug.
+        Assert.DoesNotContain(worker.Output.Split('\n'), l => l.Contains("rejected", StringComparison.Ordinal)
+            && !l.Contains("rejected a progress message", StringComparison.Ordinal));
 
         // The slot is free again: the next job runs on the same worker.
         var next = await EnqueueAsync(new JsonObject { ["durationMs"] = 50, ["steps"] = 1 });

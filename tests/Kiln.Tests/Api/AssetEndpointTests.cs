@@ -64,13 +64,8 @@ public sealed class AssetEndpointTests(ServerFixture fixture) : IClassFixture<Se
         using var deleted = await _server.Admin.DeleteAsync($"/api/assets/{asset}");
         Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
 
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        var running = await _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}");
-        while (running["active"]!.GetValue<long>() > 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-            running = await _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}");
-        }
+        var running = await Poll.UntilAsync(
+            () => _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}"), q => q["active"]!.GetValue<long>() == 0, "the deleted asset's job to stop");
 
         Assert.Equal(0, running["active"]!.GetValue<long>());
         Assert.False(Directory.Exists(Path.Combine(_server.DataDirectory, "originals", asset.ToString("N"))));

@@ -119,29 +119,9 @@ public sealed class BatchEndpointTests(ServerFixture fixture) : IClassFixture<Se
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
 
-    private async Task WaitForProgressAsync(Guid job, double progress)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await _server.Admin.GetJsonAsync($"/api/jobs/{job}"))["progress"]!.GetValue<double>() < progress)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"job {job} did not reach {progress} %");
-            await Task.Delay(50);
-        }
-    }
+    private Task<JsonObject> WaitForProgressAsync(Guid job, double progress) =>
+        Poll.UntilAsync(() => _server.Admin.GetJsonAsync($"/api/jobs/{job}"), j => j["progress"]!.GetValue<double>() >= progress, $"job {job} to reach {progress} %");
 
-    private async Task<JsonObject> WaitForBatchAsync(Guid batchId, Func<JsonObject, bool> done)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var summary = await _server.Admin.GetJsonAsync($"/api/batches/{batchId}");
-            if (done(summary))
-            {
-                return summary;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "batch did not get there: " + summary.ToJsonString());
-            await Task.Delay(50);
-        }
-    }
+    private Task<JsonObject> WaitForBatchAsync(Guid batchId, Func<JsonObject, bool> done) =>
+        Poll.UntilAsync(() => _server.Admin.GetJsonAsync($"/api/batches/{batchId}"), done, $"batch {batchId} to get there");
 }

@@ -72,11 +72,8 @@ public sealed class QueueEndpointTests : IAsyncLifetime
             Assert.Equal(1, job["attempts"]!.GetValue<int>());
         }
 
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}"))["failed"]!.GetValue<long>() < 2 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(
+            () => _server.Admin.GetJsonAsync($"/api/queues/{TestJobs.Queue}"), q => q["failed"]!.GetValue<long>() >= 2, "the queue to count 2 failed jobs");
 
         using var kept = await _server.Admin.PostAsync($"/api/queues/{TestJobs.Queue}/clean?state=failed&graceSeconds=3600", null);
         Assert.Equal(0, (await kept.Content.ReadFromJsonAsync<JsonObject>())!["count"]!.GetValue<int>());
@@ -108,13 +105,10 @@ public sealed class QueueEndpointTests : IAsyncLifetime
         }
 
         // Whichever probe finishes first releases its gate job; the other two must wait for the one slot.
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await _server.Admin.GetJsonAsync($"/api/jobs?queue={TestJobs.Queue}&state=queued"))["total"]!.GetValue<long>() < 2
-            || (await _server.Admin.GetJsonAsync($"/api/jobs?queue={TestJobs.Queue}&state=running"))["total"]!.GetValue<long>() < 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the gate jobs did not get queued and one of them started");
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(
+            async () => (await _server.Admin.GetJsonAsync($"/api/jobs?queue={TestJobs.Queue}&state=queued"))["total"]!.GetValue<long>() >= 2
+                && (await _server.Admin.GetJsonAsync($"/api/jobs?queue={TestJobs.Queue}&state=running"))["total"]!.GetValue<long>() >= 1,
+            "two gate jobs queued and one running");
 
         // The one slot is taken: asked directly, the queue hands out neither of the others.
         Assert.Empty(await LeaseAsync(TestJobs.Gate));
@@ -126,7 +120,7 @@ public sealed class QueueEndpointTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, open.StatusCode);
         foreach (var gate in gates)
         {
-            await _server.WaitForJobAsync(gate, ["running"], TimeSpan.FromSeconds(60));
+            await _server.WaitForJobAsync(gate, ["running"]);
         }
 
         _server.Get<TestGate>().Open();

@@ -38,6 +38,7 @@ public sealed class UploadStreamingTests : IAsyncLifetime
             while (!sampling.IsCancellationRequested)
             {
                 peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(forceFullCollection: false));
+                // The sampling rate of the heap probe, not a wait for something.
                 await Task.Delay(5, CancellationToken.None);
             }
         });

@@ -30,7 +30,7 @@ public sealed partial class PrometheusTests
         // The stalled-jobs alert needs a stall: the held job's last progress is moved an hour back, as if its handler
         // had hung that long (a stall timeout of a second would also stall the slow jobs on a loaded machine).
         var gate = jobs[TestJobs.Gate];
-        await WaitUntilAsync(async () => (await server.Admin.GetJsonAsync($"/api/jobs/{gate}"))["state"]!.GetValue<string>() == "running", "the held job runs");
+        await Poll.UntilAsync(async () => (await server.Admin.GetJsonAsync($"/api/jobs/{gate}"))["state"]!.GetValue<string>() == "running", "the held job runs");
         await using (var cmd = server.Get<Npgsql.NpgsqlDataSource>().CreateCommand("update jobs set last_progress_at = now() - interval '1 hour' where id = @id and state = 'running'"))
         {
             cmd.Parameters.AddWithValue("id", gate);
@@ -38,7 +38,7 @@ public sealed partial class PrometheusTests
         }
 
         // Retried at once and leased again (which clears its error code): its second attempt shows the stall.
-        await WaitUntilAsync(async () =>
+        await Poll.UntilAsync(async () =>
         {
             var job = await server.Admin.GetJsonAsync($"/api/jobs/{gate}");
             return job["attempts"]!.GetValue<int>() >= 2 || job["errorCode"]?.GetValue<string>() == "stalled";
@@ -75,7 +75,7 @@ public sealed partial class PrometheusTests
             prometheus.BeginErrorReadLine();
             prometheus.BeginOutputReadLine();
             using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-            await WaitUntilAsync(async () =>
+            await Poll.UntilAsync(async () =>
             {
                 Assert.False(prometheus.HasExited, "prometheus exited: " + string.Join('\n', log));
                 try
@@ -97,6 +97,7 @@ public sealed partial class PrometheusTests
                 {
                     await TestJobs.UploadAsync(server, server.Admin, [TestJobs.Output]);
                     using var listed = await server.Admin.GetAsync("/api/jobs", CancellationToken.None);
+                    // The pace of the generated traffic, not a wait for something.
                     await Task.Delay(500, CancellationToken.None);
                 }
             });
@@ -157,33 +158,25 @@ public sealed partial class PrometheusTests
     }
 
     /// <summary>Polls the query (the first scrapes and rate windows take a few seconds) until it returns a series.</summary>
+    /// <remarks>False after the poll's timeout, so the test can name every empty query at once.</remarks>
     private static async Task<bool> ReturnsDataAsync(HttpClient api, string query)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            var response = await api.GetAsync("/api/v1/query?query=" + Uri.EscapeDataString(query));
-            var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-            Assert.True(body["status"]!.GetValue<string>() == "success", query + ": " + body.ToJsonString());
-            var result = body["data"]!["result"]!.AsArray();
-            if (result.Any(r => r!["value"]![1]!.GetValue<string>() is not ("NaN" or "+Inf" or "-Inf")))
-            {
-                return true;
-            }
-
-            await Task.Delay(500);
+            await Poll.UntilAsync(
+                async () =>
+                {
+                    using var response = await api.GetAsync("/api/v1/query?query=" + Uri.EscapeDataString(query));
+                    var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+                    Assert.True(body["status"]!.GetValue<string>() == "success", query + ": " + body.ToJsonString());
+                    return body["data"]!["result"]!.AsArray().Any(r => r!["value"]![1]!.GetValue<string>() is not ("NaN" or "+Inf" or "-Inf"));
+                },
+                "a series from " + query);
+            return true;
         }
-
-        return false;
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
+        catch (TimeoutException)
         {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting until " + what);
-            await Task.Delay(100);
+            return false;
         }
     }
 

@@ -121,15 +121,10 @@ public sealed class DownloadTests : IAsyncLifetime
     public async Task Pause_mid_download_then_resume_asks_for_the_rest_with_range_and_the_file_is_whole()
     {
         var (assetId, jobId) = await PostAsync(_origin.Url("/slow.jpg").AbsoluteUri);
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while ((await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!["progress"]!.GetValue<double>() <= 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the download never reported progress");
-            await Task.Delay(50);
-        }
+        await WaitForProgressAsync(jobId);
 
         (await _server.Admin.PostAsync($"/api/jobs/{jobId}/pause", null)).EnsureSuccessStatusCode();
-        await _server.WaitForJobAsync(jobId, ["paused"], TimeSpan.FromSeconds(60));
+        await _server.WaitForJobAsync(jobId, ["paused"]);
         _origin.Release.TrySetResult();
         (await _server.Admin.PostAsync($"/api/jobs/{jobId}/resume", null)).EnsureSuccessStatusCode();
 
@@ -149,18 +144,13 @@ public sealed class DownloadTests : IAsyncLifetime
         var (_, cancelled) = await PostAsync(_origin.Url("/slow.jpg?second").AbsoluteUri);
         foreach (var id in (Guid[])[paused, cancelled])
         {
-            var deadline = DateTime.UtcNow.AddSeconds(90);
-            while ((await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}"))!["progress"]!.GetValue<double>() <= 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the download never reported progress");
-                await Task.Delay(50);
-            }
+            await WaitForProgressAsync(id);
         }
 
         (await _server.Admin.PostAsync($"/api/jobs/{paused}/pause", null)).EnsureSuccessStatusCode();
         (await _server.Admin.PostAsync($"/api/jobs/{cancelled}/cancel", null)).EnsureSuccessStatusCode();
-        await _server.WaitForJobAsync(paused, ["paused"], TimeSpan.FromSeconds(60));
-        await _server.WaitForJobAsync(cancelled, ["cancelled"], TimeSpan.FromSeconds(60));
+        await _server.WaitForJobAsync(paused, ["paused"]);
+        await _server.WaitForJobAsync(cancelled, ["cancelled"]);
         var pausedDir = Path.Combine(_server.DataDirectory, "tmp", "fetch", paused.ToString("N"));
         var cancelledDir = Path.Combine(_server.DataDirectory, "tmp", "fetch", cancelled.ToString("N"));
         Assert.True(Directory.Exists(cancelledDir), "the cancelled download left no directory to sweep");
@@ -185,4 +175,11 @@ public sealed class DownloadTests : IAsyncLifetime
         Sha(await File.ReadAllBytesAsync(Path.Combine(_server.DataDirectory, "originals", assetId.ToString("N"), "original")));
 
     private static string Sha(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    private Task<JsonObject> WaitForProgressAsync(Guid jobId) =>
+        Poll.UntilAsync(
+            async () => (await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!,
+            job => job["progress"]!.GetValue<double>() > 0,
+            $"download {jobId} to report progress",
+            90);
 }

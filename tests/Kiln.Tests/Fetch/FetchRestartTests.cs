@@ -42,12 +42,11 @@ public sealed class FetchRestartTests : IAsyncLifetime
             using var response = await client.PostAsJsonAsync("/api/downloads", new JsonObject { ["url"] = _origin.Url("/slow.jpg").AbsoluteUri, ["mode"] = "direct" });
             var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
             (jobId, assetId) = (body["jobId"]!.GetValue<Guid>(), body["assetId"]!.GetValue<Guid>());
-            var deadline = DateTime.UtcNow.AddSeconds(90);
-            while ((await client.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!["progress"]!.GetValue<double>() <= 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the download never reported progress");
-                await Task.Delay(50);
-            }
+            await Poll.UntilAsync(
+                async () => (await client.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!,
+                job => job["progress"]!.GetValue<double>() > 0,
+                "the download to report progress",
+                90);
         }
 
         // Disposing kills the process tree with SIGKILL: no shutdown, the lease is left to expire.
@@ -56,13 +55,11 @@ public sealed class FetchRestartTests : IAsyncLifetime
         await using (second)
         {
             using var client = Client(address2, key);
-            var deadline = DateTime.UtcNow.AddSeconds(120);
-            JsonObject job;
-            while ((job = (await client.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!)["state"]!.GetValue<string>() is not ("completed" or "failed"))
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"the download did not finish: {job.ToJsonString()}");
-                await Task.Delay(100);
-            }
+            var job = await Poll.UntilAsync(
+                async () => (await client.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!,
+                j => j["state"]!.GetValue<string>() is "completed" or "failed",
+                "the download to finish",
+                120);
 
             Assert.Equal("completed", job["state"]!.GetValue<string>());
             var jobs = (await client.GetFromJsonAsync<JsonObject>($"/api/assets/{assetId}"))!["jobs"]!.AsArray();

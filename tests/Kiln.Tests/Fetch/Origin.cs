@@ -1,11 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 
 namespace Kiln.Tests.Fetch;
@@ -16,18 +11,13 @@ namespace Kiln.Tests.Fetch;
 /// </summary>
 public sealed class Origin : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private LoopbackServer _server = null!;
 
-    private Origin(WebApplication app, byte[] file, Uri baseAddress)
-    {
-        _app = app;
-        File = file;
-        BaseAddress = baseAddress;
-    }
+    private Origin(byte[] file) => File = file;
 
     public byte[] File { get; }
 
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress => _server.BaseAddress;
 
     /// <summary>(path, Range header or null) of every request, in arrival order.</summary>
     public ConcurrentQueue<(string Path, string? Range)> Requests { get; } = new();
@@ -44,14 +34,24 @@ public sealed class Origin : IAsyncDisposable
 
     public static async Task<Origin> StartAsync(byte[] file, string bindAddress = "127.0.0.1")
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://{bindAddress}:0");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        Origin? origin = null;
+        var origin = new Origin(file);
+        origin._server = await LoopbackServer.StartAsync(origin.Map, bindAddress);
+        return origin;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Release.TrySetResult();
+        await _server.DisposeAsync();
+    }
+
+    private void Map(WebApplication app)
+    {
+        var file = File;
+        var origin = this;
         app.Use(async (context, next) =>
         {
-            origin!.Requests.Enqueue((context.Request.Path.Value!, context.Request.Headers.Range.FirstOrDefault()));
+            origin.Requests.Enqueue((context.Request.Path.Value!, context.Request.Headers.Range.FirstOrDefault()));
             await next(context);
         });
         var etag = new EntityTagHeaderValue("\"v1\"");
@@ -64,7 +64,7 @@ public sealed class Origin : IAsyncDisposable
         });
         app.MapGet("/redirect/{n:int}", (int n) => Results.Redirect(n <= 1 ? "/file.jpg" : $"/redirect/{n - 1}"));
         app.MapGet("/to-metadata", () => Results.Redirect("http://169.254.169.254/latest/meta-data/"));
-        app.MapGet("/files/{name}", (string name) => origin!.Files.TryGetValue(name, out var f)
+        app.MapGet("/files/{name}", (string name) => origin.Files.TryGetValue(name, out var f)
             ? Results.File(f.Bytes, f.ContentType, entityTag: etag, enableRangeProcessing: true)
             : Results.NotFound());
         app.MapGet("/missing", () => Results.NotFound());
@@ -94,7 +94,8 @@ public sealed class Origin : IAsyncDisposable
             c.Response.Headers.AcceptRanges = "bytes";
             await c.Response.Body.WriteAsync(file.AsMemory(0, file.Length / 2));
             await c.Response.Body.FlushAsync();
-            await Task.WhenAny(origin!.Release.Task, Task.Delay(Timeout.Infinite, c.RequestAborted));
+            // Not a sleep: the silence lasts until the test releases it or the client gives up on the request.
+            await Task.WhenAny(origin.Release.Task, Task.Delay(Timeout.Infinite, c.RequestAborted));
         });
 
         // Trickles the (rest of the) file in 16 KiB steps, honouring Range, until released.
@@ -116,23 +117,12 @@ public sealed class Origin : IAsyncDisposable
             {
                 await c.Response.Body.WriteAsync(file.AsMemory(at, Math.Min(16 * 1024, file.Length - at)), c.RequestAborted);
                 await c.Response.Body.FlushAsync(c.RequestAborted);
-                if (!origin!.Release.Task.IsCompleted)
+                if (!origin.Release.Task.IsCompleted)
                 {
+                    // The trickle is the behaviour served (a slow origin the tests pause and resume mid-download).
                     await Task.Delay(100, c.RequestAborted);
                 }
             }
         });
-
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        origin = new Origin(app, file, new Uri(address));
-        return origin;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Release.TrySetResult();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
     }
 }

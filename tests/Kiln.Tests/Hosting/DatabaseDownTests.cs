@@ -53,7 +53,7 @@ public sealed class DatabaseDownTests : IAsyncLifetime
         }
 
         _relay.Resume();
-        await Kiln.Tests.Queue.Poll.UntilAsync(
+        await Poll.UntilAsync(
             async () =>
             {
                 using var again = await _server.Admin.GetAsync("/api/jobs", TestContext.Current.CancellationToken);

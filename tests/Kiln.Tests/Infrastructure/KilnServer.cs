@@ -105,23 +105,12 @@ public sealed class KilnServer : IAsyncDisposable
         where T : notnull => Services.GetRequiredService<T>();
 
     /// <summary>Polls a job until it reaches one of the states, or fails the test after the timeout.</summary>
-    public async Task<JsonObject> WaitForJobAsync(Guid jobId, string[] states, TimeSpan? timeout = null, HttpClient? client = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        JsonObject? last = null;
-        while (DateTime.UtcNow < deadline)
-        {
-            last = await (client ?? Admin).GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}");
-            if (states.Contains(last!["state"]!.GetValue<string>()))
-            {
-                return last;
-            }
-
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException($"Job {jobId} did not reach {string.Join("/", states)}; last: {last?.ToJsonString()}");
-    }
+    public Task<JsonObject> WaitForJobAsync(Guid jobId, string[] states, TimeSpan? timeout = null, HttpClient? client = null) =>
+        Poll.UntilAsync(
+            async () => (await (client ?? Admin).GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!,
+            job => states.Contains(job["state"]!.GetValue<string>()),
+            $"job {jobId} to be {string.Join("/", states)}",
+            timeout?.TotalSeconds);
 
     /// <summary>Uploads files (path, or name and bytes) and returns the response body.</summary>
     public async Task<JsonObject> UploadAsync(IEnumerable<(string Name, byte[] Bytes)> files, JsonObject? settings = null, HttpClient? client = null, string? category = null)

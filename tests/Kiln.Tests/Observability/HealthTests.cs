@@ -46,18 +46,10 @@ public sealed class HealthTests
 
         var token = (await server.Get<Kiln.Security.ApiKeyStore>().CreateAsync("health", Kiln.Security.Roles.Worker, CancellationToken.None)).Secret;
         await using var worker = Kiln.Tests.Workers.WorkerProcess.Start(server.BaseAddress, token, "health-worker");
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            body = (await anonymous.GetFromJsonAsync<JsonObject>("/health/ready"))!;
-            if (body["checks"]!["workers"]!["status"]!.GetValue<string>() == "Healthy")
-            {
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the remote worker never showed in /health/ready: " + body.ToJsonString());
-            await Task.Delay(100);
-        }
+        body = await Poll.UntilAsync(
+            async () => (await anonymous.GetFromJsonAsync<JsonObject>("/health/ready"))!,
+            b => b["checks"]!["workers"]!["status"]!.GetValue<string>() == "Healthy",
+            "the remote worker to show in /health/ready");
 
         Assert.Equal(1, body["checks"]!["workers"]!["data"]!["remoteWorkers"]!.GetValue<int>());
     }

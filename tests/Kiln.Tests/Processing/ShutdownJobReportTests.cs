@@ -7,7 +7,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Npgsql;
-using Poll = Kiln.Tests.Queue.Poll;
 
 namespace Kiln.Tests.Processing;
 

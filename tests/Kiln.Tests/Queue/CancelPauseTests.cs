@@ -21,11 +21,11 @@ public sealed class CancelPauseTests : IAsyncLifetime
         var run = await _recorder.StartedAsync(id);
 
         using var response = await _server.Admin.PostAsync($"/api/jobs/{id}/cancel", null);
-        await run.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await run.Cancelled.Task.WaitAsync(Poll.DefaultTimeout);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("cancelled", (await response.Content.ReadFromJsonAsync<JsonObject>())!["state"]!.GetValue<string>());
-        Assert.Equal("cancelled", await run.Ended.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("cancelled", await run.Ended.Task.WaitAsync(Poll.DefaultTimeout));
         var row = await _server.JobAsync(id);
         Assert.Equal("cancelled", row.State);
         Assert.Equal("cancelled", row.ErrorCode);
@@ -43,7 +43,7 @@ public sealed class CancelPauseTests : IAsyncLifetime
         var run = await recorder.StartedAsync(id);
 
         using var response = await other.Admin.PostAsync($"/api/jobs/{id}/cancel", null);
-        await run.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await run.Cancelled.Task.WaitAsync(Poll.DefaultTimeout);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("cancelled", (await runner.JobAsync(id)).State);
@@ -57,7 +57,7 @@ public sealed class CancelPauseTests : IAsyncLifetime
 
         using var pause = await _server.Admin.PostAsync($"/api/jobs/{id}/pause", null);
         Assert.Equal(HttpStatusCode.OK, pause.StatusCode);
-        await first.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await first.Cancelled.Task.WaitAsync(Poll.DefaultTimeout);
         var paused = await _server.JobAsync(id);
         Assert.Equal("paused", paused.State);
         Assert.Equal(0, paused.Attempts);

@@ -35,28 +35,18 @@ public sealed class DelayedJobTests : IAsyncDisposable
     [Fact]
     public async Task An_idle_worker_starts_a_delayed_job_on_time_without_waiting_for_the_idle_poll()
     {
-        _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?> { ["Kiln:Queue:IdlePollSeconds"] = "30" });
+        // The longest idle poll (600 s) outlasts the wait for the start, so only the worker's own timer for run_at can
+        // start the job in time; how soon after run_at depends on the machine's load, so it is not asserted.
+        _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?> { ["Kiln:Queue:IdlePollSeconds"] = "600" });
         var runAt = DateTimeOffset.UtcNow.AddSeconds(1);
         var id = await _server.EnqueueAsync(runAt: runAt);
 
         var run = await _recorder.StartedAsync(id);
 
-        Assert.InRange((run.StartedAt - runAt).TotalSeconds, -0.05, 0.5);
+        Assert.True(run.StartedAt >= runAt.AddMilliseconds(-50), $"started {(runAt - run.StartedAt).TotalMilliseconds:0} ms before run_at");
         await _server.WaitForStateAsync(id, "completed");
     }
 
-    private async Task<Guid> WaitForLeaseAsync()
-    {
-        for (var i = 0; i < 200; i++)
-        {
-            if ((await _server!.LeaseAsync(5)).Jobs is [var job])
-            {
-                return job.JobId;
-            }
-
-            await Task.Delay(20);
-        }
-
-        throw new TimeoutException("The delayed job was never leased.");
-    }
+    private async Task<Guid> WaitForLeaseAsync() =>
+        (await Poll.UntilAsync(() => _server!.LeaseAsync(5), lease => lease.Jobs.Count == 1, "the delayed job to be leased")).Jobs[0].JobId;
 }

@@ -28,7 +28,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         var id = await _server.EnqueueAsync();
         var first = Assert.Single((await _server.LeaseAsync(1)).Jobs);
 
-        var job = await _server.WaitForStateAsync(id, "queued", timeoutSeconds: 8);
+        var job = await _server.WaitForStateAsync(id, "queued");
 
         Assert.Equal(1, job.Attempts);
         Assert.Equal("lease_expired", job.ErrorCode);
@@ -44,7 +44,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
     {
         var id = await _server.EnqueueAsync();
         var stale = Assert.Single((await _server.LeaseAsync(1)).Jobs);
-        await _server.WaitForStateAsync(id, "queued", timeoutSeconds: 8);
+        await _server.WaitForStateAsync(id, "queued");
         var current = Assert.Single((await _server.LeaseAsync(1)).Jobs);
 
         // The first attempt, still winding down, reports its end after its lease expired.
@@ -66,7 +66,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         var id = await _server.EnqueueAsync(maxAttempts: 1);
         Assert.Single((await _server.LeaseAsync(1)).Jobs);
 
-        var job = await _server.WaitForStateAsync(id, "failed", timeoutSeconds: 8);
+        var job = await _server.WaitForStateAsync(id, "failed");
 
         Assert.Equal("lease_expired", job.ErrorCode);
         Assert.NotNull(job.FinishedAt);
@@ -81,6 +81,8 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         for (var i = 1; i <= 10; i++)
         {
             Assert.True(await _dispatcher.ReportProgressAsync(new ProgressReport(id, lease.LeaseId, i * 5, "working"), CancellationToken.None));
+            // Real time must pass (3 s in all, past the 2 s lease): the database's clock expires leases, so no fake
+            // clock reaches it. A slower machine only lengthens the gaps, which makes the test stricter, not flaky.
             await Task.Delay(300);
         }
 
@@ -102,6 +104,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
         for (var i = 0; i < 10; i++)
         {
             Assert.Equal(1, await _dispatcher.HeartbeatAsync("fake-worker", [lease.LeaseId], CancellationToken.None));
+            // Real time past the 2 s lease, as above.
             await Task.Delay(300);
         }
 
@@ -114,7 +117,7 @@ public sealed class LeaseExpiryTests : IAsyncLifetime
     {
         var id = await _server.EnqueueAsync();
         var lease = Assert.Single((await _server.LeaseAsync(1)).Jobs);
-        await _server.WaitForStateAsync(id, "queued", timeoutSeconds: 8);
+        await _server.WaitForStateAsync(id, "queued");
 
         Assert.False(await _dispatcher.ReportProgressAsync(new ProgressReport(id, lease.LeaseId, 50), CancellationToken.None));
         Assert.False(await _dispatcher.CompleteAsync(new CompletionReport(id, lease.LeaseId), CancellationToken.None));

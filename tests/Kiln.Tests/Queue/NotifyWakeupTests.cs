@@ -37,7 +37,7 @@ public sealed class NotifyWakeupTests : IAsyncLifetime
         for (var i = 0; i < 3; i++)
         {
             var id = await api.EnqueueAsync();
-            var run = await _recorder.StartedAsync(id, timeoutSeconds: 60);
+            var run = await _recorder.StartedAsync(id);
 
             Assert.Equal(id, run.JobId);
             await _worker.WaitForStateAsync(id, "completed");
@@ -60,7 +60,7 @@ public sealed class NotifyWakeupTests : IAsyncLifetime
             await cmd.ExecuteNonQueryAsync();
         }
 
-        var run = await _recorder.StartedAsync(id, timeoutSeconds: 60);
+        var run = await _recorder.StartedAsync(id);
 
         Assert.Equal(id, run.JobId);
     }
@@ -79,7 +79,7 @@ public sealed class NotifyWakeupTests : IAsyncLifetime
             insert into jobs (id, kind, queue, state) values (@id, 'test.other', 'other', 'queued');
             """, ("id", id));
 
-        await _recorder.StartedAsync(id, timeoutSeconds: 3);
+        await _recorder.StartedAsync(id);
         await polling.WaitForStateAsync(id, "completed");
     }
 }

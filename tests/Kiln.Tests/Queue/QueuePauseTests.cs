@@ -42,7 +42,7 @@ public sealed class QueuePauseTests : IAsyncDisposable
         }
 
         // The idle poll is 600 s: only the resume's wake-up can start the job within this wait.
-        var run = await _recorder.StartedAsync(paused, timeoutSeconds: 60);
+        var run = await _recorder.StartedAsync(paused);
         Assert.Equal(paused, run.JobId);
         await _server.WaitForStateAsync(paused, "completed");
     }

@@ -93,9 +93,9 @@ internal sealed class JobRecorder
         run.Ended.TrySetResult(how);
     }
 
-    /// <summary>Waits until the job's given attempt has started in a handler.</summary>
-    public Task<JobRun> StartedAsync(Guid jobId, int attempt = 1, double timeoutSeconds = 15) =>
-        StartSource(jobId, attempt).Task.WaitAsync(TimeSpan.FromSeconds(timeoutSeconds));
+    /// <summary>Waits until the job's given attempt has started in a handler (the timeout only guards against a hang).</summary>
+    public Task<JobRun> StartedAsync(Guid jobId, int attempt = 1, double? timeoutSeconds = null) =>
+        StartSource(jobId, attempt).Task.WaitAsync(TimeSpan.FromSeconds(timeoutSeconds ?? Poll.DefaultTimeoutSeconds), TestContext.Current.CancellationToken);
 
     public Task GateAsync(Guid jobId, CancellationToken cancellationToken) =>
         OpenGates ? Task.CompletedTask : Gate(jobId).Task.WaitAsync(cancellationToken);
@@ -150,6 +150,7 @@ internal abstract class ScriptedHandler(JobRecorder recorder, string kind) : IJo
 
             if (p["sleepMs"] is { } sleep)
             {
+                // A job that takes time is the script here, not a wait for something.
                 await Task.Delay(sleep.GetValue<int>(), cancellationToken);
             }
 
@@ -194,6 +195,7 @@ internal abstract class ScriptedHandler(JobRecorder recorder, string kind) : IJo
         while (!gate.IsCompleted)
         {
             context.Progress.Report(new JobProgress(percent = Math.Min(99, percent + 1), "blocking"));
+            // The progress interval is the behaviour scripted (a job reporting every N ms), not a wait for something.
             await Task.WhenAny(gate, Task.Delay(every, cancellationToken));
             cancellationToken.ThrowIfCancellationRequested();
         }
@@ -235,7 +237,7 @@ internal static class QueueServer
             b.Services.AddJobKind<FixedHandler>(new JobKindInfo(TestKinds.Fixed, TestKinds.Queue, 10));
             b.Services.AddJobKind<OtherHandler>(new JobKindInfo(TestKinds.Other, TestKinds.OtherQueue, 10));
         }, database, dataDirectory);
-        await server.Get<QueueNotifier>().Listening.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.Get<QueueNotifier>().Listening.WaitAsync(Poll.DefaultTimeout);
         return server;
     }
 
@@ -278,24 +280,8 @@ internal static class QueueServer
         await server.Get<JobStore>().GetAsync(id, null, CancellationToken.None) ?? throw new InvalidOperationException($"No job {id}.");
 
     /// <summary>Polls the job row until it is in the state; returns it, or fails with the last row seen.</summary>
-    public static async Task<Job> WaitForStateAsync(this KilnServer server, Guid id, string state, double timeoutSeconds = 15)
-    {
-        var deadline = Stopwatch.GetTimestamp() + (long)(timeoutSeconds * Stopwatch.Frequency);
-        Job job;
-        do
-        {
-            job = await server.JobAsync(id);
-            if (job.State == state)
-            {
-                return job;
-            }
-
-            await Task.Delay(20);
-        }
-        while (Stopwatch.GetTimestamp() < deadline);
-
-        throw new TimeoutException($"Job {id} did not reach {state} within {timeoutSeconds} s; it is {job.State} (attempts {job.Attempts}, error {job.ErrorCode}).");
-    }
+    public static Task<Job> WaitForStateAsync(this KilnServer server, Guid id, string state, double? timeoutSeconds = null) =>
+        Poll.UntilAsync(() => server.JobAsync(id), job => job.State == state, $"job {id} to be {state}", timeoutSeconds);
 
     /// <summary>Runs SQL against the server's database and returns the first column of the first row.</summary>
     public static async Task<object?> ScalarAsync(this KilnServer server, string sql, params (string Name, object Value)[] parameters)
@@ -327,24 +313,6 @@ internal static class QueueServer
         }
 
         return await cmd.ExecuteNonQueryAsync();
-    }
-}
-
-/// <summary>Polling for conditions that have no event to wait on.</summary>
-internal static class Poll
-{
-    public static async Task UntilAsync(Func<Task<bool>> condition, string what, double timeoutSeconds = 15)
-    {
-        var deadline = Stopwatch.GetTimestamp() + (long)(timeoutSeconds * Stopwatch.Frequency);
-        while (!await condition())
-        {
-            if (Stopwatch.GetTimestamp() > deadline)
-            {
-                throw new TimeoutException($"Timed out after {timeoutSeconds} s waiting for: {what}");
-            }
-
-            await Task.Delay(20);
-        }
     }
 }
 

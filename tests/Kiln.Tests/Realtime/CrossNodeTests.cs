@@ -5,7 +5,6 @@ using Kiln.Realtime;
 using Kiln.Security;
 using Kiln.Tests.Infrastructure;
 using Kiln.Workers.Testing;
-using Poll = Kiln.Tests.Queue.Poll;
 
 namespace Kiln.Tests.Realtime;
 

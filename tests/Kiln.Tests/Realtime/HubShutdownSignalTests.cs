@@ -38,7 +38,7 @@ public sealed class HubShutdownSignalTests : IAsyncLifetime
         {
             // The first start prints the admin key once (on stdout, or stderr in later versions).
             string? key = null;
-            await Kiln.Tests.Queue.Poll.UntilAsync(
+            await Poll.UntilAsync(
                 () => Task.FromResult((key = server.StandardOutput.Concat(server.StandardError).FirstOrDefault(l => l.TrimStart().StartsWith("kiln_", StringComparison.Ordinal))?.Trim()) is not null),
                 "the admin key to be printed",
                 60);
@@ -59,7 +59,7 @@ public sealed class HubShutdownSignalTests : IAsyncLifetime
                     await kill.WaitForExitAsync(TestContext.Current.CancellationToken);
                 }
 
-                await Kiln.Tests.Queue.Poll.UntilAsync(() => Task.FromResult(server.HasExited), "the server to exit", 120);
+                await Poll.UntilAsync(() => Task.FromResult(server.HasExited), "the server to exit", 120);
 
                 // No waiting: the server held each connection open until its client had answered the notice, and a client
                 // answers only after its handler ran.

@@ -3,7 +3,6 @@ using Kiln.Realtime;
 using Kiln.Tests.Infrastructure;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Hosting;
-using Poll = Kiln.Tests.Queue.Poll;
 
 namespace Kiln.Tests.Realtime;
 

@@ -21,7 +21,7 @@ public sealed class RecordingHubClient : IAsyncDisposable
         [JobEventType.Queued, JobEventType.Update, JobEventType.Progress, JobEventType.Completed, JobEventType.Error, JobEventType.TranscriptUpdated, ShutdownNotifier.Method];
 
     /// <summary>Generous: the suite shares two cores with PostgreSQL and other test servers.</summary>
-    private static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(Poll.DefaultTimeoutSeconds);
 
     private readonly HubConnection _connection;
     private readonly List<HubEvent> _events = [];

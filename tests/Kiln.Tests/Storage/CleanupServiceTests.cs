@@ -40,13 +40,13 @@ public sealed class CleanupServiceTests
         Assert.True(Directory.Exists(derivatives));
 
         // The rows go first and the files right after the commit, so wait for both.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await server.Admin.GetAsync($"/api/assets/{asset}")).StatusCode == HttpStatusCode.OK
-            || Directory.Exists(original) || Directory.Exists(derivatives))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the expired asset or its files were not removed");
-            await Task.Delay(100);
-        }
+        await Poll.UntilAsync(
+            async () =>
+            {
+                using var response = await server.Admin.GetAsync($"/api/assets/{asset}");
+                return response.StatusCode != HttpStatusCode.OK && !Directory.Exists(original) && !Directory.Exists(derivatives);
+            },
+            "the expired asset and its files to be removed");
 
         Assert.Equal(HttpStatusCode.NotFound, (await server.Admin.GetAsync($"/api/jobs/{jobs[TestJobs.Output]}")).StatusCode);
     }
@@ -60,6 +60,7 @@ public sealed class CleanupServiceTests
         await server.WaitForJobAsync(done[TestJobs.Output], ["completed"]);
         await server.WaitForJobAsync(done[TestJobs.Fail], ["failed"]);
         await server.WaitForJobAsync(held[TestJobs.Gate], ["running"]);
+        // The TTL (0.36 s) must pass in real time: the database's clock decides what is old, and no fake clock reaches it.
         await Task.Delay(TimeSpan.FromSeconds(0.5));
 
         var removed = await server.Get<CleanupService>().RemoveOldJobsAsync(CancellationToken.None);
@@ -151,12 +152,7 @@ public sealed class CleanupServiceTests
             }
 
             await using var second = await TestJobs.StartServerAsync(database: database, dataDirectory: data);
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (File.Exists(stale) || Directory.Exists(dead) || Directory.Exists(crashed))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "orphans were not removed at start");
-                await Task.Delay(50);
-            }
+            await Poll.UntilAsync(() => !File.Exists(stale) && !Directory.Exists(dead) && !Directory.Exists(crashed), "the orphans to be removed at start");
 
             Assert.True(File.Exists(fresh), "a recent upload may belong to another node");
             Assert.True(File.Exists(Path.Combine(live, "partial.bin")), "a paused job keeps its partial work");
@@ -178,6 +174,7 @@ public sealed class CleanupServiceTests
         await using var server = await TestJobs.StartServerAsync(new Dictionary<string, string?> { ["Kiln:Retention:AssetTtlHours"] = "0.0001" });
         var (first, _) = await TestJobs.UploadAsync(server, server.Admin, []);
         var (second, _) = await TestJobs.UploadAsync(server, server.Admin, []);
+        // The TTL (0.36 s) must pass in real time, as above.
         await Task.Delay(TimeSpan.FromSeconds(0.5));
 
         var cleanup = server.Get<CleanupService>();

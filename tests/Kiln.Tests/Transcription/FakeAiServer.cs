@@ -1,10 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Kiln.Tests.Transcription;
 
@@ -22,26 +18,20 @@ public sealed record ScriptedReply(int Status, string Body, Dictionary<string, s
 /// </summary>
 public sealed class FakeAiServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
     private readonly ConcurrentQueue<ScriptedReply> _script = new();
-
-    private FakeAiServer(WebApplication app) => _app = app;
+    private LoopbackServer _server = null!;
 
     public ConcurrentQueue<ReceivedRequest> Received { get; } = new();
 
     public Func<ReceivedRequest, ScriptedReply>? Default { get; set; }
 
-    public string BaseUrl { get; private set; } = "";
+    /// <summary>The address without a trailing slash, e.g. <c>http://127.0.0.1:41234</c>.</summary>
+    public string BaseUrl => _server.BaseAddress.GetLeftPart(UriPartial.Authority);
 
     public static async Task<FakeAiServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var fake = new FakeAiServer(app);
-        app.Run(fake.HandleAsync);
-        await app.StartAsync();
-        fake.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var fake = new FakeAiServer();
+        fake._server = await LoopbackServer.StartAsync(app => app.Run(fake.HandleAsync));
         return fake;
     }
 
@@ -53,11 +43,7 @@ public sealed class FakeAiServer : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     private async Task HandleAsync(HttpContext http)
     {

@@ -76,20 +76,26 @@ internal sealed class TusTestClient(HttpClient http)
     /// </summary>
     public async Task<HttpResponseMessage> ResumeAsync(string location, byte[] source, int chunkSize)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
         {
-            var offset = await OffsetAsync(location);
-            var length = (int)Math.Min(chunkSize, source.Length - offset);
-            var response = await PatchAsync(location, offset, source.AsMemory((int)offset, length));
-            if (response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.Locked && DateTime.UtcNow < deadline)
-            {
-                response.Dispose();
-                await Task.Delay(50);
-                continue;
-            }
+            var (offset, length, response) = await Poll.UntilAsync(
+                async () =>
+                {
+                    var offset = await OffsetAsync(location);
+                    var length = (int)Math.Min(chunkSize, source.Length - offset);
+                    var response = await PatchAsync(location, offset, source.AsMemory((int)offset, length));
+                    if (response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.Locked)
+                    {
+                        response.Dispose();
+                        return (offset, length, Response: (HttpResponseMessage?)null);
+                    }
 
-            Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+                    return (offset, length, Response: response);
+                },
+                sent => sent.Response is not null,
+                "a PATCH that is not refused with 409/423 while another request finishes");
+
+            Assert.Equal(HttpStatusCode.NoContent, response!.StatusCode);
             if (offset + length == source.Length)
             {
                 return response;
@@ -118,6 +124,7 @@ internal sealed class StallingContent(byte[] bytes, int sendBeforeStall) : HttpC
         await stream.WriteAsync(bytes.AsMemory(0, sendBeforeStall), cancellationToken);
         await stream.FlushAsync(cancellationToken);
         _sent.TrySetResult();
+        // Not a sleep: the stall lasts until the client gives up on the request, which is the dropped connection.
         await Task.Delay(Timeout.Infinite, cancellationToken);
     }
 

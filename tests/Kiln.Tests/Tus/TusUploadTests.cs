@@ -298,21 +298,3 @@ public sealed class TusUploadTests : IAsyncLifetime
     private string PartialPath(string location) =>
         Path.Combine(_server.DataDirectory, "tmp", "tus", Guid.Parse(location.Split('/').Last()).ToString("N") + ".part");
 }
-
-/// <summary>Polls a condition with a generous deadline (never a fixed sleep).</summary>
-internal static class Poll
-{
-    public static async Task UntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("Timed out waiting until " + what);
-            }
-
-            await Task.Delay(25);
-        }
-    }
-}

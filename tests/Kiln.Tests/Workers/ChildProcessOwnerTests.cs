@@ -43,12 +43,12 @@ public sealed class ChildProcessOwnerTests : IAsyncLifetime
             await enqueuer.Get<JobStore>().EnqueueAsync([job], CancellationToken.None);
 
             var ffmpeg = 0;
-            await Kiln.Tests.Queue.Poll.UntilAsync(() => Task.FromResult((ffmpeg = FindProcessWithArgument(token)) != 0), "the job's ffmpeg to start", 120);
+            await Poll.UntilAsync(() => Task.FromResult((ffmpeg = FindProcessWithArgument(token)) != 0), "the job's ffmpeg to start", 120);
 
             server.KillHard();
 
             // The source is endless: without PR_SET_PDEATHSIG this ffmpeg would run until the machine stops.
-            await Kiln.Tests.Queue.Poll.UntilAsync(() => Task.FromResult(!IsRunning(ffmpeg)), "ffmpeg to die with its server", 60);
+            await Poll.UntilAsync(() => Task.FromResult(!IsRunning(ffmpeg)), "ffmpeg to die with its server", 60);
         }
     }
 

@@ -66,7 +66,8 @@ public sealed class RawWorkerClient : IAsyncDisposable
     /// <summary>Waits for a message of the type, from the first one received.</summary>
     public async Task<JsonObject> WaitForAsync(string type, Func<JsonObject, bool>? match = null, TimeSpan? timeout = null, int skip = 0)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        // Waits on the arrival of messages, not on a timer; the timeout only turns a hang into a failure.
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(Poll.DefaultTimeoutSeconds));
         while (true)
         {
             Task arrived;

@@ -98,7 +98,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
 
         first.Kill();
         await first.DisposeAsync();
-        var requeued = await _server.WaitForJobAsync(jobId, ["queued"], TimeSpan.FromSeconds(10));
+        var requeued = await _server.WaitForJobAsync(jobId, ["queued"]);
         Assert.Equal("worker_lost", requeued["errorCode"]!.GetValue<string>());
         await using var second = WorkerProcess.Start(_server.BaseAddress, token, "rescuer", slots: 2);
         var job = await WaitAsync(jobId, second);
@@ -127,10 +127,13 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
 
         // The job would sleep for 60 s more: the worker's own "Stopping" line proves the cancel reached it (how fast
         // is a benchmark figure, not a test bound).
-        await worker.WaitForOutputAsync($"Stopping job {jobId}: cancelled", TimeSpan.FromSeconds(60));
-        var job = await _server.WaitForJobAsync(jobId, ["cancelled"], TimeSpan.FromSeconds(60));
+        await worker.WaitForOutputAsync($"Stopping job {jobId}: cancelled");
+        var job = await _server.WaitForJobAsync(jobId, ["cancelled"]);
         Assert.Equal("cancelled", job["state"]!.GetValue<string>());
-        Assert.DoesNotContain("rejected", worker.Output, StringComparison.Ordinal);
+        // A progress report already on its way when the cancel lands is refused (its lease is gone): a race the protocol
+        // allows, seen on a loaded machine. Any other rejection (a completion or failure after the cancel) is a bug.
+        Assert.DoesNotContain(worker.Output.Split('\n'), l => l.Contains("rejected", StringComparison.Ordinal)
+            && !l.Contains("rejected a progress message", StringComparison.Ordinal));
 
         // The slot is free again: the next job runs on the same worker.
         var next = await EnqueueAsync(new JsonObject { ["durationMs"] = 50, ["steps"] = 1 });
@@ -148,7 +151,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
         using var revoke = await _server.Admin.DeleteAsync($"/api/workers/tokens/{tokenId}");
 
         Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
-        var job = await _server.WaitForJobAsync(jobId, ["queued"], TimeSpan.FromSeconds(60));
+        var job = await _server.WaitForJobAsync(jobId, ["queued"]);
         Assert.Equal(0, job["attempts"]!.GetValue<int>());
         Assert.True(await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)), worker.Output);
         Assert.Equal(3, worker.ExitCode);
@@ -203,7 +206,7 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
     {
         try
         {
-            return await _server.WaitForJobAsync(jobId, ["completed", "failed", "cancelled"], TimeSpan.FromSeconds(30));
+            return await _server.WaitForJobAsync(jobId, ["completed", "failed", "cancelled"]);
         }
         catch (TimeoutException e)
         {
@@ -213,18 +216,16 @@ public sealed class RemoteWorkerProcessTests : IAsyncLifetime
 
     private async Task WaitForProgressAsync(Guid jobId, WorkerProcess worker)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            var job = (await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!;
-            if (job["state"]!.GetValue<string>() == "running" && job["progress"]!.GetValue<double>() > 0)
-            {
-                return;
-            }
-
-            await Task.Delay(50);
+            await Poll.UntilAsync(
+                async () => (await _server.Admin.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}"))!,
+                job => job["state"]!.GetValue<string>() == "running" && job["progress"]!.GetValue<double>() > 0,
+                $"job {jobId} to make progress");
         }
-
-        throw new TimeoutException($"Job {jobId} never made progress. Worker output:\n{worker.Output}");
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\nWorker output:\n{worker.Output}", e);
+        }
     }
 }

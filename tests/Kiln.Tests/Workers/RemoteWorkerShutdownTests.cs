@@ -33,28 +33,21 @@ public sealed class RemoteWorkerShutdownTests
 
         Assert.Equal(("completed", 1), await StateAsync(database, quick.Id));
         Assert.Equal(("queued", 0), await StateAsync(database, slow.Id));
-        await worker.WaitForOutputAsync($"Stopping job {slow.Id}: shutdown", TimeSpan.FromSeconds(5));
+        await worker.WaitForOutputAsync($"Stopping job {slow.Id}: shutdown");
         Directory.Delete(server.DataDirectory, recursive: true);
     }
 
-    private static async Task WaitForProgressAsync(TestDatabase database, Guid id)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            await using var conn = new NpgsqlConnection(database.ConnectionString);
-            await conn.OpenAsync();
-            await using var cmd = new NpgsqlCommand("select state = 'running' and progress > 0 from jobs where id = @id", conn);
-            cmd.Parameters.AddWithValue("id", id);
-            if ((bool)(await cmd.ExecuteScalarAsync())!)
+    private static Task WaitForProgressAsync(TestDatabase database, Guid id) =>
+        Poll.UntilAsync(
+            async () =>
             {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"job {id} never reported progress from the worker");
-            await Task.Delay(50);
-        }
-    }
+                await using var conn = new NpgsqlConnection(database.ConnectionString);
+                await conn.OpenAsync();
+                await using var cmd = new NpgsqlCommand("select state = 'running' and progress > 0 from jobs where id = @id", conn);
+                cmd.Parameters.AddWithValue("id", id);
+                return (bool)(await cmd.ExecuteScalarAsync())!;
+            },
+            $"job {id} to report progress from the worker");
 
     private static async Task<(string State, int Attempts)> StateAsync(TestDatabase database, Guid id)
     {

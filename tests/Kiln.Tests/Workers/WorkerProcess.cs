@@ -81,20 +81,16 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     }
 
     /// <summary>Waits for a line of output containing the text.</summary>
-    public async Task<DateTime> WaitForOutputAsync(string text, TimeSpan timeout)
+    public async Task WaitForOutputAsync(string text, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            if (_output.Any(l => l.Contains(text, StringComparison.Ordinal)))
-            {
-                return DateTime.UtcNow;
-            }
-
-            await Task.Delay(20);
+            await Poll.UntilAsync(() => _output.Any(l => l.Contains(text, StringComparison.Ordinal)), $"the worker to write '{text}'", timeout?.TotalSeconds);
         }
-
-        throw new TimeoutException($"The worker never wrote '{text}'. Output:\n{Output}");
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} Output:\n{Output}", e);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -58,7 +58,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         var lease = await client.WaitForAsync("lease", m => m["jobId"]!.GetValue<Guid>() == jobId);
 
         await client.SendAsync(Progress(lease, 42.5, "half"));
-        await WaitUntilAsync(async () => (await JobAsync(jobId))["progress"]!.GetValue<double>() == 42.5);
+        await Poll.UntilAsync(() => JobAsync(jobId), j => j["progress"]!.GetValue<double>() == 42.5, "progress 42.5");
         await client.SendAsync(new JsonObject { ["type"] = "complete", ["jobId"] = jobId, ["leaseId"] = LeaseId(lease), ["result"] = new JsonObject { ["ok"] = true } });
         await client.WaitForAsync("ack", m => m["jobId"]!.GetValue<Guid>() == jobId);
 
@@ -118,10 +118,10 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         await client.SendAsync(new JsonObject { ["type"] = "progress", ["jobId"] = jobId, ["leaseId"] = LeaseId(lease), ["progress"] = "lots" });
         await client.SendAsync(new JsonObject { ["type"] = "hello", ["name"] = "again", ["version"] = "1", ["kinds"] = new JsonArray("x"), ["slots"] = 1, ["protocol"] = 1 });
         await client.SendAsync(Progress(lease, 33, "fine"));
-        await WaitUntilAsync(async () => (await JobAsync(jobId))["progress"]!.GetValue<double>() == 33);
+        await Poll.UntilAsync(() => JobAsync(jobId), j => j["progress"]!.GetValue<double>() == 33, "progress 33");
         // Rejections travel back over the socket while the progress goes to the database: the last one may still be
         // on its way. The server answers in order, so once the last has arrived, all have.
-        await WaitUntilAsync(() => Task.FromResult(client.Rejections("duplicate_hello") == 1));
+        await Poll.UntilAsync(() => client.Rejections("duplicate_hello") == 1, "one duplicate_hello rejection");
 
         Assert.Equal(1, client.Rejections("too_large"));
         Assert.Equal(2, client.Rejections("malformed"));
@@ -186,7 +186,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
 
         await client.DisposeAsync();
 
-        var job = await _server.WaitForJobAsync(jobId, ["failed"], TimeSpan.FromSeconds(10));
+        var job = await _server.WaitForJobAsync(jobId, ["failed"]);
         Assert.Equal("worker_lost", job["errorCode"]!.GetValue<string>());
         Assert.Equal(1, job["attempts"]!.GetValue<int>());
     }
@@ -228,7 +228,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
 
         await client.SendAsync(new JsonObject { ["type"] = "complete", ["jobId"] = jobId, ["leaseId"] = LeaseId(lease), ["outputs"] = outputs });
 
-        var job = await _server.WaitForJobAsync(jobId, ["failed"], TimeSpan.FromSeconds(10));
+        var job = await _server.WaitForJobAsync(jobId, ["failed"]);
         var rejected = await client.WaitForAsync("rejected");
         Assert.Equal("invalid_output", rejected["code"]!.GetValue<string>());
         Assert.Equal("invalid_output", job["errorCode"]!.GetValue<string>());
@@ -266,13 +266,4 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         return job.Id;
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The condition never held.");
-            await Task.Delay(25);
-        }
-    }
 }

@@ -97,24 +97,25 @@ internal sealed partial class KilnProcess : IAsyncDisposable
 
     private async Task<string> WaitForLineAsync(ConcurrentQueue<string> lines, Func<string, bool> match, TimeSpan? timeout)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (DateTime.UtcNow < deadline)
+        string? line;
+        try
         {
-            if (lines.FirstOrDefault(match) is { } line)
-            {
-                return line;
-            }
-
-            if (_process.HasExited)
-            {
-                break;
-            }
-
-            await Task.Delay(50);
+            // An exited process writes nothing more: stop waiting then.
+            (line, _) = await Poll.UntilAsync(
+                () => Task.FromResult((Line: lines.FirstOrDefault(match), Exited: _process.HasExited)),
+                seen => seen.Line is not null || seen.Exited,
+                "a matching line of output",
+                timeout?.TotalSeconds);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\n{Transcript()}", e);
         }
 
-        throw new TimeoutException($"No matching output. stdout:\n{string.Join('\n', _stdout)}\nstderr:\n{string.Join('\n', _stderr)}");
+        return line ?? throw new InvalidOperationException($"The process exited without a matching line of output.\n{Transcript()}");
     }
+
+    private string Transcript() => $"stdout:\n{string.Join('\n', _stdout)}\nstderr:\n{string.Join('\n', _stderr)}";
 
     /// <summary>Starts <c>kiln serve</c> on a free port and waits until it listens; returns the process and its address.</summary>
     public static async Task<(KilnProcess Process, Uri Address)> ServeAsync(IReadOnlyDictionary<string, string> environment)

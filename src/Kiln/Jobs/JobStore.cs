@@ -11,7 +11,8 @@ internal sealed class JobStore(
     NpgsqlDataSource dataSource,
     QueueWakeups wakeups,
     IJobEventSink events,
-    IOptions<QueueOptions> options)
+    IOptions<QueueOptions> options,
+    TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, bool> _knownQueues = new(StringComparer.Ordinal);
 
@@ -53,12 +54,12 @@ internal sealed class JobStore(
             List<EnqueuedJob> inserted;
             if (JobInserts.UseCopy(jobs))
             {
-                inserted = await JobInserts.CopyAsync(conn, jobs, cancellationToken);
+                inserted = await JobInserts.CopyAsync(conn, jobs, time.GetUtcNow(), cancellationToken);
             }
             else
             {
                 await using var cmd = new NpgsqlCommand(JobInserts.InsertSql, conn, tx);
-                JobInserts.AddParameters(cmd.Parameters, jobs);
+                JobInserts.AddParameters(cmd.Parameters, jobs, time.GetUtcNow());
                 await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
                 inserted = await JobInserts.ReadAsync(r, jobs.Count, cancellationToken);
             }
@@ -103,7 +104,7 @@ internal sealed class JobStore(
         }
 
         var insert = new NpgsqlBatchCommand(JobInserts.InsertSql);
-        JobInserts.AddParameters(insert.Parameters, jobs);
+        JobInserts.AddParameters(insert.Parameters, jobs, time.GetUtcNow());
         batch.BatchCommands.Add(insert);
         var notify = new NpgsqlBatchCommand("""
             select pg_notify('kiln_jobs', q) from (select distinct queue from jobs where id = any(@ids) and state = 'queued') d(q)

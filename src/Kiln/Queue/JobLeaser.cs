@@ -68,7 +68,7 @@ internal sealed class JobLeaser(
         TimeSpan? retryAfter;
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
-            var budget = await QueueBudget.ReadAsync(conn, tx, request.Queue, ct);
+            var budget = await QueueBudget.ReadAsync(conn, tx, request.Queue, time, ct);
             if (!budget.Limited)
             {
                 _limited.TryRemove(request.Queue, out _);

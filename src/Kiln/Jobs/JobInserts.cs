@@ -1,3 +1,4 @@
+using Kiln.Queue;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -50,7 +51,7 @@ internal static class JobInserts
 
     public static void AddParameters(NpgsqlParameterCollection p, IReadOnlyList<NewJob> jobs, DateTimeOffset now)
     {
-        p.AddWithValue("now", now);
+        JobStates.AddNow(p, now);
         p.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
         AddNullableUuids(p, "asset_ids", jobs.Select(j => j.AssetId));
         AddNullableUuids(p, "batch_ids", jobs.Select(j => j.BatchId));

@@ -22,7 +22,9 @@ internal static class JobStates
     /// <summary>Adds <c>@now</c>, the time every time-based transition is decided at.</summary>
     public static void AddNow(NpgsqlCommand command, TimeProvider time) => AddNow(command, time.GetUtcNow());
 
-    public static void AddNow(NpgsqlCommand command, DateTimeOffset now) => command.Parameters.AddWithValue("now", now);
+    public static void AddNow(NpgsqlCommand command, DateTimeOffset now) => AddNow(command.Parameters, now);
+
+    public static void AddNow(NpgsqlParameterCollection parameters, DateTimeOffset now) => parameters.AddWithValue("now", now);
 
     // queued -> running: a lease. The attempt is counted now; everything below refers to the fresh lease_id.
 

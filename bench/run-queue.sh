@@ -50,7 +50,8 @@ trap 'kill "$(cat "$redis_dir/pid")" 2>/dev/null || true; rm -rf "$redis_dir" "$
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
 if [[ -d "$BENCH_PG_DIR" ]]; then
   echo "fdatasync of one 8 kB write on the cluster's disk (pg_test_fsync):"
-  runuser -u postgres -- "$PG_BIN/pg_test_fsync" -s 2 -f "$BENCH_PG_DIR/fsync-test" 2>/dev/null | grep -m1 -E '^\s+fdatasync' | tee -a "$log"
+  fsync_report=$(runuser -u postgres -- "$PG_BIN/pg_test_fsync" -s 2 -f "$BENCH_PG_DIR/fsync-test" 2>/dev/null || true)
+  grep -m1 -E '^\s+fdatasync' <<<"$fsync_report" | tee -a "$log"
   rm -f "$BENCH_PG_DIR/fsync-test"
 fi
 for block in $(seq "$BLOCKS"); do

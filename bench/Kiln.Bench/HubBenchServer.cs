@@ -1,3 +1,4 @@
+using Kiln.Core;
 using Kiln.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

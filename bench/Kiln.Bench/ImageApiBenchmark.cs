@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Kiln.Core;
 using Kiln.Hosting;
 using Kiln.Security;
 using Microsoft.AspNetCore.Hosting.Server;

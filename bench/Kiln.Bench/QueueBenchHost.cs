@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Kiln.Core;
 using Kiln.Hosting;
 using Kiln.Jobs;
 using Kiln.Processing;

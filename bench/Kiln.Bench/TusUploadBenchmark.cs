@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Kiln.Core;
 using Kiln.Hosting;
 using Kiln.Security;
 using Microsoft.AspNetCore.Hosting.Server;

@@ -203,7 +203,7 @@ describe("dashboard", { timeout: 60 * 60_000 }, () => {
     await context.close();
   });
 
-  test("a long Jobs page keeps only the rows near the viewport in the DOM; scrolling reaches the last one", async () => {
+  test("a long Jobs page keeps only the rows near the viewport in the DOM and follows only them on the hub; scrolling reaches the last one", async () => {
     const listed = 150;
     let next = 0;
     await Promise.all(Array.from({ length: 6 }, async () => {
@@ -213,16 +213,32 @@ describe("dashboard", { timeout: 60 * 60_000 }, () => {
     await waitFor(`${listed} completed jobs`, async () => (await kiln.api(`/api/jobs?${filter}&pageSize=1`, kiln.adminKey)).total >= listed);
     const all = await kiln.api(`/api/jobs?${filter}&pageSize=500`, kiln.adminKey);
     const page = await adminPage();
+    // What the page asks of the hub: SignalR invocations (JSON, records end with \x1e) it sends on the WebSocket.
+    const calls = [];
+    page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => {
+      for (const frame of String(payload).split("\x1e")) {
+        try { const m = JSON.parse(frame); if (m.type === 1) calls.push({ target: m.target, arg: m.arguments?.[0] }); } catch { /* handshake or binary */ }
+      }
+    }));
+    const joined = () => new Set(calls.filter((c) => c.target === "join-job").map((c) => c.arg));
     await page.goto(`${kiln.base}/jobs?${filter}&pageSize=500`);
     const table = page.locator("table.jobs-table");
     await waitFor("the table to list them all", async () => Number(await table.getAttribute("aria-rowcount")) - 1 === all.total);
     const inDom = await page.locator("tr[data-job]").count();
     assert.ok(inDom > 0 && inDom < all.total, `${inDom} of ${all.total} rows are in the DOM`);
     assert.equal(await page.locator(`tr[data-job="${all.items.at(-1).id}"]`).count(), 0, "the last row waits below the viewport");
+    // The page hears new jobs announced and follows the rows it renders, not every job (join-all is left if joined).
+    await waitFor("the rows on screen to be followed", async () => joined().has(all.items[0].id));
+    const targets = calls.map((c) => c.target);
+    assert.ok(targets.includes("join-new"), targets.join(", "));
+    assert.ok(!targets.includes("join-all") || targets.lastIndexOf("leave-all") > targets.lastIndexOf("join-all"), targets.join(", "));
+    assert.ok(joined().size < all.total / 2 && !joined().has(all.items.at(-1).id), `${joined().size} of ${all.total} jobs joined (${inDom} rows in the DOM)`);
     await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
     const last = page.locator(`tr[data-job="${all.items.at(-1).id}"]`);
     await last.waitFor({ timeout: 60_000 });
     assert.equal(await last.getAttribute("aria-rowindex"), String(all.total + 1));
+    await waitFor("the last row to be followed and the first left", async () =>
+      joined().has(all.items.at(-1).id) && calls.some((c) => c.target === "leave-job" && c.arg === all.items[0].id));
     await page.context().close();
   });
 

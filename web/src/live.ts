@@ -13,6 +13,9 @@ export interface JobEvent {
 }
 
 type Listener = (e: JobEvent) => void;
+/** What `join-job` answers: the job's state now (the hub's JobStatus). */
+interface JobStatusDto { jobId: string; status: string; stage?: string | null; progress: number }
+type Scope = "all" | "new" | null;
 const EVENTS: JobEventType[] = ["job-queued", "job-update", "job-progress", "job-completed", "job-error"];
 
 class LiveConnection {
@@ -20,6 +23,11 @@ class LiveConnection {
   private listeners = new Set<Listener>();
   private statusListeners = new Set<(s: HubStatus) => void>();
   private watched = new Set<string>();
+  /** The rows a listing page shows right now (`follow`): joined while shown, left when scrolled away. */
+  private followed = new Set<string>();
+  /** Listing pages mounted (`narrow`): while > 0 the connection hears new jobs, not every job's progress. */
+  private narrowed = 0;
+  private joinedScope: Scope = null;
   private admin = false;
   private stopped = true;
   private retryTimer: number | undefined;
@@ -51,6 +59,8 @@ class LiveConnection {
     const hub = this.hub;
     this.hub = null;
     this.watched.clear();
+    this.followed.clear();
+    this.joinedScope = null;
     if (hub) void hub.stop();
     this.setStatus("offline");
   }
@@ -76,20 +86,79 @@ class LiveConnection {
     }, 3000);
   }
 
+  private connected(): HubConnection | null {
+    return this.hub?.state === HubConnectionState.Connected ? this.hub : null;
+  }
+
+  /** A new connection has no groups: join the scope, the watched jobs and the followed rows again. */
   private async rejoin(): Promise<void> {
-    const hub = this.hub;
-    if (!hub || hub.state !== HubConnectionState.Connected) return;
+    if (!this.connected()) return;
+    this.joinedScope = null;
     try {
-      if (this.admin) await hub.invoke("join-all");
-      for (const id of this.watched) await hub.invoke("join-job", id).catch(() => undefined);
+      await this.applyScope();
+      if (this.joinsJobs()) for (const id of new Set([...this.watched, ...this.followed])) await this.joinJob(id);
     } catch { /* reconnect logic will try again */ }
+  }
+
+  /**
+   * The broad subscription: an admin hears every job (`join-all`) unless a listing page is mounted, which hears only
+   * new jobs (`join-new`) and follows the rows it shows. At 800 progress events a second over 1,000 jobs the page
+   * would otherwise parse and drop events for rows nobody sees (docs/benchmarks.md, the Jobs page).
+   */
+  private async applyScope(): Promise<void> {
+    const hub = this.connected();
+    if (!hub) return;
+    const want: Scope = this.narrowed > 0 ? "new" : this.admin ? "all" : null;
+    const had = this.joinedScope;
+    if (want === had) return;
+    this.joinedScope = want;
+    // Join the new scope before leaving the old one, so no announcement falls between them; jobs watched while
+    // everything was heard must now be joined one by one.
+    if (want) await hub.invoke(`join-${want}`);
+    if (had === "all") for (const id of new Set([...this.watched, ...this.followed])) await this.joinJob(id);
+    if (had) await hub.invoke(`leave-${had}`);
+  }
+
+  /** Whether single jobs must be joined to be heard (they are not while an admin hears everything). */
+  private joinsJobs(): boolean { return this.joinedScope !== "all"; }
+
+  /** Joins a job's group and applies its current state, which events may have changed while it was not followed. */
+  private async joinJob(id: string): Promise<void> {
+    const hub = this.connected();
+    if (!hub) return;
+    try {
+      const s = await hub.invoke<JobStatusDto>("join-job", id);
+      this.emit({ type: "job-update", jobId: id, status: s.status, stage: s.stage ?? undefined, progress: s.progress });
+    } catch { /* not found or not ours: nothing to follow */ }
   }
 
   /** Follows one job (a client key only hears its jobs this way; admins hear everything via join-all). */
   watch(jobId: string): void {
-    if (this.admin || this.watched.has(jobId)) return;
+    if (this.watched.has(jobId)) return;
     this.watched.add(jobId);
-    if (this.hub?.state === HubConnectionState.Connected) void this.hub.invoke("join-job", jobId).catch(() => undefined);
+    if (this.joinsJobs() && !this.followed.has(jobId)) void this.joinJob(jobId);
+  }
+
+  /** While a listing page is mounted: hear new jobs, not every job (see applyScope). Returns the release. */
+  narrow(): () => void {
+    this.narrowed++;
+    void this.applyScope().catch(() => undefined);
+    return () => {
+      this.narrowed--;
+      this.follow([]);
+      void this.applyScope().catch(() => undefined);
+    };
+  }
+
+  /** The jobs a listing page shows now: joins the ones that appeared and leaves the ones that went. */
+  follow(ids: Iterable<string>): void {
+    const next = new Set(ids);
+    const hub = this.connected();
+    for (const id of this.followed) {
+      if (!next.has(id) && !this.watched.has(id) && hub && this.joinsJobs()) void hub.invoke("leave-job", id).catch(() => undefined);
+    }
+    for (const id of next) if (!this.followed.has(id) && !this.watched.has(id) && this.joinsJobs()) void this.joinJob(id);
+    this.followed = next;
   }
 
   subscribe(l: Listener): () => void { this.listeners.add(l); return () => { this.listeners.delete(l); }; }

@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Media;
 using Kiln.Queue;

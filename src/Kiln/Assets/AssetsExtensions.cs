@@ -1,4 +1,4 @@
-using Kiln.Hosting;
+using Kiln.Core;
 
 namespace Kiln.Assets;
 

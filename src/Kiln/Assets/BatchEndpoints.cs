@@ -1,6 +1,6 @@
 using System.Security.Claims;
 using System.Text.Json.Nodes;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Security.Claims;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Media.Transcription;
 using Kiln.Security;
 using Kiln.Storage;

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Media.Detection;
 using Kiln.Storage;
 using Microsoft.AspNetCore.WebUtilities;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Claims;
 using System.Text.Json.Nodes;
 using Kiln.Assets;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Processing;
 using Kiln.Security;

@@ -1,4 +1,4 @@
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Storage;
 using Microsoft.Extensions.Options;
 using Npgsql;

@@ -1,3 +1,4 @@
+using Kiln.Core;
 using System.ComponentModel.DataAnnotations;
 using System.IO.Compression;
 using Microsoft.AspNetCore.ResponseCompression;

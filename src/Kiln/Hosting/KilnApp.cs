@@ -1,3 +1,4 @@
+using Kiln.Core;
 using System.Text.Json.Serialization;
 using Kiln.Assets;
 using Kiln.Data;

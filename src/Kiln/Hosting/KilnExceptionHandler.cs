@@ -1,3 +1,4 @@
+using Kiln.Core;
 using System.Globalization;
 using Kiln.Media;
 using Microsoft.AspNetCore.Diagnostics;

@@ -1,3 +1,4 @@
+using Kiln.Core;
 using System.CommandLine;
 
 namespace Kiln.Hosting;

@@ -10,6 +10,9 @@ internal static class JobEventType
     public const string Completed = "job-completed";
     public const string Error = "job-error";
     public const string Update = "job-update";
+
+    /// <summary>A transcript version was added or activated (Transcription builds it; the hub routes it).</summary>
+    public const string TranscriptUpdated = "transcript-updated";
 }
 
 /// <summary>Something happened to a job. <see cref="Data"/> is the payload the hub sends (it always carries jobId).</summary>

@@ -1,5 +1,5 @@
 using System.Text;
-using Kiln.Hosting;
+using Kiln.Core;
 using Npgsql;
 using NpgsqlTypes;
 

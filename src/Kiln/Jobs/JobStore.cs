@@ -6,9 +6,10 @@ using NpgsqlTypes;
 
 namespace Kiln.Jobs;
 
-/// <summary>Enqueues jobs and reads them. State changes asked for through the API live in <see cref="JobCommands"/>.</summary>
+/// <summary>Enqueues jobs (reads: <see cref="JobReader"/>). State changes asked for through the API live in <see cref="JobCommands"/>.</summary>
 internal sealed class JobStore(
     NpgsqlDataSource dataSource,
+    JobReader reader,
     QueueWakeups wakeups,
     IJobEventSink events,
     IOptions<QueueOptions> options,
@@ -129,76 +130,18 @@ internal sealed class JobStore(
         return new EnqueuedJobs(inserted);
     }
 
-    public async Task<Job?> GetAsync(Guid id, Guid? ownerScope, CancellationToken cancellationToken)
-    {
-        await using var cmd = dataSource.CreateCommand($"select {JobRows.Columns} from jobs where id = @id and (@owner::uuid is null or owner_id = @owner)");
-        cmd.Parameters.AddWithValue("id", id);
-        cmd.Parameters.Add(new NpgsqlParameter<Guid?>("owner", NpgsqlDbType.Uuid) { TypedValue = ownerScope });
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        return await r.ReadAsync(cancellationToken) ? JobRows.Read(r) : null;
-    }
+    // Reads live in JobReader, which has no event sink: the hub's dispatchers read jobs without a DI loop through
+    // JobStore -> IJobEventSink -> listeners -> JobStore. These forward for the endpoints and tests that enqueue and read.
+    public Task<Job?> GetAsync(Guid id, Guid? ownerScope, CancellationToken cancellationToken) => reader.GetAsync(id, ownerScope, cancellationToken);
 
-    /// <summary>The job with its attempt history: what <c>GET /api/jobs/{id}</c> shows (hub snapshots stay without it).</summary>
-    public async Task<Job?> GetDetailAsync(Guid id, Guid? ownerScope, CancellationToken cancellationToken) =>
-        await GetAsync(id, ownerScope, cancellationToken) is { } job
-            ? job with { History = await HistoryAsync(id, cancellationToken) }
-            : null;
+    public Task<Job?> GetDetailAsync(Guid id, Guid? ownerScope, CancellationToken cancellationToken) => reader.GetDetailAsync(id, ownerScope, cancellationToken);
 
-    /// <summary>The job's attempts, oldest first (written by the triggers of migration 004).</summary>
-    public async Task<List<JobAttempt>> HistoryAsync(Guid id, CancellationToken cancellationToken)
-    {
-        await using var cmd = dataSource.CreateCommand("""
-            select attempt, lease_id, worker, started_at, finished_at, outcome, error_code, error_message
-            from job_attempts where job_id = @id order by started_at, attempt
-            """);
-        cmd.Parameters.AddWithValue("id", id);
-        var list = new List<JobAttempt>();
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-        {
-            list.Add(new JobAttempt(
-                r.GetInt32(0),
-                r.GetGuid(1),
-                r.IsDBNull(2) ? null : r.GetString(2),
-                r.GetFieldValue<DateTimeOffset>(3),
-                r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
-                r.IsDBNull(5) ? null : r.GetString(5),
-                r.IsDBNull(6) ? null : r.GetString(6),
-                r.IsDBNull(7) ? null : r.GetString(7)));
-        }
+    public Task<List<Job>> ListForAssetAsync(Guid assetId, CancellationToken cancellationToken) => reader.ListForAssetAsync(null, assetId, cancellationToken);
 
-        return list;
-    }
+    public Task<List<Job>> ListForAssetAsync(NpgsqlConnection? conn, Guid assetId, CancellationToken cancellationToken) =>
+        reader.ListForAssetAsync(conn, assetId, cancellationToken);
 
-    public Task<List<Job>> ListForAssetAsync(Guid assetId, CancellationToken cancellationToken) => ListForAssetAsync(null, assetId, cancellationToken);
-
-    /// <summary>The asset's jobs; on <paramref name="conn"/> when the caller reads a snapshot in its transaction.</summary>
-    public async Task<List<Job>> ListForAssetAsync(NpgsqlConnection? conn, Guid assetId, CancellationToken cancellationToken)
-    {
-        const string sql = $"select {JobRows.Columns} from jobs where asset_id = @id order by created_at, id";
-        await using var cmd = conn is null ? dataSource.CreateCommand(sql) : new NpgsqlCommand(sql, conn);
-        cmd.Parameters.AddWithValue("id", assetId);
-        var list = new List<Job>();
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-        {
-            list.Add(JobRows.Read(r));
-        }
-
-        return list;
-    }
-
-    /// <summary>Jobs ahead of this one in its queue (0 = next), or null when it is not queued.</summary>
-    public async Task<long?> QueuePositionAsync(Guid id, CancellationToken cancellationToken)
-    {
-        await using var cmd = dataSource.CreateCommand("""
-            select (select count(*) from jobs o where o.queue = j.queue and o.state = 'queued'
-                    and (o.priority, o.run_at, o.id) < (j.priority, j.run_at, j.id))
-            from jobs j where j.id = @id and j.state = 'queued'
-            """);
-        cmd.Parameters.AddWithValue("id", id);
-        return await cmd.ExecuteScalarAsync(cancellationToken) is long n ? n : null;
-    }
+    public Task<long?> QueuePositionAsync(Guid id, CancellationToken cancellationToken) => reader.QueuePositionAsync(id, cancellationToken);
 
     public int DefaultMaxAttempts => options.Value.DefaultMaxAttempts;
 

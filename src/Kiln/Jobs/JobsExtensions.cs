@@ -8,6 +8,7 @@ internal static class JobsExtensions
         var services = builder.Services;
         services.AddSingleton<JobSignals>();
         services.AddSingleton<IJobEventSink, JobEventBus>();
+        services.AddSingleton<JobReader>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<JobCommands>();
         return builder;

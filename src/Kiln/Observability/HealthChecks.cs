@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Media;
 using Kiln.Media.FFmpeg;
 using Kiln.Storage;

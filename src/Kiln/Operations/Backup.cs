@@ -3,7 +3,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Kiln.Data;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Storage;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -44,14 +44,14 @@ internal static class Backup
     /// <summary>Not part of Kiln's state: work in progress, and the private cluster kiln.sh keeps inside ./data.</summary>
     private static readonly string[] Skipped = ["tmp", "pg"];
 
-    public static Command BackupCommand()
+    public static Command BackupCommand(IKilnComposition composition)
     {
         var dir = new Argument<DirectoryInfo>("dir") { Description = "An empty or new directory for the backup." };
         var command = new Command("backup", "Back up the database (pg_dump) and the data directory into DIR.") { dir };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction((parse, ct) => StartupErrors.RunAsync(async () =>
         {
-            await using var app = Build(parse.UnmatchedTokens);
+            await using var app = Build(composition, parse.UnmatchedTokens);
             var target = parse.GetValue(dir)!.FullName;
             if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
             {
@@ -72,7 +72,7 @@ internal static class Backup
         return command;
     }
 
-    public static Command RestoreCommand()
+    public static Command RestoreCommand(IKilnComposition composition)
     {
         var dir = new Argument<DirectoryInfo>("dir") { Description = "A directory written by kiln backup." };
         var force = new Option<bool>("--force") { Description = "Replace a database and data directory that are not empty (everything in them is lost)." };
@@ -80,7 +80,7 @@ internal static class Backup
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction((parse, ct) => StartupErrors.RunAsync(async () =>
         {
-            await using var app = Build(parse.UnmatchedTokens);
+            await using var app = Build(composition, parse.UnmatchedTokens);
             var source = parse.GetValue(dir)!.FullName;
             if (!File.Exists(Path.Combine(source, Manifest)) || !File.Exists(Path.Combine(source, DumpFile)))
             {
@@ -123,7 +123,7 @@ internal static class Backup
         return command;
     }
 
-    private static WebApplication Build(IEnumerable<string> args) => KilnApp.Build([.. args, "--Kiln:Logging:StandardError=true"], b =>
+    private static WebApplication Build(IKilnComposition composition, IEnumerable<string> args) => composition.Build([.. args, "--Kiln:Logging:StandardError=true"], b =>
         b.Services.AddOptions<BackupOptions>().BindConfiguration(BackupOptions.Section).ValidateDataAnnotations().ValidateOnStart());
 
     private static string ConnectionString(WebApplication app)

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Queue;
 using Kiln.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -16,7 +16,7 @@ internal static class OperationsCommands
     public const int Unhealthy = 1;
     public const int Unreachable = 3;
 
-    public static Command Health()
+    public static Command Health(IKilnComposition composition)
     {
         var url = new Option<string?>("--url")
         {
@@ -34,7 +34,7 @@ internal static class OperationsCommands
             var seconds = parse.GetValue(timeout);
             if (parse.GetValue(url) is not { } given)
             {
-                return StartupErrors.RunAsync(() => CheckHereAsync([.. parse.UnmatchedTokens], seconds, ct));
+                return StartupErrors.RunAsync(() => CheckHereAsync(composition, [.. parse.UnmatchedTokens], seconds, ct));
             }
 
             return Uri.TryCreate(given, UriKind.Absolute, out var server) && server.Scheme is "http" or "https"
@@ -44,7 +44,7 @@ internal static class OperationsCommands
         return command;
     }
 
-    public static Command Cleanup()
+    public static Command Cleanup(IKilnComposition composition)
     {
         var command = new Command("cleanup", "Run retention now: expired assets and their files, finished jobs past their TTL or each queue's keep counts, crash leftovers.")
         {
@@ -52,8 +52,7 @@ internal static class OperationsCommands
         };
         command.SetAction((parse, ct) => StartupErrors.RunAsync(async () =>
         {
-            await using var app = KilnApp.Build([.. parse.UnmatchedTokens, "--Kiln:Logging:StandardError=true"]);
-            await KilnApp.PrepareAsync(app, ct);
+            await using var app = await composition.OpenAsync([.. parse.UnmatchedTokens, "--Kiln:Logging:StandardError=true"], ct);
             var cleanup = app.Services.GetRequiredService<CleanupService>();
             var assets = await cleanup.RemoveExpiredAssetsAsync(ct);
             var jobs = await cleanup.RemoveOldJobsAsync(ct);
@@ -88,9 +87,9 @@ internal static class OperationsCommands
     }
 
     /// <summary>Runs the readiness checks in this process: the database, the data directory's disk, ffmpeg and libvips.</summary>
-    private static async Task<int> CheckHereAsync(string[] args, double seconds, CancellationToken ct)
+    private static async Task<int> CheckHereAsync(IKilnComposition composition, string[] args, double seconds, CancellationToken ct)
     {
-        await using var app = KilnApp.Build([.. args, "--Kiln:Logging:StandardError=true"]);
+        await using var app = composition.Build([.. args, "--Kiln:Logging:StandardError=true"]);
         app.Services.GetService<IStartupValidator>()?.Validate();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(seconds));

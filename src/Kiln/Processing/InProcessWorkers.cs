@@ -1,4 +1,4 @@
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Queue;
 using Kiln.Storage;

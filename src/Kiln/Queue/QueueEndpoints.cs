@@ -1,5 +1,5 @@
 using System.ComponentModel.DataAnnotations;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Security;
 using Microsoft.AspNetCore.Http.HttpResults;

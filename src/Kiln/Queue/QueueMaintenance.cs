@@ -1,5 +1,5 @@
 using Kiln.Jobs;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Observability;
 using Microsoft.Extensions.Options;
 using Npgsql;

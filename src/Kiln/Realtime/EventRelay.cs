@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Observability;
 using Kiln.Queue;
@@ -31,7 +31,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
     private readonly QueueNotifier _notifier;
     private readonly WatchRegistry _watches;
     private readonly HubEventDispatcher _hub;
-    private readonly IServiceProvider _services;
+    private readonly JobReader _jobs;
     private readonly KilnMetrics _metrics;
     private readonly RealtimeOptions _options;
     private readonly ILogger<EventRelay> _logger;
@@ -39,9 +39,9 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
     private readonly string _ownPrefix;
     private readonly ConcurrentDictionary<Guid, long> _remoteInterest = new();
     private readonly ConcurrentQueue<Guid?> _newInterest = new();
-    private readonly ConcurrentDictionary<string, long> _remoteAllByOrigin = new(StringComparer.Ordinal);
+    private readonly OriginLeases _remoteAll = new();
+    private readonly OriginLeases _remoteNew = new();
     private readonly long _interestTtlMs;
-    private long _remoteAllUntil;
     private int _refreshRequested;
     private CancellationToken _stopping;
 
@@ -51,7 +51,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
         NodeIdentity node,
         WatchRegistry watches,
         HubEventDispatcher hub,
-        IServiceProvider services,
+        JobReader jobs,
         KilnMetrics metrics,
         IOptions<RealtimeOptions> options,
         ILogger<EventRelay> logger)
@@ -60,7 +60,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
         _notifier = notifier;
         _watches = watches;
         _hub = hub;
-        _services = services;
+        _jobs = jobs;
         _metrics = metrics;
         _options = options.Value;
         _logger = logger;
@@ -77,8 +77,6 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
         }
     }
 
-    /// <summary>Resolved on first use: the job store publishes through the event bus, which holds this listener.</summary>
-    private JobStore Jobs => field ??= _services.GetRequiredService<JobStore>();
 
     /// <summary>This process's tag on the payloads it sends.</summary>
     public string Origin { get; }
@@ -87,12 +85,16 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
     public bool RemoteWants(Guid jobId)
     {
         var now = Environment.TickCount64;
-        return Volatile.Read(ref _remoteAllUntil) > now || (_remoteInterest.TryGetValue(jobId, out var until) && until > now);
+        return _remoteAll.Active(now) || (_remoteInterest.TryGetValue(jobId, out var until) && until > now);
     }
+
+    /// <summary>Another node wants new jobs announced (one of its hub connections called <c>join-new</c>).</summary>
+    public bool RemoteWantsAnnouncements => _remoteNew.Active(Environment.TickCount64);
 
     public void OnJobEvent(JobEvent jobEvent)
     {
-        if (_options.RelayEnabled && RemoteWants(jobEvent.JobId) && !_outbound.Enqueue(jobEvent))
+        var wanted = RemoteWants(jobEvent.JobId) || (HubEventDispatcher.Announces(jobEvent) && RemoteWantsAnnouncements);
+        if (_options.RelayEnabled && wanted && !_outbound.Enqueue(jobEvent))
         {
             _metrics.Increment("kiln_realtime_events_dropped_total", "Job events dropped because a realtime queue was full.", DroppedLabels);
         }
@@ -126,9 +128,9 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
                 var changed = !_newInterest.IsEmpty;
                 _newInterest.Clear();
                 PruneRemoteInterest();
-                if (_watches.WatchesAll || _watches.Count > 0 || changed)
+                if (_watches.WatchesAll || _watches.WatchesNew || _watches.Count > 0 || changed)
                 {
-                    payloads.AddRange(RelayCodec.EncodeInterest(Origin, _watches.Jobs, _watches.WatchesAll, _options.NotifyPayloadBytes));
+                    payloads.AddRange(RelayCodec.EncodeInterest(Origin, _watches.Jobs, _watches.WatchesAll, _options.NotifyPayloadBytes, _watches.WatchesNew));
                 }
             }
             else if (!_newInterest.IsEmpty)
@@ -143,7 +145,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
                 }
 
                 // Every interest message states whether this node watches everything now, so stopping is announced too.
-                payloads.AddRange(RelayCodec.EncodeInterest(Origin, fresh, _watches.WatchesAll, _options.NotifyPayloadBytes));
+                payloads.AddRange(RelayCodec.EncodeInterest(Origin, fresh, _watches.WatchesAll, _options.NotifyPayloadBytes, _watches.WatchesNew));
             }
 
             var interestPayloads = payloads.Count;
@@ -214,16 +216,8 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
                 break;
             case RelayMessageKind.Interest:
                 var until = Environment.TickCount64 + _interestTtlMs;
-                if (message.InterestAll)
-                {
-                    _remoteAllByOrigin[message.Origin] = until;
-                }
-                else
-                {
-                    _remoteAllByOrigin.TryRemove(message.Origin, out _);
-                }
-
-                Volatile.Write(ref _remoteAllUntil, _remoteAllByOrigin.IsEmpty ? 0 : _remoteAllByOrigin.Values.Max());
+                _remoteAll.Set(message.Origin, message.InterestAll, until);
+                _remoteNew.Set(message.Origin, message.InterestNew, until);
 
                 foreach (var id in message.Interest)
                 {
@@ -254,7 +248,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
     {
         try
         {
-            var job = await Jobs.GetAsync(e.JobId, null, _stopping);
+            var job = await _jobs.GetAsync(e.JobId, null, _stopping);
             if (job is null)
             {
                 return;
@@ -291,12 +285,7 @@ internal sealed class EventRelay : BackgroundService, IJobEventListener
             }
         }
 
-        foreach (var (origin, until) in _remoteAllByOrigin)
-        {
-            if (until <= now)
-            {
-                _remoteAllByOrigin.TryRemove(new KeyValuePair<string, long>(origin, until));
-            }
-        }
+        _remoteAll.Prune(now);
+        _remoteNew.Prune(now);
     }
 }

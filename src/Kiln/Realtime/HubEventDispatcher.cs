@@ -22,7 +22,7 @@ internal sealed class HubEventDispatcher : BackgroundService, IJobEventListener
 
     private readonly IHubContext<JobsHub> _hub;
     private readonly WatchRegistry _watches;
-    private readonly IServiceProvider _services;
+    private readonly JobReader _jobs;
     private readonly KilnMetrics _metrics;
     private readonly RealtimeOptions _options;
     private readonly ILogger<HubEventDispatcher> _logger;
@@ -32,14 +32,14 @@ internal sealed class HubEventDispatcher : BackgroundService, IJobEventListener
     public HubEventDispatcher(
         IHubContext<JobsHub> hub,
         WatchRegistry watches,
-        IServiceProvider services,
+        JobReader jobs,
         KilnMetrics metrics,
         IOptions<RealtimeOptions> options,
         ILogger<HubEventDispatcher> logger)
     {
         _hub = hub;
         _watches = watches;
-        _services = services;
+        _jobs = jobs;
         _metrics = metrics;
         _options = options.Value;
         _logger = logger;
@@ -51,20 +51,27 @@ internal sealed class HubEventDispatcher : BackgroundService, IJobEventListener
         }
     }
 
-    /// <summary>
-    /// Resolved on first use: the job store publishes events through the event bus, which holds this listener, so
-    /// taking it in the constructor would be a cycle.
-    /// </summary>
-    private JobStore Jobs => field ??= _services.GetRequiredService<JobStore>();
 
     public static string JobGroup(Guid jobId) => "job:" + jobId.ToString("D");
+
+    /// <summary>Admins hearing of every new job (<c>join-new</c>), without following every job's progress.</summary>
+    public const string NewGroup = "jobs:new";
+
+    /// <summary>A client key hearing of its own new jobs (<c>join-new</c>).</summary>
+    public static string OwnerNewGroup(Guid ownerId) => "owner:" + ownerId.ToString("D") + ":new";
+
+    /// <summary>
+    /// Whether <see cref="NewGroup"/> (and the owner's group) hears an event: a new (or requeued) job, or a new or
+    /// activated transcript version, whose edits travel under the asset id that nobody joins as a job.
+    /// </summary>
+    public static bool Announces(JobEvent jobEvent) => jobEvent.Type is JobEventType.Queued or JobEventType.TranscriptUpdated;
 
     public void OnJobEvent(JobEvent jobEvent) => Deliver(jobEvent);
 
     /// <summary>Queues an event for the hub clients watching its job; never blocks.</summary>
     public void Deliver(JobEvent jobEvent)
     {
-        if (!_watches.WatchesAll && !_watches.IsWatched(jobEvent.JobId))
+        if (!_watches.WatchesAll && !_watches.IsWatched(jobEvent.JobId) && !(_watches.WatchesNew && Announces(jobEvent)))
         {
             return;
         }
@@ -159,7 +166,7 @@ internal sealed class HubEventDispatcher : BackgroundService, IJobEventListener
         if (jobEvent.Type == JobEventType.Queued && data["position"] is null && watched)
         {
             // The queue announces new jobs without a position (computing it costs a count); a watcher gets it.
-            data = new JsonObject { ["jobId"] = jobEvent.JobId, ["position"] = await Jobs.QueuePositionAsync(jobEvent.JobId, ct) };
+            data = new JsonObject { ["jobId"] = jobEvent.JobId, ["position"] = await _jobs.QueuePositionAsync(jobEvent.JobId, ct) };
         }
 
         if (watched)
@@ -176,6 +183,16 @@ internal sealed class HubEventDispatcher : BackgroundService, IJobEventListener
         {
             await _hub.Clients.Group(AllGroup).SendAsync(jobEvent.Type, data, ct);
         }
+
+        if (_watches.WatchesNew && Announces(jobEvent))
+        {
+            // A connection in both the job's group and a "new" group hears the announcement twice; pages key by job id.
+            await _hub.Clients.Group(NewGroup).SendAsync(jobEvent.Type, data, ct);
+            if (jobEvent.OwnerId is { } owner)
+            {
+                await _hub.Clients.Group(OwnerNewGroup(owner)).SendAsync(jobEvent.Type, data, ct);
+            }
+        }
     }
 
     private async Task ReconcileAsync(Guid jobId, CancellationToken ct)
@@ -188,7 +205,7 @@ internal sealed class HubEventDispatcher : BackgroundService, IJobEventListener
                 return;
             }
 
-            var job = await Jobs.GetAsync(jobId, null, ct);
+            var job = await _jobs.GetAsync(jobId, null, ct);
             if (job is null || !JobState.IsTerminal(job.State) || watch.TerminalSent)
             {
                 return;

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Security;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;

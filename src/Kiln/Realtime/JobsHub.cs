@@ -30,12 +30,13 @@ internal sealed record JobStatus(
 /// </summary>
 [Authorize(Policy = SecurityExtensions.ClientPolicy)]
 internal sealed class JobsHub(
-    JobStore jobs, WatchRegistry watches, HubEventDispatcher dispatcher, HubKeyWatcher keyWatcher, IOptions<RealtimeOptions> options) : Hub
+    JobReader jobs, WatchRegistry watches, HubEventDispatcher dispatcher, HubKeyWatcher keyWatcher, IOptions<RealtimeOptions> options) : Hub
 {
     public const string Path = "/hubs/jobs";
 
     private const string JoinedKey = "kiln.jobs";
     private const string AllKey = "kiln.all";
+    private const string NewKey = "kiln.new";
 
     /// <summary>Follows a job: adds the caller to its group and returns its current state.</summary>
     [HubMethodName("join-job")]
@@ -131,6 +132,38 @@ internal sealed class JobsHub(
         return true;
     }
 
+    /// <summary>
+    /// Hears <c>job-queued</c> for every new (or requeued) job the caller may see (an admin: all; a client key: its
+    /// own), without following every job: a page that lists jobs follows the rows it shows (<c>join-job</c>) and
+    /// learns of new ones here.
+    /// </summary>
+    [HubMethodName("join-new")]
+    public async Task<bool> JoinNew()
+    {
+        if (Context.Items.ContainsKey(NewKey))
+        {
+            return false;
+        }
+
+        Context.Items[NewKey] = true;
+        watches.AddNew();
+        await Groups.AddToGroupAsync(Context.ConnectionId, NewGroupOfCaller(), Context.ConnectionAborted);
+        return true;
+    }
+
+    [HubMethodName("leave-new")]
+    public async Task<bool> LeaveNew()
+    {
+        if (!Context.Items.Remove(NewKey))
+        {
+            return false;
+        }
+
+        watches.RemoveNew();
+        await Groups.RemoveFromGroupAsync(Context.ConnectionId, NewGroupOfCaller(), Context.ConnectionAborted);
+        return true;
+    }
+
     public override Task OnConnectedAsync()
     {
         watches.Connected(Context.ConnectionId);
@@ -153,8 +186,16 @@ internal sealed class JobsHub(
             watches.RemoveAll();
         }
 
+        if (Context.Items.Remove(NewKey))
+        {
+            watches.RemoveNew();
+        }
+
         return base.OnDisconnectedAsync(exception);
     }
+
+    private string NewGroupOfCaller() =>
+        Context.User!.OwnerScope() is { } owner ? HubEventDispatcher.OwnerNewGroup(owner) : HubEventDispatcher.NewGroup;
 
     private HashSet<Guid> Joined()
     {

@@ -30,7 +30,8 @@ internal sealed record RelayMessage(
     RelayMessageKind Kind,
     IReadOnlyList<RelayedEvent> Events,
     IReadOnlyList<Guid> Interest,
-    bool InterestAll);
+    bool InterestAll,
+    bool InterestNew = false);
 
 /// <summary>
 /// Encodes job events and watch interest into NOTIFY payloads under PostgreSQL's 8000-byte limit, and decodes
@@ -52,9 +53,10 @@ internal static class RelayCodec
         return Pack(header, "]}", items, maxBytes);
     }
 
-    public static List<string> EncodeInterest(string origin, IEnumerable<Guid> jobs, bool all, int maxBytes)
+    public static List<string> EncodeInterest(string origin, IEnumerable<Guid> jobs, bool all, int maxBytes, bool announcements = false)
     {
-        var header = OriginPrefix + Quote(origin) + ",\"a\":" + (all ? "true" : "false") + ",\"i\":[";
+        // "n": the node wants new jobs announced (join-new) even when it follows neither them nor everything.
+        var header = OriginPrefix + Quote(origin) + ",\"a\":" + (all ? "true" : "false") + (announcements ? ",\"n\":true" : "") + ",\"i\":[";
         var payloads = Pack(header, "]}", jobs.Select(j => "\"" + j.ToString("D") + "\""), maxBytes);
         return payloads.Count > 0 ? payloads : [header + "]}"];
     }
@@ -90,7 +92,8 @@ internal static class RelayCodec
         {
             var ids = interest.Select(i => i is JsonValue v && v.TryGetValue<Guid>(out var id) ? id : Guid.Empty).Where(id => id != Guid.Empty).ToList();
             var all = root["a"] is JsonValue a && a.TryGetValue<bool>(out var b) && b;
-            return new RelayMessage(origin, RelayMessageKind.Interest, [], ids, all);
+            var announcements = root["n"] is JsonValue n && n.TryGetValue<bool>(out var wantsNew) && wantsNew;
+            return new RelayMessage(origin, RelayMessageKind.Interest, [], ids, all, announcements);
         }
 
         if (root["e"] is not JsonArray array)

@@ -13,11 +13,15 @@ internal sealed class WatchRegistry
     private readonly ConcurrentDictionary<string, byte> _connections = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private int _all;
+    private int _new;
 
-    /// <summary>Raised when a job gains its first watcher (the id), or when watching everything starts or stops (null).</summary>
+    /// <summary>Raised when a job gains its first watcher (the id), or when watching everything or new jobs starts or stops (null).</summary>
     public event Action<Guid?>? Changed;
 
     public bool WatchesAll => Volatile.Read(ref _all) > 0;
+
+    /// <summary>Some connection wants new jobs announced (<c>join-new</c>) without following every job.</summary>
+    public bool WatchesNew => Volatile.Read(ref _new) > 0;
 
     /// <summary>Ids of the hub connections open on this node (a snapshot).</summary>
     public ICollection<string> Connections => _connections.Keys;
@@ -66,20 +70,28 @@ internal sealed class WatchRegistry
         }
     }
 
-    public void AddAll()
+    public void AddAll() => Increment(ref _all);
+
+    public void RemoveAll() => Decrement(ref _all);
+
+    public void AddNew() => Increment(ref _new);
+
+    public void RemoveNew() => Decrement(ref _new);
+
+    private void Increment(ref int count)
     {
-        if (Interlocked.Increment(ref _all) == 1)
+        if (Interlocked.Increment(ref count) == 1)
         {
             Changed?.Invoke(null);
         }
     }
 
-    public void RemoveAll()
+    private void Decrement(ref int count)
     {
-        var left = Interlocked.Decrement(ref _all);
+        var left = Interlocked.Decrement(ref count);
         if (left < 0)
         {
-            Interlocked.Exchange(ref _all, 0);
+            Interlocked.Exchange(ref count, 0);
         }
         else if (left == 0)
         {

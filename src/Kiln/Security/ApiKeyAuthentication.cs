@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using Kiln.Hosting;
+using Kiln.Core;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Caching.Memory;

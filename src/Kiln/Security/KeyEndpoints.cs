@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using Kiln.Hosting;
+using Kiln.Core;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Kiln.Security;

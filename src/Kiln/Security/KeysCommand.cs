@@ -1,12 +1,12 @@
 using System.CommandLine;
-using Kiln.Hosting;
+using Kiln.Core;
 
 namespace Kiln.Security;
 
 /// <summary><c>kiln keys create|list|revoke</c>: manage API keys and worker tokens from the shell.</summary>
 internal static class KeysCommand
 {
-    public static Command Create()
+    public static Command Create(IKilnComposition composition)
     {
         var keys = new Command("keys", "Create, list and revoke API keys and worker tokens.");
 
@@ -14,7 +14,7 @@ internal static class KeysCommand
         var role = new Option<string>("--role") { Description = "admin, client or worker.", DefaultValueFactory = _ => Roles.Client };
         role.AcceptOnlyFromAmong(Roles.Admin, Roles.Client, Roles.Worker);
         var create = new Command("create", "Create a key and print its secret once.") { name, role };
-        create.SetAction((parse, ct) => WithStoreAsync(async store =>
+        create.SetAction((parse, ct) => WithStoreAsync(composition, async store =>
         {
             var created = await store.CreateAsync(parse.GetValue(name)!, parse.GetValue(role)!, ct);
             Console.WriteLine(created.Secret);
@@ -23,7 +23,7 @@ internal static class KeysCommand
         }, ct));
 
         var list = new Command("list", "List keys (never their secrets).");
-        list.SetAction((parse, ct) => WithStoreAsync(async store =>
+        list.SetAction((parse, ct) => WithStoreAsync(composition, async store =>
         {
             foreach (var key in await store.ListAsync(null, ct))
             {
@@ -35,7 +35,7 @@ internal static class KeysCommand
 
         var id = new Argument<string>("id") { Description = "The key's id or printed prefix." };
         var revoke = new Command("revoke", "Revoke a key; it stops working within seconds.") { id };
-        revoke.SetAction((parse, ct) => WithStoreAsync(async store =>
+        revoke.SetAction((parse, ct) => WithStoreAsync(composition, async store =>
         {
             var revoked = await store.RevokeAsync(parse.GetValue(id)!, ct);
             if (revoked is null)
@@ -54,10 +54,9 @@ internal static class KeysCommand
         return keys;
     }
 
-    private static Task<int> WithStoreAsync(Func<ApiKeyStore, Task<int>> action, CancellationToken ct) => StartupErrors.RunAsync(async () =>
+    private static Task<int> WithStoreAsync(IKilnComposition composition, Func<ApiKeyStore, Task<int>> action, CancellationToken ct) => StartupErrors.RunAsync(async () =>
     {
-        await using var app = KilnApp.Build(["--Kiln:Logging:StandardError=true"]);
-        await KilnApp.PrepareAsync(app, ct);
+        await using var app = await composition.OpenAsync(["--Kiln:Logging:StandardError=true"], ct);
         return await action(app.Services.GetRequiredService<ApiKeyStore>());
     });
 }

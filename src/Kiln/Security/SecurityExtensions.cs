@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Tus;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;

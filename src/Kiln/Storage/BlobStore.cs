@@ -1,4 +1,4 @@
-using Kiln.Hosting;
+using Kiln.Core;
 using Microsoft.Extensions.Options;
 
 namespace Kiln.Storage;

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Kiln.Assets;
-using Kiln.Hosting;
+using Kiln.Core;
 using Microsoft.Extensions.Options;
 using Npgsql;
 

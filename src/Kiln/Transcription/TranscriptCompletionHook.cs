@@ -40,7 +40,7 @@ internal sealed class TranscriptCompletionHook : IJobCompletionHook
 /// <summary>The hub's <c>transcript-updated</c> event, built in one place for AUTO runs and people's edits.</summary>
 internal static class TranscriptEvents
 {
-    public const string Type = "transcript-updated";
+    public const string Type = JobEventType.TranscriptUpdated;
 
     /// <param name="eventKey">The job the event travels under: the transcription job, or the asset id for an edit.</param>
     public static JobEvent Updated(Guid eventKey, Guid? ownerId, Guid assetId, TranscriptVersion version) =>

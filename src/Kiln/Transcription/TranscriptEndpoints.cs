@@ -1,6 +1,6 @@
 using System.Security.Claims;
 using Kiln.Assets;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Media.Transcription;
 using Kiln.Security;

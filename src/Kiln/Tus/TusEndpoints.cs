@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Security.Claims;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;

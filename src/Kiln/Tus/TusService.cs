@@ -1,5 +1,5 @@
 using Kiln.Assets;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Observability;
 using Kiln.Storage;
 using Microsoft.AspNetCore.Http.Features;

@@ -1,5 +1,5 @@
 using System.Net;
-using Kiln.Hosting;
+using Kiln.Core;
 using Microsoft.Extensions.Options;
 
 namespace Kiln.Web;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.WebSockets;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Processing;
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Processing;
 using Kiln.Security;
 using Microsoft.Extensions.Options;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Observability;
 using Kiln.Processing;
 using Kiln.Security;
@@ -15,7 +15,7 @@ internal static class WorkerCommand
 {
     public const string TokenVariable = "KILN_WORKER_TOKEN";
 
-    public static Command Create()
+    public static Command Create(IKilnComposition composition)
     {
         var server = new Option<string>("--server") { Description = "The server's base URL, e.g. https://kiln.example:8080.", Required = true };
         var token = new Option<string?>("--token") { Description = $"A worker token (kiln_wt_…). Defaults to ${TokenVariable}, which keeps it out of the process list." };
@@ -52,18 +52,18 @@ internal static class WorkerCommand
             }
 
             return await RunAsync(
-                [.. parse.UnmatchedTokens], serverUri, secret, parse.GetValue(name)!, slotCount,
+                composition, [.. parse.UnmatchedTokens], serverUri, secret, parse.GetValue(name)!, slotCount,
                 parse.GetValue(kinds)?.SelectMany(k => k.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray(), parse.GetValue(workDir), TimeSpan.FromSeconds(timeout), ct);
         });
         return command;
     }
 
     /// <summary><c>kiln workers token create|list|revoke</c>.</summary>
-    public static Command CreateAdmin()
+    public static Command CreateAdmin(IKilnComposition composition)
     {
         var name = new Option<string>("--name") { Description = "A label for the token.", Required = true };
         var create = new Command("create", "Create a worker token and print it once.") { name };
-        create.SetAction((parse, ct) => WithKeysAsync(parse, async keys =>
+        create.SetAction((parse, ct) => WithKeysAsync(composition, parse, async keys =>
         {
             var created = await keys.CreateAsync(parse.GetValue(name)!, Roles.Worker, ct);
             Console.WriteLine(created.Secret);
@@ -72,7 +72,7 @@ internal static class WorkerCommand
         }, ct));
 
         var list = new Command("list", "List worker tokens (never their secrets).");
-        list.SetAction((parse, ct) => WithKeysAsync(parse, async keys =>
+        list.SetAction((parse, ct) => WithKeysAsync(composition, parse, async keys =>
         {
             foreach (var key in await keys.ListAsync(Roles.Worker, ct))
             {
@@ -84,7 +84,7 @@ internal static class WorkerCommand
 
         var id = new Argument<string>("id") { Description = "The token's id or printed prefix." };
         var revoke = new Command("revoke", "Revoke a worker token; its workers are disconnected within seconds.") { id };
-        revoke.SetAction((parse, ct) => WithKeysAsync(parse, async keys =>
+        revoke.SetAction((parse, ct) => WithKeysAsync(composition, parse, async keys =>
         {
             var wanted = parse.GetValue(id)!;
             var match = (await keys.ListAsync(Roles.Worker, ct)).FirstOrDefault(k => k.RevokedAt is null && (k.Id.ToString() == wanted || k.Prefix == wanted));
@@ -111,9 +111,9 @@ internal static class WorkerCommand
     }
 
     private static async Task<int> RunAsync(
-        string[] configArgs, Uri server, string token, string name, int slots, string[]? kinds, string? workDir, TimeSpan shutdownTimeout, CancellationToken ct)
+        IKilnComposition composition, string[] configArgs, Uri server, string token, string name, int slots, string[]? kinds, string? workDir, TimeSpan shutdownTimeout, CancellationToken ct)
     {
-        await using var host = BuildHost(configArgs);
+        await using var host = BuildHost(composition, configArgs);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Kiln.Worker");
         try
         {
@@ -176,18 +176,17 @@ internal static class WorkerCommand
     }
 
     /// <summary>The same handlers, options and logging as the server, without its database, web server or data directory.</summary>
-    private static WebApplication BuildHost(string[] configArgs)
+    private static WebApplication BuildHost(IKilnComposition composition, string[] configArgs)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = configArgs, ContentRootPath = AppContext.BaseDirectory });
         builder.AddKilnObservability();
-        builder.AddKilnJobKinds();
+        composition.AddJobKinds(builder);
         return builder.Build();
     }
 
-    private static async Task<int> WithKeysAsync(ParseResult parse, Func<ApiKeyStore, Task<int>> action, CancellationToken ct)
+    private static async Task<int> WithKeysAsync(IKilnComposition composition, ParseResult parse, Func<ApiKeyStore, Task<int>> action, CancellationToken ct)
     {
-        await using var app = KilnApp.Build([.. parse.UnmatchedTokens]);
-        await KilnApp.PrepareAsync(app, ct);
+        await using var app = await composition.OpenAsync([.. parse.UnmatchedTokens], ct);
         return await action(app.Services.GetRequiredService<ApiKeyStore>());
     }
 

@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Observability;
 using Kiln.Processing;
 using Kiln.Security;

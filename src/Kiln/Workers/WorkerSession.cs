@@ -1,6 +1,6 @@
 using System.Net.WebSockets;
 using System.Text.Json;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Observability;
 using Kiln.Processing;

@@ -1,5 +1,5 @@
 using System.Net.WebSockets;
-using Kiln.Hosting;
+using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Observability;
 using Kiln.Processing;

@@ -1,3 +1,4 @@
+using Kiln.Core;
 using Kiln.Hosting;
 using Kiln.Tests.Api.Support;
 using Kiln.Tests.Infrastructure;

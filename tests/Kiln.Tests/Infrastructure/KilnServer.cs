@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Kiln.Core;
 using Kiln.Hosting;
 using Kiln.Security;
 using Microsoft.AspNetCore.Builder;

@@ -68,6 +68,17 @@ public sealed class RelayCodecTests
     }
 
     [Fact]
+    public void Interest_says_whether_the_node_wants_new_jobs_announced()
+    {
+        var wants = RelayCodec.Decode(Assert.Single(RelayCodec.EncodeInterest("node", [], all: false, 7900, announcements: true)))!;
+        var not = RelayCodec.Decode(Assert.Single(RelayCodec.EncodeInterest("node", [], all: false, 7900)))!;
+
+        Assert.True(wants.InterestNew);
+        Assert.False(wants.InterestAll);
+        Assert.False(not.InterestNew);
+    }
+
+    [Fact]
     public void A_payload_starts_with_its_origin_even_for_names_outside_ascii()
     {
         var origin = "nœud-été#ab12";

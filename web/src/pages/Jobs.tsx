@@ -35,7 +35,6 @@ export function JobsPage() {
   const load = useCallback(async () => {
     try {
       const d = await loadPage(filters, page, pageSize);
-      for (const j of d.items) if (!TERMINAL.has(j.state)) live.watch(j.id);
       store.reset(d.items);
       setData({ ids: d.items.map((j) => j.id), total: d.total });
       setNewJobs(0);
@@ -46,6 +45,8 @@ export function JobsPage() {
   }, [key]); // eslint-style: the key holds every filter
   useEffect(() => { void load(); }, [load]);
   usePolling(load, 3000);
+  // This page hears of new jobs and follows only the rows it shows (JobRows), not every job's progress.
+  useEffect(() => live.narrow(), []);
 
   // Events arrive up to hundreds a second: the row store applies them per frame and wakes only the changed rows.
   useEffect(() => {
@@ -121,6 +122,12 @@ export function JobsPage() {
 function JobRows({ ids, store, onError }: { ids: string[]; store: JobRowStore; onError(e: string): void }) {
   const body = useRef<HTMLTableSectionElement>(null);
   const { start, end, rowHeight } = useRowWindow(ids.length, body);
+  // Follow the rows in the window (joining returns each job's state now, so a row scrolled back in is current).
+  // A short pause first: a fast scroll passes hundreds of rows that need not be joined and left again.
+  useEffect(() => {
+    const t = window.setTimeout(() => live.follow(ids.slice(start, end)), 80);
+    return () => window.clearTimeout(t);
+  }, [ids, start, end]);
   return (
     <tbody ref={body}>
       {start > 0 && <Spacer height={start * rowHeight} />}

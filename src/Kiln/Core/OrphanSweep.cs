@@ -1,6 +1,6 @@
 using Kiln.Media.ChildProcesses;
 
-namespace Kiln.Hosting;
+namespace Kiln.Core;
 
 /// <summary>At start (server and <c>kiln worker</c>): kill tools a previous, dead Kiln left running.</summary>
 internal static class OrphanSweep

@@ -1,4 +1,4 @@
-namespace Kiln.Hosting;
+namespace Kiln.Core;
 
 internal static class TimerTicks
 {

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Kiln.Hosting;
+namespace Kiln.Core;
 
 /// <summary>Top-level settings, section <c>Kiln</c> (environment prefix <c>Kiln__</c>).</summary>
 internal sealed class KilnOptions : IValidatableObject

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 
-namespace Kiln.Hosting;
+namespace Kiln.Core;
 
 /// <summary>The one check of <c>page</c>/<c>pageSize</c> query values, shared by every paged endpoint.</summary>
 internal static class Paging

@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
-namespace Kiln.Hosting;
+namespace Kiln.Core;
 
 /// <summary>
 /// Problem details with a stable <c>errorCode</c> extension: clients branch on the code, people read the detail.

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Kiln.Hosting;
+namespace Kiln.Core;
 
 /// <summary>The server cannot start as configured; the message says which setting to change.</summary>
 internal sealed class KilnStartupException(string message, Exception? inner = null) : Exception(message, inner);

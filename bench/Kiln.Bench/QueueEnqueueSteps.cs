@@ -28,7 +28,7 @@ internal static class QueueEnqueueSteps
         var asyncCsb = new NpgsqlConnectionStringBuilder(connectionString) { Options = "-c synchronous_commit=off", MaxPoolSize = 4 };
         await using var asyncSource = DataExtensions.CreateDataSource(asyncCsb.ConnectionString);
         var notFlushed = new JobStore(
-            asyncSource, services.GetRequiredService<QueueWakeups>(), services.GetRequiredService<IJobEventSink>(),
+            asyncSource, services.GetRequiredService<JobReader>(), services.GetRequiredService<QueueWakeups>(), services.GetRequiredService<IJobEventSink>(),
             services.GetRequiredService<IOptions<QueueOptions>>(), TimeProvider.System);
         // Npgsql resets a pooled connection's session (RESET ALL, UNLISTEN *, DISCARD TEMP …, sent ahead of the next
         // command) unless told not to: what that costs the server is the difference between these two round trips.

@@ -35,7 +35,7 @@ public sealed class EnqueueClockTests : IAsyncLifetime
         });
         var options = _server.Get<IOptions<QueueOptions>>();
         var dataSource = _server.Get<NpgsqlDataSource>();
-        _jobs = new JobStore(dataSource, _server.Get<QueueWakeups>(), _server.Get<IJobEventSink>(), options, _clock);
+        _jobs = new JobStore(dataSource, _server.Get<JobReader>(), _server.Get<QueueWakeups>(), _server.Get<IJobEventSink>(), options, _clock);
         _leaser = new JobLeaser(dataSource, _server.Get<LeaseRegistry>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), options, _clock);
         _dispatcher = new JobDispatcher(
             dataSource, _leaser, _server.Get<LeaseRegistry>(), _server.Get<CompletionWriter>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), options, _clock);
@@ -118,7 +118,7 @@ public sealed class EnqueueClockTests : IAsyncLifetime
         _clock.Advance(TimeSpan.FromMinutes(5));
         Assert.True(await _dispatcher.FailAsync(new FailureReport(job.Id, first.LeaseId, "flaky", "try again"), CancellationToken.None));
 
-        var attempt = Assert.Single(await _jobs.HistoryAsync(job.Id, CancellationToken.None));
+        var attempt = Assert.Single(await _server.Get<JobReader>().HistoryAsync(job.Id, CancellationToken.None));
         Assert.Equal("failed", attempt.Outcome);
         Assert.Equal(leasedAt, attempt.StartedAt, TimeSpan.FromMilliseconds(1));
         Assert.Equal(leasedAt.AddMinutes(5), attempt.FinishedAt!.Value, TimeSpan.FromMilliseconds(1));

@@ -131,18 +131,7 @@ want_e2e() {
 cmd_run() {
   ensure_packages
   build_web
-  local data="${KILN_DATA_DIR:-$ROOT/data}"
-  mkdir -p "$data"
-  export Kiln__DataDirectory="$data"
-  if [[ -z "${ConnectionStrings__Kiln:-}" && -z "${KILN_CONNECTION_STRING:-}" ]]; then
-    local pgdir port
-    pgdir="$(pg_home_for "$data/pg")"
-    port="${KILN_PG_PORT:-5544}"
-    start_pg "$pgdir" "$port"
-    trap "stop_pg '$pgdir'" EXIT
-    export ConnectionStrings__Kiln="Host=127.0.0.1;Port=$port;Username=postgres;Password=$(pg_password "$pgdir");Database=kiln"
-    log "private PostgreSQL on 127.0.0.1:$port (cluster in $pgdir)"
-  fi
+  use_private_pg
   dotnet build "$ROOT/src/Kiln/Kiln.csproj" -c Release -nologo -v q
   dotnet "$ROOT/src/Kiln/bin/Release/net10.0/kiln.dll" serve --urls "${KILN_URLS:-http://127.0.0.1:8080}" "$@"
 }
@@ -190,7 +179,8 @@ cmd_test() {
 # They find the private PostgreSQL of ./data exactly as `run` does: reuse it when `run` has it up, else start it for
 # the command and stop it afterwards. ConnectionStrings__Kiln set means an external database, used as is.
 
-# use_private_pg: exports Kiln__DataDirectory and ConnectionStrings__Kiln the way cmd_run does.
+# use_private_pg: exports Kiln__DataDirectory and ConnectionStrings__Kiln for `run` and the operations commands:
+# the given database, or the private cluster of ./data (reused when it is up, else started and stopped on exit).
 use_private_pg() {
   local data="${KILN_DATA_DIR:-$ROOT/data}"
   mkdir -p "$data"
@@ -208,7 +198,7 @@ use_private_pg() {
   else
     start_pg "$pgdir" "$port"
     trap "stop_pg '$pgdir'" EXIT
-    log "started the private PostgreSQL on 127.0.0.1:$port for this command"
+    log "started the private PostgreSQL on 127.0.0.1:$port (cluster in $pgdir)"
   fi
   export ConnectionStrings__Kiln="Host=127.0.0.1;Port=$port;Username=postgres;Password=$(pg_password "$pgdir");Database=kiln"
 }

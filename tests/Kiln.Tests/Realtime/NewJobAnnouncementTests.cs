@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Kiln.Jobs;
 using Kiln.Security;
@@ -75,6 +76,28 @@ public sealed class NewJobAnnouncementTests : IAsyncLifetime
         await DeliveredEverythingAboutAsync(everything, jobId, lister);
 
         Assert.Empty(lister.EventsFor(jobId));
+    }
+
+    [Fact]
+    public async Task A_transcript_edit_is_announced_to_its_owner_on_join_new_and_not_to_another_client()
+    {
+        var (key, _) = await ClientKeyAsync("editor");
+        var (otherKey, _) = await ClientKeyAsync("bystander");
+        using var http = _server.CreateClient(key);
+        var asset = (await _server.UploadAsync([("notes.txt", "plain text, no media"u8.ToArray())], client: http))["assets"]![0]!["id"]!.GetValue<Guid>();
+        await using var owner = await RecordingHubClient.ConnectAsync(_server.BaseAddress, key);
+        await using var other = await RecordingHubClient.ConnectAsync(_server.BaseAddress, otherKey);
+        await owner.InvokeAsync("join-new");
+        await other.InvokeAsync("join-new");
+
+        using var edit = await http.PutAsJsonAsync($"/api/assets/{asset}/transcripts", new { text = "Written by hand." });
+        edit.EnsureSuccessStatusCode();
+
+        var heard = await owner.WaitForAsync("transcript-updated", e => e!["assetId"]!.GetValue<Guid>() == asset);
+        Assert.Equal("MANUAL", heard.Payload!["source"]!.GetValue<string>());
+        Assert.Equal(1, heard.Payload!["version"]!.GetValue<int>());
+        await other.InvokeAsync("leave-job", Guid.NewGuid());
+        Assert.Empty(other.EventsFor(asset));
     }
 
     /// <summary>Once the admin following everything heard the job end, anything meant for the client is ahead of one more answer.</summary>

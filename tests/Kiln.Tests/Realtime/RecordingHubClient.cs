@@ -18,7 +18,7 @@ public sealed class RecordingHubClient : IAsyncDisposable
 {
     /// <summary>Every method the hub calls on clients; a message to a method without a handler would be dropped.</summary>
     private static readonly string[] Targets =
-        [JobEventType.Queued, JobEventType.Update, JobEventType.Progress, JobEventType.Completed, JobEventType.Error, ShutdownNotifier.Method];
+        [JobEventType.Queued, JobEventType.Update, JobEventType.Progress, JobEventType.Completed, JobEventType.Error, JobEventType.TranscriptUpdated, ShutdownNotifier.Method];
 
     /// <summary>Generous: the suite shares two cores with PostgreSQL and other test servers.</summary>
     private static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(60);

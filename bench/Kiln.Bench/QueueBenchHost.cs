@@ -20,18 +20,26 @@ internal sealed class QueueBenchHost : IAsyncDisposable
     private readonly BenchProbe _probe;
     private string? _postmasterPidFile;
 
-    private QueueBenchHost(WebApplication app, string adminConnectionString, string database, string dataDirectory, BenchProbe probe)
+    private QueueBenchHost(WebApplication app, string connectionString, string adminConnectionString, string database, string dataDirectory, BenchProbe probe)
     {
         _app = app;
+        ConnectionString = connectionString;
         _adminConnectionString = adminConnectionString;
         _database = database;
         _dataDirectory = dataDirectory;
         _probe = probe;
     }
 
+    /// <summary>The host's own database.</summary>
+    public string ConnectionString { get; }
+
+    public IServiceProvider Services => _app.Services;
+
     private JobStore Jobs => _app.Services.GetRequiredService<JobStore>();
 
-    public static async Task<QueueBenchHost> StartAsync(string connectionString, int slots, string? postmasterPidFile, CancellationToken ct)
+    /// <param name="settings">More configuration, as <c>--Key=value</c> arguments (e.g. <c>--Kiln:Queue:DurableLeases=true</c>).</param>
+    public static async Task<QueueBenchHost> StartAsync(
+        string connectionString, int slots, string? postmasterPidFile, CancellationToken ct, IReadOnlyList<string>? settings = null)
     {
         var database = "kiln_bench_" + Guid.NewGuid().ToString("N")[..12];
         var csb = new NpgsqlConnectionStringBuilder(connectionString) { Database = database, MaxPoolSize = 50 };
@@ -50,6 +58,7 @@ internal sealed class QueueBenchHost : IAsyncDisposable
                 "--Kiln:Workers:Slots:video=0",
                 "--Kiln:Workers:Slots:audio=0",
                 $"--Kiln:Workers:Slots:{BenchJobs.Queue}={slots}",
+                .. settings ?? [],
             ],
             b =>
             {
@@ -60,7 +69,7 @@ internal sealed class QueueBenchHost : IAsyncDisposable
         await KilnApp.PrepareAsync(app, ct);
         await app.StartAsync(ct);
         await app.Services.GetRequiredService<QueueNotifier>().Listening.WaitAsync(ct);
-        return new QueueBenchHost(app, admin, database, data, probe) { _postmasterPidFile = postmasterPidFile };
+        return new QueueBenchHost(app, csb.ConnectionString, admin, database, data, probe) { _postmasterPidFile = postmasterPidFile };
     }
 
     public static async Task<(string Version, string Fsync, string SynchronousCommit, string FullPageWrites)> DurabilityAsync(string connectionString, CancellationToken ct)
@@ -110,6 +119,8 @@ internal sealed class QueueBenchHost : IAsyncDisposable
     {
         var enqueueMs = new double[samples];
         var startMs = new double[samples];
+        var cpu = 0.0;
+        var postgres = (double?)0;
 
         // A few unmeasured jobs first: connections opened, statements prepared, code jitted.
         for (var i = -50; i < samples; i++)
@@ -122,6 +133,12 @@ internal sealed class QueueBenchHost : IAsyncDisposable
             var afterEnqueue = Stopwatch.GetTimestamp();
             var startedAt = await started.WaitAsync(TimeSpan.FromSeconds(30), ct);
             await completed.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            if (i == 0)
+            {
+                cpu = BenchJobs.ProcessCpuSeconds();
+                postgres = BenchJobs.PostgresCpuSeconds(_postmasterPidFile);
+            }
+
             if (i >= 0)
             {
                 enqueueMs[i] = Stopwatch.GetElapsedTime(before, afterEnqueue).TotalMilliseconds;
@@ -129,7 +146,11 @@ internal sealed class QueueBenchHost : IAsyncDisposable
             }
         }
 
-        return new LatencyResult(samples, enqueueMs, startMs);
+        return new LatencyResult(samples, enqueueMs, startMs)
+        {
+            CpuUsPerJob = (BenchJobs.ProcessCpuSeconds() - cpu) * 1e6 / samples,
+            PostgresCpuUsPerJob = (BenchJobs.PostgresCpuSeconds(_postmasterPidFile) - postgres) * 1e6 / samples,
+        };
     }
 
     public async ValueTask DisposeAsync()

@@ -14,7 +14,9 @@ namespace Kiln.Bench;
 /// <item>latency: one job at a time on an idle queue, from the enqueue call to the handler starting.</item>
 /// </list>
 /// <c>queue [--pg CONNSTR] [--jobs 100000] [--rounds 3] [--slots 256] [--chunk 5000] [--samples 2000] [--warmup 30000] [--only throughput|latency]
-/// [--pg-pid-file PATH]</c>. The connection string defaults to KILN_BENCH_PG, then /var/tmp/benchpg.connstr; the
+/// [--pg-pid-file PATH] [--steps] [--durable-leases]</c>. <c>--steps</c> adds the enqueue split into its steps
+/// (<see cref="QueueEnqueueSteps"/>); <c>--durable-leases</c> runs the latency with every lease waiting for its flush.
+/// The connection string defaults to KILN_BENCH_PG, then /var/tmp/benchpg.connstr; the
 /// postmaster.pid (default /var/tmp/benchpg/cluster/postmaster.pid) lets it report PostgreSQL's CPU when local.
 /// </summary>
 internal sealed class QueueBenchmark : IBenchmark
@@ -88,9 +90,14 @@ internal sealed class QueueBenchmark : IBenchmark
 
         if (only is null or "latency")
         {
-            await using var host = await QueueBenchHost.StartAsync(connectionString, slots, pidFile, cancellationToken);
+            string[] settings = options.Get("durable-leases") is null ? [] : ["--Kiln:Queue:DurableLeases=true"];
+            await using var host = await QueueBenchHost.StartAsync(connectionString, slots, pidFile, cancellationToken, settings);
             var latency = await host.LatencyAsync(samples, cancellationToken);
-            Console.WriteLine(latency);
+            Console.WriteLine($"leases {(settings.Length > 0 ? "durable" : "not waiting for their flush (default)")}: {latency}");
+            if (options.Get("steps") is not null)
+            {
+                Console.WriteLine(await QueueEnqueueSteps.RunAsync(host.Services, host.ConnectionString, samples, cancellationToken));
+            }
         }
 
         return 0;
@@ -111,12 +118,18 @@ internal sealed record ThroughputResult(
 
 internal sealed record LatencyResult(int Samples, double[] EnqueueMs, double[] StartMs)
 {
+    public double CpuUsPerJob { get; init; }
+
+    public double? PostgresCpuUsPerJob { get; init; }
+
     public override string ToString()
     {
         static string Stats(double[] v) => string.Create(CultureInfo.InvariantCulture,
             $"p50 {Percentile(v, 0.50):F2} ms, p90 {Percentile(v, 0.90):F2} ms, p99 {Percentile(v, 0.99):F2} ms, max {v.Max():F2} ms");
         return $"latency over {Samples} jobs, enqueue call to handler start: {Stats(StartMs)}\n" +
-               $"  of which the enqueue call (insert + durable commit): {Stats(EnqueueMs)}";
+               $"  of which the enqueue call (insert + durable commit): {Stats(EnqueueMs)}\n" +
+               string.Create(CultureInfo.InvariantCulture,
+                   $"  CPU per job (enqueue, lease, completion): Kiln {CpuUsPerJob:F0} us, PostgreSQL {PostgresCpuUsPerJob?.ToString("F0", CultureInfo.InvariantCulture) ?? "?"} us");
     }
 
     public static double Percentile(double[] values, double p)

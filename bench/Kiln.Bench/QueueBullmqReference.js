@@ -34,19 +34,26 @@ async function latency(samples) {
   let onStart = null;
   const worker = new Worker('lat', async () => { onStart && onStart(process.hrtime.bigint()); }, { connection, concurrency: 1 });
   await worker.waitUntilReady();
-  const out = [];
+  const out = [], adds = [];
+  const cpu0 = process.cpuUsage();
   for (let i = -50; i < samples; i++) {
     const started = new Promise(r => (onStart = r));
     const t0 = process.hrtime.bigint();
     await queue.add('noop', {}, opts);
+    const tAdd = process.hrtime.bigint();
     const t1 = await started;
-    if (i >= 0) out.push(Number(t1 - t0) / 1e6);
+    if (i >= 0) { out.push(Number(t1 - t0) / 1e6); adds.push(Number(tAdd - t0) / 1e6); }
     await new Promise(r => setTimeout(r, 2));
   }
+  const cpu = process.cpuUsage(cpu0);
   await worker.close(); await queue.close();
-  out.sort((a, b) => a - b);
-  const p = q => out[Math.min(out.length - 1, Math.ceil(q * out.length) - 1)].toFixed(2);
-  console.log(`latency over ${samples}: p50 ${p(0.5)} ms, p90 ${p(0.9)} ms, p99 ${p(0.99)} ms, max ${out[out.length - 1].toFixed(2)} ms`);
+  const stats = v => {
+    v.sort((a, b) => a - b);
+    const p = q => v[Math.min(v.length - 1, Math.ceil(q * v.length) - 1)].toFixed(2);
+    return `p50 ${p(0.5)} ms, p90 ${p(0.9)} ms, p99 ${p(0.99)} ms, max ${v[v.length - 1].toFixed(2)} ms`;
+  };
+  console.log(`latency over ${samples}, add call to worker start: ${stats(out)}; node CPU ${((cpu.user + cpu.system) / (samples + 50)).toFixed(0)} us/job`);
+  console.log(`  of which the add call: ${stats(adds)}`);
 }
 
 (async () => {

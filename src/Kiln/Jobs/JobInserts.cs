@@ -1,9 +1,15 @@
+using Kiln.Queue;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace Kiln.Jobs;
 
-/// <summary>How jobs are written: one INSERT over unnested arrays, or binary COPY for large batches of ready jobs.</summary>
+/// <summary>
+/// How jobs are written: one INSERT over unnested arrays, or binary COPY for large batches of ready jobs. Both stamp
+/// <c>created_at</c>, a missing <c>run_at</c> and a cascaded <c>finished_at</c> with <c>@now</c> from the injected
+/// <see cref="TimeProvider"/>, the clock every other transition (<c>Queue/JobStates</c>) decides on: a job is due by
+/// the same clock that leases it.
+/// </summary>
 internal static class JobInserts
 {
     /// <summary>
@@ -13,15 +19,15 @@ internal static class JobInserts
     /// </summary>
     public const string InsertSql = """
         insert into jobs (id, asset_id, batch_id, parent_id, owner_id, kind, queue, state, priority, run_at, max_attempts, params,
-            error_code, error_message, finished_at)
+            error_code, error_message, finished_at, created_at)
         select u.id, u.asset_id, u.batch_id, u.parent_id, u.owner_id, u.kind, u.queue, s.state,
-            u.priority, coalesce(u.run_at, now()), u.max_attempts, coalesce(u.params, '{}'),
+            u.priority, coalesce(u.run_at, @now), u.max_attempts, coalesce(u.params, '{}'),
             case when s.state = 'failed' and s.parent_state is null then 'parent_missing'
                 when s.state = 'failed' then 'parent_failed' when s.state = 'cancelled' then 'parent_cancelled' end,
             case when s.state = 'failed' and s.parent_state is null then 'The job this one depends on does not exist.'
                 when s.state = 'failed' then 'A job this one depends on failed.'
                 when s.state = 'cancelled' then 'A job this one depends on was cancelled.' end,
-            case when s.state in ('failed', 'cancelled') then now() end
+            case when s.state in ('failed', 'cancelled') then @now end, @now
         from unnest(@ids, @asset_ids, @batch_ids, @parent_ids, @owner_ids, @kinds, @queues, @priorities, @run_ats, @max_attempts, @params::jsonb[])
             as u(id, asset_id, batch_id, parent_id, owner_id, kind, queue, priority, run_at, max_attempts, params)
         cross join lateral (
@@ -43,8 +49,9 @@ internal static class JobInserts
     public static bool UseCopy(IReadOnlyList<NewJob> jobs) =>
         jobs.Count >= CopyThreshold && jobs.All(j => j.ParentId is null && j.RunAt is null);
 
-    public static void AddParameters(NpgsqlParameterCollection p, IReadOnlyList<NewJob> jobs)
+    public static void AddParameters(NpgsqlParameterCollection p, IReadOnlyList<NewJob> jobs, DateTimeOffset now)
     {
+        JobStates.AddNow(p, now);
         p.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
         AddNullableUuids(p, "asset_ids", jobs.Select(j => j.AssetId));
         AddNullableUuids(p, "batch_ids", jobs.Select(j => j.BatchId));
@@ -71,12 +78,12 @@ internal static class JobInserts
 
     /// <summary>
     /// Bulk enqueue: binary COPY, several times cheaper for the server than unnesting a dozen arrays. Only for jobs
-    /// that are all ready at once (no parent to look up; run_at and created_at take the server's now()).
+    /// that are all ready at once (no parent to look up; run_at and created_at are <paramref name="now"/>).
     /// </summary>
-    public static async Task<List<EnqueuedJob>> CopyAsync(NpgsqlConnection conn, IReadOnlyList<NewJob> jobs, CancellationToken ct)
+    public static async Task<List<EnqueuedJob>> CopyAsync(NpgsqlConnection conn, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken ct)
     {
         await using (var writer = await conn.BeginBinaryImportAsync(
-            "copy jobs (id, asset_id, batch_id, owner_id, kind, queue, state, priority, max_attempts, params) from stdin (format binary)", ct))
+            "copy jobs (id, asset_id, batch_id, owner_id, kind, queue, state, priority, max_attempts, params, run_at, created_at) from stdin (format binary)", ct))
         {
             foreach (var job in jobs)
             {
@@ -91,6 +98,8 @@ internal static class JobInserts
                 await writer.WriteAsync(job.Priority, NpgsqlDbType.Integer, ct);
                 await writer.WriteAsync(job.MaxAttempts, NpgsqlDbType.Integer, ct);
                 await writer.WriteAsync(job.Params?.ToJsonString() ?? "{}", NpgsqlDbType.Jsonb, ct);
+                await writer.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
+                await writer.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
             }
 
             await writer.CompleteAsync(ct);

@@ -23,6 +23,9 @@ internal sealed class JobLeaser(
 {
     private readonly QueueOptions _options = options.Value;
 
+    /// <summary>A local setting: it ends with the lease's own (implicit) transaction, never leaks into the pool.</summary>
+    private const string AsyncCommitSql = "select set_config('synchronous_commit', 'off', true)";
+
     /// <summary>Queues last seen with a concurrency cap or rate limit: they go straight to the locked path.</summary>
     private readonly ConcurrentDictionary<string, bool> _limited = new(StringComparer.Ordinal);
 
@@ -68,7 +71,7 @@ internal sealed class JobLeaser(
         TimeSpan? retryAfter;
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
-            var budget = await QueueBudget.ReadAsync(conn, tx, request.Queue, ct);
+            var budget = await QueueBudget.ReadAsync(conn, tx, request.Queue, time, ct);
             if (!budget.Limited)
             {
                 _limited.TryRemove(request.Queue, out _);
@@ -101,14 +104,29 @@ internal sealed class JobLeaser(
         NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, LeaseRequest request, string[] kinds, int max, DateTimeOffset now, CancellationToken ct)
     {
         var jobs = new List<JobLease>(max);
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        await using var batch = new NpgsqlBatch(conn, tx);
+        // The autocommitted (unlimited) lease commits without waiting for its flush unless asked to: see
+        // QueueOptions.DurableLeases. Set for this implicit transaction only, in the same round trip.
+        var asyncCommit = tx is null && !_options.DurableLeases;
+        if (asyncCommit)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(AsyncCommitSql));
+        }
+
+        var cmd = new NpgsqlBatchCommand(sql);
+        batch.BatchCommands.Add(cmd);
         cmd.Parameters.AddWithValue("queue", request.Queue);
         cmd.Parameters.AddWithValue("kinds", kinds);
         cmd.Parameters.AddWithValue("max", max);
         cmd.Parameters.AddWithValue("worker", request.WorkerId);
         cmd.Parameters.AddWithValue("lease", TimeSpan.FromSeconds(_options.LeaseSeconds));
-        JobStates.AddNow(cmd, now);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
+        JobStates.AddNow(cmd.Parameters, now);
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        if (asyncCommit)
+        {
+            await r.NextResultAsync(ct);
+        }
+
         while (await r.ReadAsync(ct))
         {
             var lease = ReadLease(r, request.Queue);

@@ -8,22 +8,23 @@ namespace Kiln.Queue;
 /// retry, and the cascades between parents and children — is one statement here, next to the others, so the table
 /// and the code can be read side by side. Callers check what needs checking (the lease, the current state under the
 /// row lock) and run one. Every way out of <c>running</c> clears <c>lease_id</c>, which is what closes the attempt's
-/// history row (migration 004).
+/// history row (migration 004), and sets <c>lease_ended_at = @now</c>, the time that row is closed at (migration 008).
 /// <para>
 /// Time-based decisions take the time as <c>@now</c> from the injected <see cref="TimeProvider"/> (see
 /// <see cref="AddNow"/>) instead of PostgreSQL's <c>now()</c>, so tests can drive lease expiry, stalls and backoff with a
 /// fake clock. Nodes' clocks must then agree to well within <c>LeaseSeconds</c> (NTP does).
 /// </para>
-/// Enqueueing (<c>Jobs/JobInserts</c>) is the one change not here: it creates rows rather than moving them, and a job
-/// without <c>run_at</c> is due at the database's <c>now()</c>; queue rate windows (<see cref="QueueBudget"/>) also use
-/// the database's clock.
+/// Enqueueing (<c>Jobs/JobInserts</c>) is the one change not here, as it creates rows rather than moving them; it
+/// stamps them with the same clock, and so do queue rate windows (<see cref="QueueBudget"/>).
 /// </summary>
 internal static class JobStates
 {
     /// <summary>Adds <c>@now</c>, the time every time-based transition is decided at.</summary>
     public static void AddNow(NpgsqlCommand command, TimeProvider time) => AddNow(command, time.GetUtcNow());
 
-    public static void AddNow(NpgsqlCommand command, DateTimeOffset now) => command.Parameters.AddWithValue("now", now);
+    public static void AddNow(NpgsqlCommand command, DateTimeOffset now) => AddNow(command.Parameters, now);
+
+    public static void AddNow(NpgsqlParameterCollection parameters, DateTimeOffset now) => parameters.AddWithValue("now", now);
 
     // queued -> running: a lease. The attempt is counted now; everything below refers to the fresh lease_id.
 
@@ -38,7 +39,7 @@ internal static class JobStates
     /// </summary>
     private const string LeaseUpdate = """
         update jobs j set state = 'running', attempts = j.attempts + 1, lease_owner = @worker,
-            lease_id = gen_random_uuid(), lease_expires_at = @now + @lease, started_at = @now,
+            lease_id = gen_random_uuid(), lease_expires_at = @now + @lease, started_at = @now, lease_ended_at = null,
             last_progress_at = @now, progress = 0, stage = null, speed = null, eta_seconds = null,
             error_code = null, error_message = null
         where j.ctid = any(array(select ctid from picked))
@@ -104,7 +105,7 @@ internal static class JobStates
 
     public const string CompleteOne = """
         update jobs set state = 'completed', progress = 100, result = @result::jsonb, finished_at = @now,
-            lease_owner = null, lease_id = null, lease_expires_at = null
+            lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
         where id = @id and lease_id = @lease_id and state = 'running'
         returning owner_id, asset_id, queue, kind, extract(epoch from (@now - started_at))::float8
         """;
@@ -116,7 +117,7 @@ internal static class JobStates
     /// </summary>
     public const string CompleteMany = """
         update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = @now,
-            lease_owner = null, lease_id = null, lease_expires_at = null
+            lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
         from unnest(@ids, @leases, @results::jsonb[]) as u(id, lease, result)
         where j.id = any(@ids) and j.id = u.id and j.lease_id = u.lease
         returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (@now - j.started_at))::float8
@@ -125,7 +126,7 @@ internal static class JobStates
     /// <summary>The same update, finding rows by the tuple id they were leased at (see <see cref="ActiveLease.Tid"/>).</summary>
     public const string CompleteByTid = """
         update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = @now,
-            lease_owner = null, lease_id = null, lease_expires_at = null
+            lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
         from unnest(@tids::tid[], @ids, @leases, @results::jsonb[]) as u(tid, id, lease, result)
         where j.ctid = any(@tids::tid[]) and j.ctid = u.tid and j.id = u.id and j.lease_id = u.lease
         returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (@now - j.started_at))::float8
@@ -143,7 +144,7 @@ internal static class JobStates
                 else run_at end,
             finished_at = case when @retryable and attempts < max_attempts then null else @now end,
             error_code = @code, error_message = @message,
-            lease_owner = null, lease_id = null, lease_expires_at = null
+            lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
         where id = @id and lease_id = @lease_id and state = 'running'
         returning state, queue, kind, owner_id, extract(epoch from (@now - started_at))::float8
         """;
@@ -152,7 +153,7 @@ internal static class JobStates
     public const string Release = """
         with released as (
             update jobs set state = 'queued', attempts = greatest(attempts - 1, 0), run_at = @now,
-                lease_owner = null, lease_id = null, lease_expires_at = null
+                lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
             where id = @id and lease_id = @lease_id and state = 'running'
             returning queue
         )
@@ -178,7 +179,7 @@ internal static class JobStates
             error_code = e.reason,
             error_message = case e.reason when 'lease_expired' then 'The worker stopped renewing its lease.'
                 else 'No progress for the stall timeout.' end,
-            lease_owner = null, lease_id = null, lease_expires_at = null
+            lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
         from expired e
         where j.id = e.id
         returning j.id, j.state, j.queue, j.kind, j.owner_id, e.reason, e.lease_id
@@ -189,14 +190,14 @@ internal static class JobStates
     /// <summary>any non-terminal -> cancelled; the caller cascades to the waiting children.</summary>
     public const string Cancel = """
         update jobs set state = 'cancelled', finished_at = @now, error_code = 'cancelled', error_message = 'Cancelled on request.',
-            lease_owner = null, lease_id = null, lease_expires_at = null
+            lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
         where id = @id returning queue
         """;
 
     /// <summary>queued / waiting / running -> paused. A paused running job keeps its attempt count: it did not fail, it was asked to wait.</summary>
     public const string Pause = """
         update jobs set state = 'paused', attempts = case when state = 'running' then greatest(attempts - 1, 0) else attempts end,
-            lease_owner = null, lease_id = null, lease_expires_at = null
+            lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
         where id = @id returning queue
         """;
 

@@ -24,12 +24,13 @@ internal sealed class QueueBudget
     public TimeSpan? RetryAfter { get; private init; }
 
     /// <summary>
-    /// The database's clock once the queue's lock was held: rate windows run on it, as every node shares it and it
-    /// is read after waiting for the lock. Null for a queue without a row (nothing limits it).
+    /// The injected clock read once the queue's lock was held: rate windows run on it (the clock of every other
+    /// transition, see <see cref="JobStates"/>), read after the lock so a wait for the lock does not age it. Null for a
+    /// queue without a row (nothing limits it).
     /// </summary>
     public DateTimeOffset? Now { get; private init; }
 
-    public static async Task<QueueBudget> ReadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, CancellationToken ct)
+    public static async Task<QueueBudget> ReadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, TimeProvider time, CancellationToken ct)
     {
         // Lock first, then read in a second statement: under READ COMMITTED that one gets a fresh snapshot, so it
         // counts the jobs the previous lease holder started. One statement would count with the snapshot from before
@@ -40,7 +41,7 @@ internal sealed class QueueBudget
             {
                 new NpgsqlBatchCommand("select 1 from queues where name = @queue for update"),
                 new NpgsqlBatchCommand("""
-                    select q.paused, q.concurrency, q.rate_max, q.rate_period_ms, q.rate_window_start, q.rate_count, clock_timestamp(),
+                    select q.paused, q.concurrency, q.rate_max, q.rate_period_ms, q.rate_window_start, q.rate_count,
                         case when q.concurrency > 0
                             then (select count(*) from jobs j where j.queue = q.name and j.state = 'running')::int
                             else 0 end
@@ -63,8 +64,8 @@ internal sealed class QueueBudget
         var period = TimeSpan.FromMilliseconds(r.GetInt32(3));
         var windowStart = r.GetFieldValue<DateTimeOffset>(4);
         var windowCount = r.GetInt32(5);
-        var now = r.GetFieldValue<DateTimeOffset>(6);
-        var running = r.GetInt32(7);
+        var running = r.GetInt32(6);
+        var now = time.GetUtcNow();
 
         var available = int.MaxValue;
         TimeSpan? retryAfter = null;

@@ -45,6 +45,16 @@ internal sealed class QueueOptions
     [Range(1, 10_000)]
     public int MaxLeaseBatch { get; set; } = 500;
 
+    /// <summary>
+    /// Whether a lease of a queue without limits waits for its WAL flush before the job starts. Off by default: it
+    /// takes one fsync off every job's enqueue-to-start time, and a lease lost in a crash only means the job runs again
+    /// (at least once holds either way). WAL is flushed in order, so any later durable commit (the job's completion,
+    /// the next enqueue) makes the lease durable first: a completion is never kept while its lease is lost. Enqueues
+    /// and completions always wait for their flush, and so do leases of limited queues, whose rate window must survive
+    /// a crash.
+    /// </summary>
+    public bool DurableLeases { get; set; }
+
     /// <summary>Progress is broadcast as it comes but written at most this often per job.</summary>
     [Range(0.1, 1000)]
     public double MaxProgressWritesPerSecond { get; set; } = 4;

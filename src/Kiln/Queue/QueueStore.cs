@@ -29,11 +29,11 @@ internal sealed class QueueStore(NpgsqlDataSource dataSource, TimeProvider time)
     {
         await using var cmd = dataSource.CreateCommand("""
             select q.name, q.paused, q.concurrency, q.rate_max, q.rate_period_ms, q.keep_completed, q.keep_failed,
-                count(*) filter (where j.state = 'queued' and j.run_at <= now()),
+                count(*) filter (where j.state = 'queued' and j.run_at <= @now),
                 count(*) filter (where j.state = 'running'),
                 count(*) filter (where j.state = 'completed'),
                 count(*) filter (where j.state = 'failed'),
-                count(*) filter (where j.state = 'queued' and j.run_at > now()),
+                count(*) filter (where j.state = 'queued' and j.run_at > @now),
                 count(*) filter (where j.state = 'paused'),
                 count(*) filter (where j.state = 'waiting'),
                 count(*) filter (where j.state = 'cancelled')
@@ -42,6 +42,7 @@ internal sealed class QueueStore(NpgsqlDataSource dataSource, TimeProvider time)
             group by q.name order by q.name
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string?>("name", NpgsqlDbType.Text) { TypedValue = name });
+        JobStates.AddNow(cmd, time);
         var list = new List<QueueStats>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
@@ -118,11 +119,12 @@ internal sealed class QueueStore(NpgsqlDataSource dataSource, TimeProvider time)
     public async Task<int> CleanAsync(string name, string state, TimeSpan olderThan, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("""
-            delete from jobs where queue = @name and state = @state and finished_at < now() - @grace
+            delete from jobs where queue = @name and state = @state and finished_at < @now - @grace
             """);
         cmd.Parameters.AddWithValue("name", name);
         cmd.Parameters.AddWithValue("state", state);
         cmd.Parameters.AddWithValue("grace", olderThan);
+        JobStates.AddNow(cmd, time);
         return await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 

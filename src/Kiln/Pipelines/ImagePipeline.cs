@@ -44,7 +44,17 @@ internal sealed class ImageOptions
     /// <summary>Asset categories whose images get <c>image.enhance</c> by default.</summary>
     public string[] EnhanceCategories { get; set; } = ["DISP", "DECD"];
 
-    public ImageLimits Limits => new() { MaxPixels = MaxPixels, MaxFrames = MaxFrames, MaxTotalPixels = Math.Max(MaxPixels, 4 * MaxPixels), SharedDecodeMaxPixels = SharedDecodeMaxPixels };
+    /// <summary>Decode plain PNGs with Kiln's managed decoder (.NET's zlib-ng) rather than libvips' libpng (docs/images.md).</summary>
+    public bool ManagedPngDecoder { get; set; } = true;
+
+    public ImageLimits Limits => new()
+    {
+        MaxPixels = MaxPixels,
+        MaxFrames = MaxFrames,
+        MaxTotalPixels = Math.Max(MaxPixels, 4 * MaxPixels),
+        SharedDecodeMaxPixels = SharedDecodeMaxPixels,
+        ManagedPngDecoder = ManagedPngDecoder,
+    };
 }
 
 /// <summary>The image job kinds (DESIGN.md §3) and their default pipeline.</summary>

@@ -107,6 +107,22 @@ public sealed class CrossNodeTests : IAsyncLifetime
         Assert.Equal(notifications, _b.Get<KilnMetrics>().CounterValue("kiln_relay_notifications_total", EventPayloads));
     }
 
+    [Fact]
+    public async Task A_listing_page_on_one_node_hears_new_jobs_enqueued_on_the_other_but_not_their_progress()
+    {
+        await using var hub = await RecordingHubClient.ConnectAsync(_a.BaseAddress, _a.AdminKey);
+        await hub.InvokeAsync("join-new");
+        await UntilAsync(() => _b.Get<EventRelay>().RemoteWantsAnnouncements);
+        var job = new NewJob { Kind = TestKinds.Sleep, Queue = TestKinds.Queue, Params = new JsonObject { ["durationMs"] = 100, ["steps"] = 2 } };
+
+        await _b.Get<JobStore>().EnqueueAsync([job], CancellationToken.None);
+
+        await hub.WaitForAsync("job-queued", e => e!["jobId"]!.GetValue<Guid>() == job.Id);
+        await _b.WaitForJobAsync(job.Id, ["completed"]);
+        Assert.False(_b.Get<EventRelay>().RemoteWants(job.Id));
+        Assert.DoesNotContain(hub.EventsFor(job.Id), e => e.Target is "job-progress" or "job-completed");
+    }
+
     private static Task UntilAsync(Func<bool> condition) =>
         Poll.UntilAsync(() => Task.FromResult(condition()), "the other node to hear", timeoutSeconds: 60);
 

@@ -147,14 +147,7 @@ internal static unsafe class VipsRowStage
             try
             {
                 stage.Transform.Transform(source, sourceStride, scratch, rowBytes, wanted.Height);
-                for (var y = 0; y < wanted.Height; y++)
-                {
-                    Buffer.MemoryCopy(
-                        scratch + (y * rowBytes) + ((nint)wanted.Left * stage.OutputBands),
-                        target + (y * targetStride),
-                        targetStride,
-                        (long)wanted.Width * stage.OutputBands);
-                }
+                CopyColumns(scratch, rowBytes, wanted.Left, wanted.Width, wanted.Height, stage.OutputBands, target, targetStride);
             }
             finally
             {
@@ -190,6 +183,18 @@ internal static unsafe class VipsRowStage
 
     /// <summary>The region's bytes per line (<c>VIPS_REGION_LSKIP</c>).</summary>
     internal static nint Stride(nint region) => *(int*)(region + StrideOffset);
+
+    /// <summary>
+    /// Copies columns [left, left + width) of <paramref name="height"/> whole rows made aside into a region that asked
+    /// for only part of each row (a crop downstream).
+    /// </summary>
+    internal static void CopyColumns(byte* rows, nint rowBytes, int left, int width, int height, int pixelBytes, byte* target, nint targetStride)
+    {
+        for (var y = 0; y < height; y++)
+        {
+            Buffer.MemoryCopy(rows + (y * rowBytes) + ((nint)left * pixelBytes), target + (y * targetStride), targetStride, (long)width * pixelBytes);
+        }
+    }
 
     private static bool CheckLayout()
     {

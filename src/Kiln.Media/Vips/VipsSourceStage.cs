@@ -103,14 +103,7 @@ internal static unsafe class VipsSourceStage
                     try
                     {
                         stage.Source.ReadRows(wanted.Top, wanted.Height, scratch, rowBytes);
-                        for (var y = 0; y < wanted.Height; y++)
-                        {
-                            Buffer.MemoryCopy(
-                                scratch + (y * rowBytes) + ((nint)wanted.Left * stage.PixelBytes),
-                                target + (y * targetStride),
-                                targetStride,
-                                (long)wanted.Width * stage.PixelBytes);
-                        }
+                        VipsRowStage.CopyColumns(scratch, rowBytes, wanted.Left, wanted.Width, wanted.Height, stage.PixelBytes, target, targetStride);
                     }
                     finally
                     {

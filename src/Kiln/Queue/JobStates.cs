@@ -57,12 +57,7 @@ internal static class JobStates
             select ctid from jobs
             where queue = @queue and state = 'queued' and run_at <= @now and kind = any(@kinds)
                 and not exists (select 1 from queues q where q.name = @queue and (q.paused or q.concurrency > 0 or q.rate_max > 0))
-            order by priority, run_at, id
-            limit @max
-            for update skip locked
-        ), l as ({LeaseUpdate})
-        select {LeaseColumns} from l left join assets a on a.id = l.asset_id
-        order by l.priority, l.run_at, l.id
+            {LeaseTail}
         """;
 
     /// <summary>The limited path, run under the queue row's lock (see <see cref="QueueBudget"/>).</summary>
@@ -70,7 +65,12 @@ internal static class JobStates
         with picked as (
             select ctid from jobs
             where queue = @queue and state = 'queued' and run_at <= @now and kind = any(@kinds)
-            order by priority, run_at, id
+            {LeaseTail}
+        """;
+
+    /// <summary>What both lease paths do with the due jobs they pick: oldest first by priority, lease, read back.</summary>
+    private const string LeaseTail = $"""
+        order by priority, run_at, id
             limit @max
             for update skip locked
         ), l as ({LeaseUpdate})

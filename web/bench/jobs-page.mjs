@@ -1,9 +1,9 @@
 // Benchmark (not a test): the dashboard's first-load weight, and the Jobs page under load — 1,000 jobs listed, 200 of
 // them reporting progress 4 times a second through the hub. Reports the longest main-thread task (PerformanceObserver
 // "longtask") and the delay from a hub message reaching the page to the next frame after the DOM showed it.
-//   KILN_TEST_PG="Host=...;Database=postgres" node bench/jobs-page.mjs [--seconds 20]
+//   KILN_TEST_PG="Host=...;Database=postgres" node bench/jobs-page.mjs [--seconds 20] [--profile] [--trace]
 // (after a Release build and `npm run build`; see docs/benchmarks.md).
-import { readFileSync, readdirSync, mkdtempSync, rmSync } from "node:fs";
+import { readFileSync, readdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { chromium } from "playwright-core";
 import { gzipSync } from "node:zlib";
@@ -11,6 +11,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadavg } from "node:os";
 import { CHROMIUM, CHROMIUM_ARGS, Kiln, signIn, waitFor } from "../e2e/kiln.mjs";
+import { startTrace, summariseTrace } from "./trace.mjs";
 
 /** CPU seconds (user + system) of every Chromium process of this profile: the page's cost, whatever the load. */
 function chromiumCpuSeconds(profile) {
@@ -104,8 +105,17 @@ try {
   // --profile: a V8 CPU profile of the page over the run, summarised by self time (where the main thread goes).
   const cdp = process.argv.includes("--profile") ? await context.newCDPSession(page) : null;
   if (cdp) { await cdp.send("Profiler.enable"); await cdp.send("Profiler.start"); }
+  // --trace: Chromium's own timeline of the renderer's main thread, to say what each long task was (trace.mjs).
+  const trace = process.argv.includes("--trace") ? await startTrace(await context.newCDPSession(page)) : null;
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const cpu = chromiumCpuSeconds(profile) - cpu0;
+  if (trace) {
+    const events = await trace.stop();
+    const file = join(tmpdir(), `kiln-jobs-trace-${Date.now()}.json`);
+    writeFileSync(file, JSON.stringify(events)); // for chrome://tracing, or `node bench/trace.mjs FILE`
+    console.log(`trace saved: ${file}`);
+    summariseTrace(events);
+  }
   if (cdp) {
     const { profile: prof } = await cdp.send("Profiler.stop");
     const self = new Map();

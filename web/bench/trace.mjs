@@ -84,12 +84,16 @@ export function summariseTrace(events, log = console.log) {
   // The scheduler's task event (category toplevel); DevTools' "RunTask" is the same task one level down.
   const name = main.some((e) => e.name === "ThreadControllerImpl::RunTask") ? "ThreadControllerImpl::RunTask" : "RunTask";
   const tasks = main.filter((e) => e.name === name);
-  if (!tasks.length) { log("trace: no RunTask events on CrRendererMain"); return; }
+  if (!tasks.length) { log("trace: no RunTask events on CrRendererMain"); return null; }
   const span = tasks.at(-1).ts + tasks.at(-1).dur - tasks[0].ts;
   const wall = tasks.reduce((n, t) => n + t.dur, 0);
   const cpu = tasks.reduce((n, t) => n + (t.tdur ?? t.dur), 0);
   log(`trace: main thread ${tasks.length} tasks in ${ms(span)} ms; busy ${ms(wall)} ms wall (${((100 * wall) / span).toFixed(0)} %), ` +
     `${ms(cpu)} ms on CPU (${((100 * cpu) / span).toFixed(0)} %)`);
+  // Frames the main thread produced (one Commit each): a page that keeps up draws more of them in the same time, so
+  // CPU per second alone would rank a faster page as a costlier one.
+  const frames = main.filter((e) => e.name === "Commit").length;
+  log(`trace: ${frames} frames committed (${((frames * 1e6) / span).toFixed(1)}/s), ${ms(cpu / Math.max(1, frames))} ms of main-thread CPU per frame`);
   const all = new Map();
   for (const t of tasks) for (const [k, v] of selfTimes(main, t, "tdur")) if (k !== "RunTask") all.set(k, (all.get(k) ?? 0) + v);
   log(`trace: main thread CPU by kind: ${top(all, 14).map(([k, v]) => `${k} ${ms(v)}`).join(", ")}`);
@@ -104,6 +108,7 @@ export function summariseTrace(events, log = console.log) {
     const parts = top(selfTimes(main, t, "tdur"), 6).filter(([k]) => k !== "RunTask").map(([k, v]) => `${k} ${ms(v)}`).join(", ");
     log(`  ${ms(t.dur).padStart(6)} ms wall, ${t.tdur === undefined ? "?" : ms(t.tdur)} ms on CPU: ${parts}`);
   }
+  return { cpuMs: cpu / 1000, maxCpuMs: byCpu.at(-1) / 1000, longWall: long.length, frames };
 }
 
 // `node bench/trace.mjs FILE`: summarise a trace the bench saved.

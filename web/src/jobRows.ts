@@ -7,7 +7,8 @@ import { FramePacer, type FrameHost } from "./framePacer";
 
 /**
  * The least time between two passes over the table: every other frame. Progress arrives ~4 times a second per job,
- * so a bar moving 30 times a second looks as smooth as one moving 60, at half of Chromium's style/layout/paint work.
+ * so a bar moving 30 times a second looks as smooth as one moving 60, in fewer and fuller frames of Chromium's
+ * style/layout/paint work (66 ms was measured too: no cheaper frames, a later paint; docs/benchmarks.md).
  */
 export const ROW_PACE_MS = 33;
 

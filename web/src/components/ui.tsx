@@ -5,8 +5,8 @@ export function ProgressBar({ value, label }: { value: number; label: string }) 
   const v = Math.max(0, Math.min(100, value || 0));
   return (
     <div className="progress" role="progressbar" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(v)}>
-      {/* scaleX on its own layer, not width: a moving bar costs the compositor a transform, not a layout or a repaint.
-          The figure sits beside the bar, not blended over it: a blend over a moving layer is repainted every move. */}
+      {/* scaleX, not width: a moving bar repaints its own box and lays out nothing. The figure sits beside the bar,
+          not blended over it (mix-blend-mode made each move repaint a blended group). */}
       <div className="progress-track"><div className="progress-fill" data-value={v} style={{ transform: `scaleX(${v / 100})` }} /></div>
       <span className="progress-text">{v.toFixed(0)}%</span>
     </div>

@@ -4,6 +4,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { Kiln, launchBrowser, makeMedia, sha256, signIn, waitFor } from "./kiln.mjs";
+// The page's unit-testable pieces run with the browser tests (./kiln.sh test runs this one file).
+import "./framePacer.test.mjs";
 
 
 describe("dashboard", { timeout: 60 * 60_000 }, () => {

@@ -5,8 +5,9 @@ export function ProgressBar({ value, label }: { value: number; label: string }) 
   const v = Math.max(0, Math.min(100, value || 0));
   return (
     <div className="progress" role="progressbar" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(v)}>
-      {/* scaleX, not width: a moving bar then costs no layout of the table around it */}
-      <div className="progress-fill" data-value={v} style={{ transform: `scaleX(${v / 100})` }} />
+      {/* scaleX, not width: a moving bar repaints its own box and lays out nothing. The figure sits beside the bar,
+          not blended over it (mix-blend-mode made each move repaint a blended group). */}
+      <div className="progress-track"><div className="progress-fill" data-value={v} style={{ transform: `scaleX(${v / 100})` }} /></div>
       <span className="progress-text">{v.toFixed(0)}%</span>
     </div>
   );

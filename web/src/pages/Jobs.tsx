@@ -151,14 +151,17 @@ const JobRow = memo(function JobRow({ id, index, store, onError }: { id: string;
       <td>{j.queue}</td>
       <td><StateBadge state={j.state} /></td>
       <td><ProgressBar value={j.progress} label={`Progress of job ${shortId(j.id)}`} /></td>
-      <td>{j.stage ?? ""}</td>
-      <td>{j.state === "running" ? speed(j.speed) : ""}</td>
-      <td>{j.state === "running" && j.etaSeconds !== undefined ? duration(j.etaSeconds) : ""}</td>
+      <td><span className="cell-live">{j.stage ?? ""}</span></td>
+      <td><span className="cell-live">{j.state === "running" ? speed(j.speed) : ""}</span></td>
+      <td><span className="cell-live">{j.state === "running" && j.etaSeconds !== undefined ? duration(j.etaSeconds) : ""}</span></td>
       <td>{when(j.createdAt)}</td>
-      <td><JobActions job={j} onChanged={store.set} onError={onError} /></td>
+      <td><RowActions job={j} onChanged={store.set} onError={onError} /></td>
     </tr>
   );
 });
+
+/** A row's buttons depend on its job's id and state only: progress events do not re-render them. */
+const RowActions = memo(JobActions, (a, b) => a.job.id === b.job.id && a.job.state === b.job.state && a.onChanged === b.onChanged && a.onError === b.onError);
 
 /** The commands a job's state allows (docs/api.md); the server answers 409 if it changed meanwhile. */
 export function JobActions({ job, onChanged, onError }: { job: Job; onChanged(j: Job): void; onError(e: string): void }) {

@@ -20,15 +20,26 @@ public static class ImageOptimizer
         options.Validate();
 
         var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
-        return ImageSource.Decode(() => Encode(source, info, outputPathWithoutExtension, options, limits, cancellationToken));
+        return ImageSource.Decode(() => Encode(
+            source,
+            info,
+            allPages => source.Open(sequential: !ImagePipeline.NeedsRandomAccess(info.Orientation), allPages, limits, cancellationToken),
+            outputPathWithoutExtension,
+            options,
+            cancellationToken));
     }
 
-    private static OptimizeResult Encode(
+    /// <summary>
+    /// The re-encode from an image that <paramref name="open"/> hands over (the caller's to give, the encode's to
+    /// dispose): the file streamed, or a decode already held in memory that other derivatives share
+    /// (<see cref="SharedDecode"/>). The argument of <paramref name="open"/> asks for every frame of an animation.
+    /// </summary>
+    internal static OptimizeResult Encode(
         ImageSource source,
         ImageInfo info,
+        Func<bool, VipsImage> open,
         string outputPathWithoutExtension,
         OptimizeOptions options,
-        ImageLimits limits,
         CancellationToken cancellationToken)
     {
         var inputPath = source.Path;
@@ -42,11 +53,7 @@ public static class ImageOptimizer
         using var output = new OutputFile(outputPathWithoutExtension + ImageFamilies.Extension(format.Family()));
 
         int width, height;
-        var image = source.Open(
-            sequential: !ImagePipeline.NeedsRandomAccess(info.Orientation),
-            allPages: animated,
-            limits,
-            cancellationToken);
+        var image = open(animated);
         try
         {
             image = image.Then(ImagePipeline.ToSrgb);

@@ -27,7 +27,7 @@ public sealed class ArchitectureTests
         ["Queue"] = ["Jobs", "Observability", "Security", "Storage"],
         ["Processing"] = ["Assets", "Jobs", "Queue", "Storage", "Workers"],
         ["Assets"] = ["Jobs", "Processing", "Queue", "Security", "Storage", "Transcription"],
-        ["Pipelines"] = ["Assets", "Enhance", "Observability", "Processing", "Queue"],
+        ["Pipelines"] = ["Assets", "Enhance", "Jobs", "Observability", "Processing", "Queue"],
         ["Providers"] = ["Processing"],
         ["Enhance"] = ["Processing", "Providers", "Queue"],
         ["Transcription"] = ["Assets", "Jobs", "Pipelines", "Processing", "Providers", "Queue", "Security"],

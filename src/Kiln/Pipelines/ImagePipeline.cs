@@ -30,6 +30,13 @@ internal sealed class ImageOptions
     [Range(0, 10_000_000_000)]
     public long SharedDecodeMaxPixels { get; set; } = 40_000_000;
 
+    /// <summary>
+    /// Whether image.optimize and image.thumbnails of one upload share one decode (docs/images.md "One decode per
+    /// upload"). Off by default: measured under load it cost more CPU per image than it saved (docs/benchmarks.md).
+    /// Kiln__Images__ShareDecodeAcrossJobs.
+    /// </summary>
+    public bool ShareDecodeAcrossJobs { get; set; }
+
     /// <summary>Threads libvips uses inside one image; jobs already run in parallel, so 1 is usually best.</summary>
     [Range(0, 64)]
     public int VipsConcurrency { get; set; } = 1;

@@ -5,6 +5,7 @@ using Kiln.Media.Images;
 using Kiln.Observability;
 using Kiln.Processing;
 using Kiln.Queue;
+using Microsoft.Extensions.Options;
 
 namespace Kiln.Pipelines;
 
@@ -23,7 +24,7 @@ namespace Kiln.Pipelines;
 /// cleanup sweep removes it if the sibling ends without running. Only in-process workers lead or adopt (the work
 /// directories of a remote worker are on another machine); remote workers run the two jobs as before.
 /// </remarks>
-internal sealed class SharedImageDerivatives(VipsReady vips, IServiceProvider services)
+internal sealed class SharedImageDerivatives(VipsReady vips, IOptions<ImageOptions> options, IServiceProvider services)
 {
     private const string StagePrefix = "shared-";
     private const string ManifestName = "manifest.json";
@@ -40,8 +41,8 @@ internal sealed class SharedImageDerivatives(VipsReady vips, IServiceProvider se
     /// </summary>
     private JobStore? Jobs => services.GetService<JobStore>();
 
-    /// <summary>True where jobs can share: in the server's own process, with the job store and the jobs' work directories.</summary>
-    public bool Available => Jobs is not null;
+    /// <summary>True where jobs share (Kiln:Images:ShareDecodeAcrossJobs on): in the server's own process, with the job store and the jobs' work directories.</summary>
+    public bool Available => options.Value.ShareDecodeAcrossJobs && Jobs is not null;
 
     /// <summary>
     /// Lets one image derivative job of an asset run at a time in this process, for the whole job. Why: when both jobs

@@ -22,7 +22,7 @@ public sealed class SharedImageDerivativesTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _server = await KilnServer.StartAsync();
+        _server = await KilnServer.StartAsync(new Dictionary<string, string?> { ["Kiln:Images:ShareDecodeAcrossJobs"] = "true" });
         _scratch = Directory.CreateTempSubdirectory("kiln-shared-decode-").FullName;
     }
 
@@ -81,7 +81,7 @@ public sealed class SharedImageDerivativesTests : IAsyncLifetime
     [Fact]
     public async Task An_image_over_the_shared_decode_limit_is_decoded_per_job_and_still_gets_every_derivative()
     {
-        await using var server = await KilnServer.StartAsync(new Dictionary<string, string?> { ["Kiln:Images:SharedDecodeMaxPixels"] = "1000000" });
+        await using var server = await KilnServer.StartAsync(new Dictionary<string, string?> { ["Kiln:Images:ShareDecodeAcrossJobs"] = "true", ["Kiln:Images:SharedDecodeMaxPixels"] = "1000000" });
         var body = await server.UploadAsync([("photo.jpg", await File.ReadAllBytesAsync(TestPaths.CorpusFile("2569067123_aca715a2ee_o.jpg"), Ct))]);
         var asset = body["assets"]![0]!;
         foreach (var job in asset["jobs"]!.AsArray())

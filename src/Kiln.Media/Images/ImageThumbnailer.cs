@@ -76,7 +76,6 @@ public static class ImageThumbnailer
                     limits,
                     cancellationToken)
                 : null;
-            ownShared ??= decoded is null ? null : ShrinkForSizes(decoded, info, specs, cancellationToken);
             var shared = ownShared ?? decoded;
 
             // From a decode held in memory the sizes are independent, so they are made side by side (what sharp does
@@ -116,25 +115,6 @@ public static class ImageThumbnailer
         }
     }
 
-    /// <summary>
-    /// A full-size decode box-shrunk, once, by the factor a shrink-on-load decode would have used for these sizes (null
-    /// when that is 1). Why: the sizes are far smaller than the photo, and reducing three of them from full size costs
-    /// more than the second (DCT-shrunk) JPEG decode the sharing saves; one 2x2 average of the decoded pixels is what
-    /// libjpeg's scaled decode computes, for a fraction of its cost.
-    /// </summary>
-    private static VipsImage? ShrinkForSizes(VipsImage decoded, ImageInfo info, IReadOnlyList<ThumbnailSpec> specs, CancellationToken cancellationToken)
-    {
-        var shrinks = specs.Select(s => ImageReducer.Target(info, s.Width, s.Height, s.Fit)?.Shrink).Where(s => s is not null).ToList();
-        var shrink = shrinks.Count == 0 ? 1 : shrinks.Min()!.Value;
-        if (shrink <= 1)
-        {
-            return null;
-        }
-
-        return decoded.Call("shrink", ("hshrink", (double)shrink), ("vshrink", (double)shrink))
-            .Then(i => i.CopyMemory(cancellationToken));
-    }
-
     private static ImageOutputFormat OutputFormat(ThumbnailSpec spec, ImageInfo info) => spec.Format switch
     {
         ImageOutputFormat.Auto => info.HasAlpha ? ImageOutputFormat.Webp : ImageOutputFormat.Jpeg,
@@ -158,7 +138,7 @@ public static class ImageThumbnailer
 
         var image = ImageReducer.Thumbnail(
             info,
-            // A shared decode is shrunk no further than this size allows (a full-size one not at all); the reducer takes it as it is.
+            // A shared decode is shrunk no further than this size allows; the reducer takes it as it is.
             shrink => shared?.Call("copy") ?? openFile(shrink),
             () =>
             {

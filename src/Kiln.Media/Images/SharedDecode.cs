@@ -19,11 +19,13 @@ public sealed record SharedDerivatives(OptimizeResult Optimized, IReadOnlyList<T
 /// <see cref="ImageThumbnailer.Generate"/> (same names, formats and sizes).
 /// </summary>
 /// <remarks>
-/// Why: the optimized copy needs the full-size pixels anyway, and decoding (Huffman for JPEG, inflate for PNG) is the
-/// largest single cost of an upload's derivatives; a second decode for the thumbnails costs as much again, even
-/// shrunk on load. Holding the decode costs memory (3 bytes a pixel for RGB, 8 for 16-bit RGBA), so only images up to
-/// <see cref="ImageLimits.SharedDecodeMaxPixels"/> share it; others, animations and what the reducer does not take
-/// (<see cref="ImageReducer.Applies"/>: CMYK, HEIF/AVIF…) are left to the separate calls, which stream.
+/// Why: the optimized copy needs the full-size pixels anyway, and for a format without shrink-on-load (PNG, TIFF,
+/// GIF) the thumbnails decode the whole image too, and <c>auto</c> a third time to tell a photo from a graphic; one
+/// decode serves all three. Not for JPEG and WebP (measured, docs/decisions.md): their thumbnails decode at 1/2–1/8
+/// size on load, which costs less than reducing from the full-size decode. Holding the decode costs memory (3 bytes a
+/// pixel for RGB, 8 for 16-bit RGBA), so only images up to <see cref="ImageLimits.SharedDecodeMaxPixels"/> share it;
+/// others, animations and what the reducer does not take (<see cref="ImageReducer.Applies"/>: CMYK, HEIF/AVIF…) are
+/// left to the separate calls, which stream.
 /// </remarks>
 public static class SharedDecode
 {
@@ -32,7 +34,17 @@ public static class SharedDecode
     {
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(limits);
-        return ImageReducer.Applies(info) && (long)info.StoredWidth * info.StoredHeight <= limits.SharedDecodeMaxPixels;
+        return ImageReducer.Applies(info)
+            && !ImageReducer.ShrinksOnLoad(info.Format)
+            && (long)info.StoredWidth * info.StoredHeight <= limits.SharedDecodeMaxPixels;
+    }
+
+    /// <summary><see cref="Applies(ImageInfo, ImageLimits)"/> from the file's header (cheap: no pixel is decoded).</summary>
+    /// <exception cref="MediaException">The input is empty, unsupported, corrupt or too large.</exception>
+    public static bool Applies(string inputPath, ImageLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        return Applies(ImageSource.Prepare(inputPath, limits, CancellationToken.None).Info, limits);
     }
 
     /// <summary>
@@ -72,7 +84,13 @@ public static class SharedDecode
                 Parallel.Invoke(
                     new ParallelOptions { CancellationToken = cancellationToken },
                     () => optimized = ImageOptimizer.Encode(
-                        source, info, _ => decoded.Call("copy"), optimize.OutputPathWithoutExtension, optimize.Options, cancellationToken),
+                        source,
+                        info,
+                        _ => decoded.Call("copy"),
+                        () => PhotoDetector.LooksLikePhoto(decoded, cancellationToken),
+                        optimize.OutputPathWithoutExtension,
+                        optimize.Options,
+                        cancellationToken) with { Decodes = 0 },
                     () => batch = ImageThumbnailer.Generate(
                         source, info, decoded, thumbnails.OutputDirectory, thumbnails.Specs, limits, cancellationToken));
             }

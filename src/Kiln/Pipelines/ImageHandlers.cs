@@ -85,7 +85,7 @@ internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics, 
         var (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
         {
             var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, ImageOutcomes.OptimizedName), options, vips.Limits, cancellationToken);
-            return (ImageOutcomes.Optimized(r), 1);
+            return (ImageOutcomes.Optimized(r), r.Decodes);
         }, cancellationToken);
         ImageOutcomes.Decoded(metrics, Kind, decodes);
         var result = outcome.Result!;

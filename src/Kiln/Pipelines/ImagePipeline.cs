@@ -31,11 +31,11 @@ internal sealed class ImageOptions
     public long SharedDecodeMaxPixels { get; set; } = 40_000_000;
 
     /// <summary>
-    /// Whether image.optimize and image.thumbnails of one upload share one decode (docs/images.md "One decode per
-    /// upload"). Off by default: measured under load it cost more CPU per image than it saved (docs/benchmarks.md).
+    /// Whether image.optimize and image.thumbnails of one upload share one decode where the format allows (PNG, TIFF,
+    /// GIF; never JPEG or WebP, whose thumbnails shrink on load: docs/images.md "One decode per upload").
     /// Kiln__Images__ShareDecodeAcrossJobs.
     /// </summary>
-    public bool ShareDecodeAcrossJobs { get; set; }
+    public bool ShareDecodeAcrossJobs { get; set; } = true;
 
     /// <summary>Threads libvips uses inside one image; jobs already run in parallel, so 1 is usually best.</summary>
     [Range(0, 64)]

@@ -41,6 +41,8 @@ internal sealed class SharedImageDerivatives(VipsReady vips, IOptions<ImageOptio
     /// </summary>
     private JobStore? Jobs => services.GetService<JobStore>();
 
+    public ImageLimits Limits => vips.Limits;
+
     /// <summary>True where jobs share (Kiln:Images:ShareDecodeAcrossJobs on): in the server's own process, with the job store and the jobs' work directories.</summary>
     public bool Available => options.Value.ShareDecodeAcrossJobs && Jobs is not null;
 
@@ -272,7 +274,8 @@ internal static class ImageOutcomes
         Func<(JobOutcome Outcome, int Decodes)> alone,
         CancellationToken cancellationToken)
     {
-        if (shared is not { Available: true })
+        // Decided from the header before anything waits: a JPEG's or WebP's jobs never pass the gate or look up their sibling.
+        if (shared is not { Available: true } || !SharedDecode.Applies(context.RequireInput(), shared.Limits))
         {
             return alone();
         }

@@ -3,53 +3,66 @@ using Kiln.Tests.Infrastructure;
 
 namespace Kiln.Tests.Media.Images;
 
+/// <summary>One decode for the optimized copy and the thumbnails, for the formats without shrink-on-load (issue 14).</summary>
 public sealed class SharedDecodeTests(ScratchDirectory scratch) : IClassFixture<ScratchDirectory>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string Photo => TestPaths.CorpusFile("2569067123_aca715a2ee_o.jpg");
+    private static string Png => TestPaths.CorpusFile("alpha-premultiply-2048x1536-paper.png");
+
+    private static SharedDerivatives? Make(string input, string dir, ImageLimits limits, CancellationToken cancellationToken) => SharedDecode.Make(
+        input, new OptimizeRequest(Path.Combine(dir, "optimized"), new OptimizeOptions()), new ThumbnailsRequest(dir, ThumbnailSpec.Defaults), limits, cancellationToken);
 
     [Fact]
-    public void One_decode_makes_the_optimized_copy_and_the_thumbnails_the_separate_calls_make()
+    public void A_png_is_decoded_once_for_files_identical_to_the_separate_calls()
     {
         var dir = scratch.NewDirectory("shared");
 
-        var made = SharedDecode.Make(
-            Photo, new OptimizeRequest(Path.Combine(dir, "optimized"), new OptimizeOptions()), new ThumbnailsRequest(dir, ThumbnailSpec.Defaults), ImageLimits.Default, Ct);
+        var made = Make(Png, dir, ImageLimits.Default, Ct);
 
         Assert.NotNull(made);
         Assert.Equal(1, made.Decodes);
-        var alone = ImageOptimizer.Optimize(Photo, Path.Combine(scratch.NewDirectory("alone"), "optimized"), new OptimizeOptions(), ImageLimits.Default, Ct);
-        Assert.Equal((alone.Format, alone.Width, alone.Height, alone.OutputBytes), (made.Optimized.Format, made.Optimized.Width, made.Optimized.Height, made.Optimized.OutputBytes));
-        Assert.Equal(Path.Combine(dir, "optimized.jpg"), made.Optimized.OutputPath);
-        Assert.Equal([("THUMBNAIL", 150, 150), ("MEDIUM", 735, 600), ("LARGE", 1323, 1080)], made.Thumbnails.Select(t => (t.Name, t.Width, t.Height)));
-        foreach (var t in made.Thumbnails)
+        Assert.Equal(0, made.Optimized.Decodes);
+        var aloneDir = scratch.NewDirectory("alone");
+        var alone = ImageOptimizer.Optimize(Png, Path.Combine(aloneDir, "optimized"), new OptimizeOptions(), ImageLimits.Default, Ct);
+        var thumbnails = ImageThumbnailer.Make(Png, aloneDir, ThumbnailSpec.Defaults, ImageLimits.Default, Ct);
+
+        // Alone, the optimize decodes twice (the colour test for auto, then the encode) and the thumbnails once.
+        Assert.Equal((2, 1), (alone.Decodes, thumbnails.Decodes));
+        Assert.Equal((alone.Format, alone.Width, alone.Height), (made.Optimized.Format, made.Optimized.Width, made.Optimized.Height));
+        Assert.Equal(File.ReadAllBytes(alone.OutputPath), File.ReadAllBytes(made.Optimized.OutputPath));
+        Assert.Equal([("THUMBNAIL", 150, 150), ("MEDIUM", 800, 600), ("LARGE", 1440, 1080)], made.Thumbnails.Select(t => (t.Name, t.Width, t.Height)));
+        foreach (var (shared, separate) in made.Thumbnails.Zip(thumbnails.Thumbnails))
         {
-            var probed = ImageProbe.Read(t.Path, Ct);
-            Assert.Equal((t.Width, t.Height, new FileInfo(t.Path).Length), (probed.Width, probed.Height, t.Bytes));
+            Assert.Equal(File.ReadAllBytes(separate.Path), File.ReadAllBytes(shared.Path));
         }
     }
 
-    [Fact]
-    public void A_separate_thumbnail_set_reports_its_own_decode()
+    [Theory]
+    [InlineData("2569067123_aca715a2ee_o.jpg")]
+    [InlineData("4.webp")]
+    public void A_format_that_shrinks_on_load_is_not_shared_and_nothing_is_written(string file)
     {
-        var batch = ImageThumbnailer.Make(Photo, scratch.NewDirectory("batch"), ThumbnailSpec.Defaults, ImageLimits.Default, Ct);
+        var dir = scratch.NewDirectory("shrinks-" + file);
 
-        Assert.Equal(1, batch.Decodes);
-        Assert.Equal(3, batch.Thumbnails.Count);
+        var made = Make(TestPaths.CorpusFile(file), dir, ImageLimits.Default, Ct);
+
+        Assert.Null(made);
+        Assert.False(SharedDecode.Applies(TestPaths.CorpusFile(file), ImageLimits.Default));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
     }
 
     [Fact]
     public void An_image_over_the_limit_is_not_held_and_nothing_is_written()
     {
         var dir = scratch.NewDirectory("over");
-        var limits = ImageLimits.Default with { SharedDecodeMaxPixels = 2725L * 2225 - 1 };
+        var limits = ImageLimits.Default with { SharedDecodeMaxPixels = 2048L * 1536 - 1 };
 
-        var made = SharedDecode.Make(Photo, new OptimizeRequest(Path.Combine(dir, "optimized"), new OptimizeOptions()), new ThumbnailsRequest(dir, ThumbnailSpec.Defaults), limits, Ct);
+        var made = Make(Png, dir, limits, Ct);
 
         Assert.Null(made);
         Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
-        Assert.True(SharedDecode.Applies(ImageProbe.Read(Photo, Ct), limits with { SharedDecodeMaxPixels = 2725L * 2225 }));
+        Assert.True(SharedDecode.Applies(Png, limits with { SharedDecodeMaxPixels = 2048L * 1536 }));
     }
 
     [Fact]
@@ -59,8 +72,7 @@ public sealed class SharedDecodeTests(ScratchDirectory scratch) : IClassFixture<
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
 
-        Assert.ThrowsAny<OperationCanceledException>(() => SharedDecode.Make(
-            Photo, new OptimizeRequest(Path.Combine(dir, "optimized"), new OptimizeOptions()), new ThumbnailsRequest(dir, ThumbnailSpec.Defaults), ImageLimits.Default, cancel.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => Make(Png, dir, ImageLimits.Default, cancel.Token));
         Assert.Empty(Directory.EnumerateFiles(dir));
     }
 }

@@ -19,10 +19,10 @@ public sealed record SharedDerivatives(OptimizeResult Optimized, IReadOnlyList<T
 /// <see cref="ImageThumbnailer.Generate"/> (same names, formats and sizes).
 /// </summary>
 /// <remarks>
-/// Why: the optimized copy needs the full-size pixels anyway, and for a format without shrink-on-load (PNG, TIFF,
-/// GIF) the thumbnails decode the whole image too, and <c>auto</c> a third time to tell a photo from a graphic; one
-/// decode serves all three. Not for JPEG and WebP (measured, docs/decisions.md): their thumbnails decode at 1/2–1/8
-/// size on load, which costs less than reducing from the full-size decode. Holding the decode costs memory (3 bytes a
+/// Why: the optimized copy needs the full-size pixels anyway, and for PNG, TIFF, GIF and WebP the thumbnails decode
+/// (nearly) the whole image too, and <c>auto</c> a third time for a lossless input to tell a photo from a graphic; one
+/// decode serves all of them. Not for JPEG (measured, docs/decisions.md): its thumbnails decode at 1/2–1/8 size with
+/// libjpeg's DCT scaling, which costs less than reducing from the full-size decode. Holding the decode costs memory (3 bytes a
 /// pixel for RGB, 8 for 16-bit RGBA), so only images up to <see cref="ImageLimits.SharedDecodeMaxPixels"/> share it;
 /// others, animations and what the reducer does not take (<see cref="ImageReducer.Applies"/>: CMYK, HEIF/AVIF…) are
 /// left to the separate calls, which stream.
@@ -35,7 +35,10 @@ public static class SharedDecode
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(limits);
         return ImageReducer.Applies(info)
-            && !ImageReducer.ShrinksOnLoad(info.Format)
+            // JPEG only: libjpeg's DCT-scaled decode skips most of the IDCT, so two decodes cost less than reducing the
+            // thumbnails from the full one (measured 1.10x CPU shared); libwebp's scaled decode still decodes the whole
+            // bitstream and scales as it outputs, so WebP gains like PNG (0.91–0.94x). docs/decisions.md.
+            && info.Format != ImageFamilies.Jpeg
             && (long)info.StoredWidth * info.StoredHeight <= limits.SharedDecodeMaxPixels;
     }
 
@@ -57,6 +60,20 @@ public static class SharedDecode
         OptimizeRequest optimize,
         ThumbnailsRequest thumbnails,
         ImageLimits limits,
+        CancellationToken cancellationToken) =>
+        Make(inputPath, optimize, thumbnails, limits, formatRule: true, cancellationToken);
+
+    /// <summary>
+    /// <see cref="Make(string, OptimizeRequest, ThumbnailsRequest, ImageLimits, CancellationToken)"/>; with
+    /// <paramref name="formatRule"/> false it shares for JPEG and WebP too (what the rule was measured against, by
+    /// <c>Kiln.Bench derivatives</c>; never in the product).
+    /// </summary>
+    internal static SharedDerivatives? Make(
+        string inputPath,
+        OptimizeRequest optimize,
+        ThumbnailsRequest thumbnails,
+        ImageLimits limits,
+        bool formatRule,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(optimize);
@@ -66,7 +83,7 @@ public static class SharedDecode
         ImageThumbnailer.Validate(thumbnails.Specs);
 
         var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
-        if (!Applies(info, limits))
+        if (formatRule ? !Applies(info, limits) : !ImageReducer.Applies(info) || (long)info.StoredWidth * info.StoredHeight > limits.SharedDecodeMaxPixels)
         {
             return null;
         }

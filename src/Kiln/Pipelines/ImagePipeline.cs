@@ -31,8 +31,8 @@ internal sealed class ImageOptions
     public long SharedDecodeMaxPixels { get; set; } = 40_000_000;
 
     /// <summary>
-    /// Whether image.optimize and image.thumbnails of one upload share one decode where the format allows (PNG, TIFF,
-    /// GIF; never JPEG or WebP, whose thumbnails shrink on load: docs/images.md "One decode per upload").
+    /// Whether image.optimize and image.thumbnails of one upload share one decode where it pays (PNG, TIFF, GIF, WebP;
+    /// never JPEG, whose thumbnails decode cheaper with DCT scaling: docs/images.md "One decode per upload").
     /// Kiln__Images__ShareDecodeAcrossJobs.
     /// </summary>
     public bool ShareDecodeAcrossJobs { get; set; } = true;

@@ -274,7 +274,7 @@ internal static class ImageOutcomes
         Func<(JobOutcome Outcome, int Decodes)> alone,
         CancellationToken cancellationToken)
     {
-        // Decided from the header before anything waits: a JPEG's or WebP's jobs never pass the gate or look up their sibling.
+        // Decided from the header before anything waits: a JPEG's jobs never pass the gate or look up their sibling.
         if (shared is not { Available: true } || !SharedDecode.Applies(context.RequireInput(), shared.Limits))
         {
             return alone();

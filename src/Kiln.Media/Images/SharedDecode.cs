@@ -100,14 +100,18 @@ public static class SharedDecode
             {
                 Parallel.Invoke(
                     new ParallelOptions { CancellationToken = cancellationToken },
-                    () => optimized = ImageOptimizer.Encode(
-                        source,
-                        info,
-                        _ => decoded.Call("copy"),
-                        () => PhotoDetector.LooksLikePhoto(decoded, cancellationToken),
-                        optimize.OutputPathWithoutExtension,
-                        optimize.Options,
-                        cancellationToken) with { Decodes = 0 },
+                    () =>
+                    {
+                        var encoded = ImageOptimizer.Encode(
+                            source,
+                            info,
+                            _ => decoded.Call("copy"),
+                            () => PhotoDetector.LooksLikePhoto(decoded, cancellationToken),
+                            optimize.OutputPathWithoutExtension,
+                            optimize.Options,
+                            cancellationToken);
+                        optimized = encoded with { Decodes = 0 };
+                    },
                     () => batch = ImageThumbnailer.Generate(
                         source, info, decoded, thumbnails.OutputDirectory, thumbnails.Specs, limits, cancellationToken));
             }

@@ -22,7 +22,7 @@ internal sealed class ImageApiBenchmark : IBenchmark
 {
     public string Name => "image-api";
 
-    public string Description => "upload → three thumbnails ready, images/s and peak RSS with 8 large images in flight (options: --images N --rounds N --pipeline default)";
+    public string Description => "upload → three thumbnails ready, images/s and peak RSS with 8 large images in flight (options: --images N --rounds N --pipeline default --input FILE)";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
@@ -33,7 +33,13 @@ internal sealed class ImageApiBenchmark : IBenchmark
         var database = "kiln_bench_" + Guid.NewGuid().ToString("N")[..8];
         var connectionString = new NpgsqlConnectionStringBuilder(server) { Database = database }.ConnectionString;
         var data = Directory.CreateTempSubdirectory("kiln-bench-images-").FullName;
-        var photo = await File.ReadAllBytesAsync(Path.Combine(RepoRoot(), "..", "shared", "corpus", "2569067123_aca715a2ee_o.jpg"), cancellationToken);
+        // --input FILE: the image every upload sends (the corpus JPEG by default; bench/run-image-e2e.sh passes INPUT).
+        var inputIndex = Array.IndexOf(args, "--input");
+        var input = inputIndex >= 0 && inputIndex + 1 < args.Length
+            ? args[inputIndex + 1]
+            : Path.Combine(RepoRoot(), "..", "shared", "corpus", "2569067123_aca715a2ee_o.jpg");
+        var photo = await File.ReadAllBytesAsync(input, cancellationToken);
+        var uploadName = "photo-{0}" + Path.GetExtension(input);
 
         await using var app = KilnApp.Build(
         [
@@ -54,7 +60,7 @@ internal sealed class ImageApiBenchmark : IBenchmark
             var defaultPipeline = Array.IndexOf(args, "default") > 0 && Array.IndexOf(args, "--pipeline") >= 0;
             var settings = defaultPipeline ? null : """{"jobs":["image.thumbnails"]}""";
 
-            await RunBatchAsync(http, photo, 4, settings, cancellationToken);
+            await RunBatchAsync(http, photo, uploadName, 4, settings, cancellationToken);
             var rates = new List<double>();
             var cpus = new List<double>();
             using var process = Process.GetCurrentProcess();
@@ -63,7 +69,7 @@ internal sealed class ImageApiBenchmark : IBenchmark
                 process.Refresh();
                 var cpu = process.TotalProcessorTime;
                 var watch = Stopwatch.StartNew();
-                await RunBatchAsync(http, photo, images, settings, cancellationToken);
+                await RunBatchAsync(http, photo, uploadName, images, settings, cancellationToken);
                 process.Refresh();
                 rates.Add(images / watch.Elapsed.TotalSeconds);
                 cpus.Add((process.TotalProcessorTime - cpu).TotalMilliseconds / images);
@@ -71,7 +77,7 @@ internal sealed class ImageApiBenchmark : IBenchmark
             }
 
             var ordered = rates.Order().ToList();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"image-api median {ordered[ordered.Count / 2]:F2} images/s (upload + {(defaultPipeline ? "default pipeline" : "3 thumbnails")} of a 2725x2225 JPEG, default slots)"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"image-api median {ordered[ordered.Count / 2]:F2} images/s (upload + {(defaultPipeline ? "default pipeline" : "3 thumbnails")} of {Path.GetFileName(input)}, default slots)"));
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
                 $"kiln e2e median={ordered[ordered.Count / 2]:F2} images/s cpu-ms/image={cpus.Order().ElementAt(cpus.Count / 2):F1} peak-rss-mib={PeakRssBytes() / 1048576.0:F0} rounds=[{string.Join(", ", rates.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))}]"));
@@ -85,7 +91,7 @@ internal sealed class ImageApiBenchmark : IBenchmark
             {
                 wide.DefaultRequestHeaders.Authorization = http.DefaultRequestHeaders.Authorization;
                 var before = PeakRssBytes();
-                await RunBatchAsync(wide, photo, 8, """{"jobs":["image.thumbnails","image.optimize","image.enhance"]}""", cancellationToken);
+                await RunBatchAsync(wide, photo, uploadName, 8, """{"jobs":["image.thumbnails","image.optimize","image.enhance"]}""", cancellationToken);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak RSS: {PeakRssBytes() / 1048576.0:F0} MiB after 8 large images (thumbnails + optimize + enhance), {before / 1048576.0:F0} MiB before; current {Environment.WorkingSet / 1048576.0:F0} MiB"));
             }
         }
@@ -104,11 +110,11 @@ internal sealed class ImageApiBenchmark : IBenchmark
     }
 
     /// <summary>Uploads <paramref name="count"/> copies concurrently and waits until every job of every asset is done.</summary>
-    private static async Task RunBatchAsync(HttpClient http, byte[] photo, int count, string? settings, CancellationToken ct)
+    private static async Task RunBatchAsync(HttpClient http, byte[] photo, string uploadName, int count, string? settings, CancellationToken ct)
     {
         var uploads = Enumerable.Range(0, count).Select(async i =>
         {
-            using var form = new MultipartFormDataContent { { new ByteArrayContent(photo), "file", $"photo-{i}.jpg" } };
+            using var form = new MultipartFormDataContent { { new ByteArrayContent(photo), "file", string.Format(CultureInfo.InvariantCulture, uploadName, i) } };
             if (settings is not null)
             {
                 form.Add(new StringContent(settings), "settings");

@@ -20,21 +20,41 @@ public static class ImageOptimizer
         options.Validate();
 
         var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
-        return ImageSource.Decode(() => Encode(source, info, outputPathWithoutExtension, options, limits, cancellationToken));
+        var photoDecodes = 0;
+        var result = ImageSource.Decode(() => Encode(
+            source,
+            info,
+            allPages => source.Open(sequential: !ImagePipeline.NeedsRandomAccess(info.Orientation), allPages, limits, cancellationToken),
+            () =>
+            {
+                photoDecodes++;
+                return PhotoDetector.LooksLikePhoto(inputPath, cancellationToken);
+            },
+            outputPathWithoutExtension,
+            options,
+            cancellationToken));
+        return result with { Decodes = 1 + photoDecodes };
     }
 
-    private static OptimizeResult Encode(
+    /// <summary>
+    /// The re-encode from an image that <paramref name="open"/> hands over (the caller's to give, the encode's to
+    /// dispose): the file streamed, or a decode already held in memory that other derivatives share
+    /// (<see cref="SharedDecode"/>). The argument of <paramref name="open"/> asks for every frame of an animation;
+    /// <paramref name="looksLikePhoto"/> runs only when <c>auto</c> must choose between WebP and PNG.
+    /// </summary>
+    internal static OptimizeResult Encode(
         ImageSource source,
         ImageInfo info,
+        Func<bool, VipsImage> open,
+        Func<bool> looksLikePhoto,
         string outputPathWithoutExtension,
         OptimizeOptions options,
-        ImageLimits limits,
         CancellationToken cancellationToken)
     {
         var inputPath = source.Path;
         var animated = info.IsAnimated && options.Format is ImageOutputFormat.Auto or ImageOutputFormat.Webp;
         var format = options.Format == ImageOutputFormat.Auto
-            ? ResolveAuto(info, () => PhotoDetector.LooksLikePhoto(inputPath, cancellationToken))
+            ? ResolveAuto(info, looksLikePhoto)
             : options.Format;
 
         var pages = animated ? info.Pages : 1;
@@ -42,11 +62,7 @@ public static class ImageOptimizer
         using var output = new OutputFile(outputPathWithoutExtension + ImageFamilies.Extension(format.Family()));
 
         int width, height;
-        var image = source.Open(
-            sequential: !ImagePipeline.NeedsRandomAccess(info.Orientation),
-            allPages: animated,
-            limits,
-            cancellationToken);
+        var image = open(animated);
         try
         {
             image = image.Then(ImagePipeline.ToSrgb);

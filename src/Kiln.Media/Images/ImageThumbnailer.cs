@@ -6,7 +6,7 @@ namespace Kiln.Media.Images;
 /// Makes thumbnails through <see cref="ImageReducer"/> (sharp's way: shrink on load where the format allows, 8-bit
 /// Lanczos3, colour and orientation applied to the small image), and libvips' <c>thumbnail</c> for what the reducer
 /// does not take. Several sizes of one image come from one decode held in memory
-/// (<see cref="ImageReducer.DecodeShared"/>). Outputs are upright, never upscaled, and an animation yields its first frame.
+/// (<see cref="ImageReducer.DecodeShared"/>, or the full-size decode <see cref="SharedDecode"/> shares with the optimized copy). Outputs are upright, never upscaled, and an animation yields its first frame.
 /// </summary>
 public static class ImageThumbnailer
 {
@@ -17,28 +17,66 @@ public static class ImageThumbnailer
         string outputDirectory,
         IReadOnlyList<ThumbnailSpec> specs,
         ImageLimits limits,
+        CancellationToken cancellationToken) =>
+        Make(inputPath, outputDirectory, specs, limits, cancellationToken).Thumbnails;
+
+    /// <summary><see cref="Generate"/>, also telling how many times the input was decoded to make the set.</summary>
+    public static ThumbnailBatch Make(
+        string inputPath,
+        string outputDirectory,
+        IReadOnlyList<ThumbnailSpec> specs,
+        ImageLimits limits,
         CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(specs);
+        Validate(specs);
         ArgumentNullException.ThrowIfNull(limits);
+        var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
+        return Generate(source, info, decoded: null, outputDirectory, specs, limits, cancellationToken);
+    }
+
+    internal static void Validate(IReadOnlyList<ThumbnailSpec> specs)
+    {
+        ArgumentNullException.ThrowIfNull(specs);
         foreach (var spec in specs)
         {
             spec.Validate();
         }
+    }
 
-        var (source, info) = ImageSource.Prepare(inputPath, limits, cancellationToken);
-
+    /// <summary>
+    /// The set from <paramref name="decoded"/> when given (the whole image at full size in memory, shared with other
+    /// derivatives by <see cref="SharedDecode"/>, which keeps ownership), otherwise from this call's own decode(s).
+    /// </summary>
+    internal static ThumbnailBatch Generate(
+        ImageSource source,
+        ImageInfo info,
+        VipsImage? decoded,
+        string outputDirectory,
+        IReadOnlyList<ThumbnailSpec> specs,
+        ImageLimits limits,
+        CancellationToken cancellationToken)
+    {
         var results = new ThumbnailResult?[specs.Count];
-        VipsImage? shared = null;
+        var decodes = 0;
+        VipsImage? ownShared = null;
         try
         {
-            shared = ImageReducer.DecodeShared(
-                info,
-                shrink => source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink),
-                specs.Select(s => (s.Width, s.Height, s.Fit)).ToList(),
-                flatten: specs.All(s => !OutputFormat(s, info).CanHoldAlpha()),
-                limits,
-                cancellationToken);
+            VipsImage OpenFile(int shrink)
+            {
+                Interlocked.Increment(ref decodes);
+                return source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink);
+            }
+
+            ownShared = decoded is null
+                ? ImageReducer.DecodeShared(
+                    info,
+                    OpenFile,
+                    specs.Select(s => (s.Width, s.Height, s.Fit)).ToList(),
+                    flatten: specs.All(s => !OutputFormat(s, info).CanHoldAlpha()),
+                    limits,
+                    cancellationToken)
+                : null;
+            var shared = ownShared ?? decoded;
 
             // From a decode held in memory the sizes are independent, so they are made side by side (what sharp does
             // with one pipeline per size); streaming from the file, each size decodes on its own, one after another.
@@ -47,8 +85,8 @@ public static class ImageThumbnailer
                 0,
                 specs.Count,
                 new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken },
-                i => results[i] = Make(source, shared, info, limits, outputDirectory, specs[i], cancellationToken));
-            return results.Select(r => r!).ToList();
+                i => results[i] = MakeOne(source, shared, decoded, info, OpenFile, () => Interlocked.Increment(ref decodes), outputDirectory, specs[i], cancellationToken));
+            return new ThumbnailBatch(results.Select(r => r!).ToList(), decodes);
         }
         catch (Exception thrown)
         {
@@ -73,7 +111,7 @@ public static class ImageThumbnailer
         }
         finally
         {
-            shared?.Dispose();
+            ownShared?.Dispose();
         }
     }
 
@@ -83,11 +121,13 @@ public static class ImageThumbnailer
         _ => spec.Format,
     };
 
-    private static ThumbnailResult Make(
+    private static ThumbnailResult MakeOne(
         ImageSource source,
         VipsImage? shared,
+        VipsImage? fullDecode,
         ImageInfo info,
-        ImageLimits limits,
+        Func<int, VipsImage> openFile,
+        Action countFileThumbnail,
         string outputDirectory,
         ThumbnailSpec spec,
         CancellationToken cancellationToken)
@@ -98,16 +138,28 @@ public static class ImageThumbnailer
 
         var image = ImageReducer.Thumbnail(
             info,
-            // The shared decode is already shrunk as far as this size allows; the reducer takes it as it is.
-            shrink => shared?.Call("copy") ?? source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink),
-            () => VipsOperation.Run(
-                "thumbnail",
-                ("filename", source.Path),
-                ("width", spec.Width),
-                ("height", spec.Height),
-                ("size", "down"),
-                ("crop", spec.Fit == ThumbnailFit.Cover ? "centre" : "none"),
-                ("fail_on", "error")),
+            // A shared decode is shrunk no further than this size allows; the reducer takes it as it is.
+            shrink => shared?.Call("copy") ?? openFile(shrink),
+            () =>
+            {
+                // What the reducer leaves to libvips (an image not larger than the box): from a full-size decode in
+                // memory its thumbnail_image needs no decode; otherwise thumbnail decodes the file again.
+                var crop = spec.Fit == ThumbnailFit.Cover ? "centre" : "none";
+                if (fullDecode is not null)
+                {
+                    return VipsOperation.Run("thumbnail_image", ("in", fullDecode), ("width", spec.Width), ("height", spec.Height), ("size", "down"), ("crop", crop));
+                }
+
+                countFileThumbnail();
+                return VipsOperation.Run(
+                    "thumbnail",
+                    ("filename", source.Path),
+                    ("width", spec.Width),
+                    ("height", spec.Height),
+                    ("size", "down"),
+                    ("crop", crop),
+                    ("fail_on", "error"));
+            },
             spec.Width,
             spec.Height,
             spec.Fit,

@@ -51,4 +51,10 @@ public sealed record OptimizeResult(
     public double Ratio => OriginalBytes == 0 ? 1.0 : (double)OutputBytes / OriginalBytes;
 
     public long BytesSaved => OriginalBytes - OutputBytes;
+
+    /// <summary>
+    /// Times the input file was decoded for this result: 1, plus 1 when <c>auto</c> looked at a lossless image's colours
+    /// to choose WebP or PNG; 0 when it was made from a decode shared with the thumbnails (<see cref="SharedDecode"/>).
+    /// </summary>
+    public int Decodes { get; init; } = 1;
 }

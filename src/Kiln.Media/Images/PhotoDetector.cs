@@ -20,12 +20,23 @@ internal static class PhotoDetector
     public static bool LooksLikePhoto(string path, CancellationToken cancellationToken) =>
         ColourShare(path, cancellationToken) >= PhotoColourShare;
 
-    internal static double ColourShare(string path, CancellationToken cancellationToken)
+    /// <summary>
+    /// The same test on an image already decoded into memory (<see cref="SharedDecode"/>), so it costs no second
+    /// decode of the file: libvips' <c>thumbnail_image</c> is <c>thumbnail</c> without the load.
+    /// </summary>
+    public static bool LooksLikePhoto(VipsImage decoded, CancellationToken cancellationToken) =>
+        ColourShare(() => VipsOperation.Run("thumbnail_image", ("in", decoded), ("width", 256), ("height", 256), ("size", "down")), cancellationToken)
+        >= PhotoColourShare;
+
+    internal static double ColourShare(string path, CancellationToken cancellationToken) =>
+        ColourShare(
+            () => VipsOperation.Run("thumbnail", ("filename", path), ("width", 256), ("height", 256), ("size", "down"), ("fail_on", "error")),
+            cancellationToken);
+
+    private static double ColourShare(Func<VipsImage> small, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using var colour = VipsOperation.Run(
-                "thumbnail", ("filename", path), ("width", 256), ("height", 256), ("size", "down"), ("fail_on", "error"))
-            .Then(ImagePipeline.ToSrgb);
+        using var colour = small().Then(ImagePipeline.ToSrgb);
         if (colour.Bands < 3)
         {
             return 0.0;

@@ -44,3 +44,9 @@ public sealed record ThumbnailSpec(
 
 /// <summary>One thumbnail written by <see cref="ImageThumbnailer.Generate"/>.</summary>
 public sealed record ThumbnailResult(string Name, string Path, int Width, int Height, string ContentType, long Bytes);
+
+/// <summary>
+/// What <see cref="ImageThumbnailer.Make"/> wrote, and how many times it decoded the input for it: 1 when the sizes
+/// shared a decode, one per size streamed from the file, 0 when it was handed a decode made for several derivatives.
+/// </summary>
+public sealed record ThumbnailBatch(IReadOnlyList<ThumbnailResult> Thumbnails, int Decodes);

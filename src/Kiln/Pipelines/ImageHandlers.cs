@@ -13,27 +13,21 @@ namespace Kiln.Pipelines;
 /// never upscaled, upright. Params may replace the set: <c>{"sizes": [{"name": "SQUARE", "width": 300,
 /// "height": 300, "fit": "cover", "format": "webp", "quality": 75}]}</c>.
 /// </summary>
-internal sealed partial class ImageThumbnailsHandler(VipsReady vips) : IJobHandler
+internal sealed partial class ImageThumbnailsHandler(VipsReady vips, KilnMetrics metrics, SharedImageDerivatives? shared = null) : IJobHandler
 {
     public string Kind => ImagePipeline.Thumbnails;
 
-    public Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
+    public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
         var specs = context.ReadParams(ReadParams);
         context.Progress.Report(new JobProgress(5, "thumbnails", TotalBytes: context.InputBytes));
-        var results = ImageThumbnailer.Generate(context.RequireInput(), context.OutputDirectory, specs, vips.Limits, cancellationToken);
-        var outputs = results.Select(r => new OutputFile(r.Name, Path.GetFileName(r.Path), r.ContentType, Width: r.Width, Height: r.Height)).ToList();
-        var result = new JsonObject
+        var (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
         {
-            ["thumbnails"] = new JsonArray(results.Select(r => (JsonNode)new JsonObject
-            {
-                ["name"] = r.Name,
-                ["width"] = r.Width,
-                ["height"] = r.Height,
-                ["bytes"] = r.Bytes,
-            }).ToArray()),
-        };
-        return Task.FromResult(new JobOutcome(result, outputs));
+            var batch = ImageThumbnailer.Make(context.RequireInput(), context.OutputDirectory, specs, vips.Limits, cancellationToken);
+            return (ImageOutcomes.Thumbnails(batch.Thumbnails), batch.Decodes);
+        }, cancellationToken);
+        ImageOutcomes.Decoded(metrics, Kind, decodes);
+        return outcome;
     }
 
     private static readonly string[] Fits = ["cover", "inside"];
@@ -73,7 +67,7 @@ internal sealed partial class ImageThumbnailsHandler(VipsReady vips) : IJobHandl
 /// <c>image.optimize</c>: re-encode (auto, jpeg, webp, avif, png), quality 1–100, optional max size; reports
 /// bytes saved, and keeps the original bytes when the encode is not smaller.
 /// </summary>
-internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics) : IJobHandler
+internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics, SharedImageDerivatives? shared = null) : IJobHandler
 {
     public string Kind => ImagePipeline.Optimize;
 
@@ -85,25 +79,19 @@ internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics) 
         MaxHeight = p.OptionalInt("maxHeight", 1, 100_000),
     };
 
-    public Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
+    public async Task<JobOutcome> ExecuteAsync(JobContext context, CancellationToken cancellationToken)
     {
         var options = context.ReadParams(ReadParams);
         context.Progress.Report(new JobProgress(5, "optimize", TotalBytes: context.InputBytes));
-        var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, "optimized"), options, vips.Limits, cancellationToken);
-        metrics.BytesSaved(Kind, r.OriginalBytes, r.OutputBytes);
-        var result = new JsonObject
+        var (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
         {
-            ["format"] = r.Format,
-            ["width"] = r.Width,
-            ["height"] = r.Height,
-            ["frames"] = r.Frames,
-            ["originalBytes"] = r.OriginalBytes,
-            ["outputBytes"] = r.OutputBytes,
-            ["bytesSaved"] = r.BytesSaved,
-            ["ratio"] = Math.Round(r.Ratio, 4),
-            ["keptOriginal"] = r.KeptOriginal,
-        };
-        return Task.FromResult(new JobOutcome(result, [new OutputFile("OPTIMIZED", Path.GetFileName(r.OutputPath), r.ContentType, Width: r.Width, Height: r.Height)]));
+            var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, ImageOutcomes.OptimizedName), options, vips.Limits, cancellationToken);
+            return (ImageOutcomes.Optimized(r), r.Decodes);
+        }, cancellationToken);
+        ImageOutcomes.Decoded(metrics, Kind, decodes);
+        var result = outcome.Result!;
+        metrics.BytesSaved(Kind, result["originalBytes"]!.GetValue<long>(), result["outputBytes"]!.GetValue<long>());
+        return outcome;
     }
 }
 

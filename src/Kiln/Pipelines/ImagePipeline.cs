@@ -24,11 +24,19 @@ internal sealed class ImageOptions
     public int MaxFrames { get; set; } = 1000;
 
     /// <summary>
-    /// Largest decoded image (pixels) a thumbnails job keeps in memory to make all its sizes from one decode; larger
-    /// images are decoded once per size, streaming. Kiln__Images__SharedDecodeMaxPixels.
+    /// Largest decoded image (pixels) kept in memory to make several derivatives from one decode: the optimized copy and
+    /// the thumbnails of an upload (full size, docs/images.md "One decode per upload"), or a thumbnails job's sizes
+    /// (after shrink-on-load). Larger images are decoded once per derivative, streaming. Kiln__Images__SharedDecodeMaxPixels.
     /// </summary>
     [Range(0, 10_000_000_000)]
     public long SharedDecodeMaxPixels { get; set; } = 40_000_000;
+
+    /// <summary>
+    /// Whether image.optimize and image.thumbnails of one upload share one decode where it pays (PNG, TIFF, GIF, WebP;
+    /// never JPEG, whose thumbnails decode cheaper with DCT scaling: docs/images.md "One decode per upload").
+    /// Kiln__Images__ShareDecodeAcrossJobs.
+    /// </summary>
+    public bool ShareDecodeAcrossJobs { get; set; } = true;
 
     /// <summary>Threads libvips uses inside one image; jobs already run in parallel, so 1 is usually best.</summary>
     [Range(0, 64)]
@@ -69,6 +77,10 @@ internal static class ImagePipeline
     {
         builder.Services.AddOptions<ImageOptions>().BindConfiguration(ImageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddKilnImageHandlers();
+
+        // Optimize and thumbnails share one decode through the job store and the local work directories: on the server;
+        // `kiln worker` registers this too but has no job store, so its jobs decode alone (SharedImageDerivatives.Available).
+        builder.Services.AddSingleton<SharedImageDerivatives>();
         var categories = builder.Configuration.GetSection(ImageOptions.Section).Get<ImageOptions>()?.EnhanceCategories ?? new ImageOptions().EnhanceCategories;
         builder.Services.AddPipelineStep(new PipelineStep("image", Optimize));
         builder.Services.AddPipelineStep(new PipelineStep("image", Thumbnails));

@@ -4,7 +4,7 @@ using Kiln.Jobs;
 using Kiln.Media.Images;
 using Kiln.Observability;
 using Kiln.Processing;
-using Kiln.Queue;
+using Kiln.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Kiln.Pipelines;

@@ -35,7 +35,10 @@ internal static class QueueEnqueueSteps
         // round trips. The same auto-prepare settings as Kiln's pool, only with the reset.
         var resetCsb = new NpgsqlConnectionStringBuilder(connectionString)
         {
-            NoResetOnClose = false, MaxPoolSize = 4, MaxAutoPrepare = 64, AutoPrepareMinUsages = 2,
+            NoResetOnClose = false,
+            MaxPoolSize = 4,
+            MaxAutoPrepare = 64,
+            AutoPrepareMinUsages = 2,
         };
         await using var resetSource = new NpgsqlDataSourceBuilder(resetCsb.ConnectionString).Build();
         var now = DateTimeOffset.UtcNow;

@@ -2,7 +2,6 @@ using System.Security.Claims;
 using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Media;
-using Kiln.Queue;
 using Kiln.Security;
 using Kiln.Storage;
 using Microsoft.AspNetCore.Http.Features;
@@ -158,7 +157,7 @@ internal static class AssetEndpoints
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Delete(
-        Guid id, ClaimsPrincipal user, AssetStore assets, JobStore jobs, JobStopper stopper, BlobStore blobs, ILogger<AssetStore> logger, CancellationToken ct)
+        Guid id, ClaimsPrincipal user, AssetStore assets, JobStore jobs, IJobStopper stopper, BlobStore blobs, ILogger<AssetStore> logger, CancellationToken ct)
     {
         if (await assets.GetAsync(id, user.OwnerScope(), ct) is null)
         {

@@ -12,6 +12,10 @@ internal static class AssetsExtensions
         services.AddSingleton<AssetStore>();
         services.AddSingleton<BatchStore>();
         services.AddSingleton<AssetIngest>();
+        services.AddSingleton<PipelinePlanner>();
         return builder;
     }
+
+    /// <summary>Adds a job every new asset of the step's media kind gets by default (registered by the feature that handles the kind).</summary>
+    public static IServiceCollection AddPipelineStep(this IServiceCollection services, PipelineStep step) => services.AddSingleton(step);
 }

@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Security.Claims;
 using Kiln.Core;
-using Kiln.Media.Transcription;
 using Kiln.Security;
 using Kiln.Storage;
-using Kiln.Transcription;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.Options;
@@ -72,7 +70,7 @@ internal static class FileEndpoints
     /// default, <c>?disposition=inline</c> for display in the browser.
     /// </summary>
     private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ContentHttpResult, ProblemHttpResult>> Download(
-        Guid id, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, TranscriptStore transcripts, CancellationToken ct, string? disposition = null)
+        Guid id, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, IHlsCaptions captions, CancellationToken ct, string? disposition = null)
     {
         if (disposition is not (null or "attachment" or "inline"))
         {
@@ -93,9 +91,9 @@ internal static class FileEndpoints
         if (file.IsDerivative && full.EndsWith(HlsPlaylist.Extension, StringComparison.Ordinal))
         {
             var text = await File.ReadAllTextAsync(full, ct);
-            if (file.Info.Type == "HLS" && await transcripts.GetActiveAsync(file.Info.AssetId, ct) is { } captions)
+            if (file.Info.Type == "HLS")
             {
-                text = HlsSubtitles.AddToMaster(text, captions.Info.Language);
+                text = await captions.AddToMasterAsync(file.Info.AssetId, text, ct);
             }
 
             return Playlist(http, user, id, text, "");
@@ -108,24 +106,24 @@ internal static class FileEndpoints
 
     /// <summary>Files beside a derivative (HLS playlists and segments), resolved inside the derivative's directory only.</summary>
     private static async Task<Results<PhysicalFileHttpResult, ByteRangesResult, ContentHttpResult, ProblemHttpResult>> Content(
-        Guid id, string path, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, TranscriptStore transcripts, CancellationToken ct)
+        Guid id, string path, HttpContext http, ClaimsPrincipal user, AssetStore assets, BlobStore blobs, IHlsCaptions captions, CancellationToken ct)
     {
         if (await ResolveAsync(id, user, assets, ct) is not { IsDerivative: true } file)
         {
             return Problems.NotFound("File");
         }
 
-        // The captions rendition (HlsSubtitles) is made from the active transcript, not read from disk.
-        if (file.Info.Type == "HLS" && path is HlsSubtitles.PlaylistPath or HlsSubtitles.VttPath)
+        // The captions rendition is made from the active transcript (IHlsCaptions), not read from disk.
+        if (file.Info.Type == "HLS" && captions.IsCaptionPath(path))
         {
-            if (await transcripts.GetActiveAsync(file.Info.AssetId, ct) is not { } captions)
+            if (await captions.GetAsync(file.Info.AssetId, path, file.Info.Duration, ct) is not { } caption)
             {
                 return Problems.NotFound("Transcript");
             }
 
-            return path == HlsSubtitles.VttPath
-                ? TypedResults.Text(SubtitleWriter.ToVtt(captions.Segments), "text/vtt; charset=utf-8")
-                : Playlist(http, user, id, HlsSubtitles.MediaPlaylist(file.Info.Duration ?? (captions.Segments.Count > 0 ? captions.Segments[^1].End : 1)), "subtitles");
+            return caption.IsPlaylist
+                ? Playlist(http, user, id, caption.Text, "subtitles")
+                : TypedResults.Text(caption.Text, caption.ContentType);
         }
 
         var directory = blobs.Resolve(Path.GetDirectoryName(file.Path)!);

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Kiln.Jobs;
-using Kiln.Processing;
 
 namespace Kiln.Assets;
 

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Kiln.Media.Detection;
 using Kiln.Processing;
 using Kiln.Providers;
-using Kiln.Queue;
+using Kiln.Storage;
 
 namespace Kiln.Enhance;
 

@@ -1,6 +1,6 @@
-using Kiln.Core;
 using System.Text.Json.Serialization;
 using Kiln.Assets;
+using Kiln.Core;
 using Kiln.Data;
 using Kiln.Enhance;
 using Kiln.Fetch;
@@ -10,6 +10,7 @@ using Kiln.Pipelines;
 using Kiln.Processing;
 using Kiln.Queue;
 using Kiln.Realtime;
+using Kiln.Retention;
 using Kiln.Security;
 using Kiln.Storage;
 using Kiln.Transcription;
@@ -53,6 +54,7 @@ internal static class KilnApp
         builder.AddKilnSecurity();
         builder.AddKilnStorage();
         builder.AddKilnAssets();
+        builder.AddKilnRetention();
         builder.AddKilnJobs();
         builder.AddKilnQueue();
         builder.AddKilnJobKinds();

@@ -1,5 +1,3 @@
-using Kiln.Processing;
-using Kiln.Queue;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -27,7 +25,7 @@ internal sealed record CommandResult(CommandOutcome Outcome, string? ErrorCode =
 /// </summary>
 internal sealed class JobCommands(
     NpgsqlDataSource dataSource,
-    JobStopper stopper,
+    IJobStopper stopper,
     JobKindCatalog catalog,
     QueueWakeups wakeups,
     IJobEventSink events,

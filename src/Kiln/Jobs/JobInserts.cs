@@ -1,4 +1,3 @@
-using Kiln.Queue;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -7,7 +6,7 @@ namespace Kiln.Jobs;
 /// <summary>
 /// How jobs are written: one INSERT over unnested arrays, or binary COPY for large batches of ready jobs. Both stamp
 /// <c>created_at</c>, a missing <c>run_at</c> and a cascaded <c>finished_at</c> with <c>@now</c> from the injected
-/// <see cref="TimeProvider"/>, the clock every other transition (<c>Queue/JobStates</c>) decides on: a job is due by
+/// <see cref="TimeProvider"/>, the clock every other transition (<see cref="JobStates"/>) decides on: a job is due by
 /// the same clock that leases it.
 /// </summary>
 internal static class JobInserts

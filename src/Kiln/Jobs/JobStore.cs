@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Kiln.Queue;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;

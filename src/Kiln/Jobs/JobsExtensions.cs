@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
 namespace Kiln.Jobs;
 
 internal static class JobsExtensions
@@ -6,6 +8,10 @@ internal static class JobsExtensions
     public static WebApplicationBuilder AddKilnJobs(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
+        services.AddOptions<QueueOptions>().BindConfiguration(QueueOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        // Time-based transitions (JobStates) read the clock from here, so tests can drive them with a fake one.
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<QueueWakeups>();
         services.AddSingleton<JobSignals>();
         services.AddSingleton<IJobEventSink, JobEventBus>();
         services.AddSingleton<JobReader>();

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Kiln.Processing;
 using Kiln.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
@@ -99,27 +98,28 @@ internal static class ObservabilityExtensions
     }
 }
 
-/// <summary>Ready needs something to run jobs: in-process workers enabled (remote workers report through their own endpoint).</summary>
 /// <summary>
 /// Who processes jobs through this node: in-process slots and the remote workers connected here. Degraded (still 200)
 /// when in-process workers are off and no remote worker is connected: jobs queue up until one connects, possibly to
 /// another node.
 /// </summary>
 internal sealed class WorkersHealthCheck(
-    InProcessWorkers workers, Microsoft.Extensions.Options.IOptions<WorkerOptions> options, IServiceProvider services) : IHealthCheck
+    IServiceProvider services) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        // The registry exists in the server, not in `kiln worker`'s host.
-        var remote = services.GetService<Kiln.Workers.RemoteWorkerRegistry>()?.Sessions.Count ?? 0;
+        // Remote workers exist in the server, not in `kiln worker`'s host.
+        var remote = services.GetService<IRemoteWorkerCount>()?.ConnectedWorkers ?? 0;
+        var enabled = services.GetService<IInProcessWorkerCount>()?.InProcessEnabled ?? false;
+        var running = services.GetService<IInProcessWorkerCount>()?.InProcessRunning ?? 0;
         var data = new Dictionary<string, object>
         {
-            ["inProcess"] = options.Value.Enabled,
-            ["inProcessRunning"] = workers.RunningCount,
+            ["inProcess"] = enabled,
+            ["inProcessRunning"] = running,
             ["remoteWorkers"] = remote,
         };
-        var result = options.Value.Enabled
-            ? HealthCheckResult.Healthy($"in-process workers running {workers.RunningCount} jobs; {remote} remote workers connected", data)
+        var result = enabled
+            ? HealthCheckResult.Healthy($"in-process workers running {running} jobs; {remote} remote workers connected", data)
             : remote > 0
                 ? HealthCheckResult.Healthy($"in-process workers disabled; {remote} remote workers connected", data)
                 : HealthCheckResult.Degraded("in-process workers disabled and no remote worker connected to this node; jobs wait", data: data);

@@ -1,7 +1,4 @@
-using Kiln.Processing;
-using Kiln.Realtime;
 using Kiln.Storage;
-using Kiln.Workers;
 using Npgsql;
 
 namespace Kiln.Observability;
@@ -18,16 +15,15 @@ internal static class ServerGauges
     {
         var metrics = services.GetRequiredService<KilnMetrics>();
         var dataSource = services.GetRequiredService<NpgsqlDataSource>();
-        var workers = services.GetRequiredService<InProcessWorkers>();
-        var remote = services.GetService<RemoteWorkerRegistry>();
-        var hub = services.GetService<HubKeyWatcher>();
+        var workers = services.GetService<IInProcessWorkerCount>();
+        var remote = services.GetService<IRemoteWorkerCount>();
+        var hub = services.GetService<IHubConnectionCount>();
         var blobs = services.GetRequiredService<BlobStore>();
-        var workerOptions = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value;
 
         var jobs = metrics.Gauge("kiln_jobs", "Jobs by queue and state (read from the database: aggregate nodes with max, not sum).", "queue", "state");
         var running = metrics.Gauge("kiln_inprocess_running_jobs", "Jobs running in this process.");
         var slots = metrics.Gauge("kiln_inprocess_slots", "Job slots of this process's in-process workers, all queues (0 when they are disabled).");
-        slots.Set(workerOptions.Enabled ? workerOptions.Slots.Values.Sum() : 0);
+        slots.Set(workers?.InProcessSlots ?? 0);
         var remoteWorkers = metrics.Gauge("kiln_remote_workers_connected", "Remote workers connected to this node.");
         var hubConnections = metrics.Gauge("kiln_hub_connections", "SignalR hub connections open on this node.");
         var diskFree = metrics.Gauge("kiln_data_disk_free_bytes", "Free bytes on the data directory's file system (for this process).");
@@ -35,9 +31,9 @@ internal static class ServerGauges
 
         metrics.Registry.AddBeforeCollectCallback(async ct =>
         {
-            running.Set(workers.RunningCount);
-            remoteWorkers.Set(remote?.Sessions.Count ?? 0);
-            hubConnections.Set(hub?.Count ?? 0);
+            running.Set(workers?.InProcessRunning ?? 0);
+            remoteWorkers.Set(remote?.ConnectedWorkers ?? 0);
+            hubConnections.Set(hub?.HubConnections ?? 0);
             var drive = new DriveInfo(blobs.Root);
             diskFree.Set(drive.AvailableFreeSpace);
             diskSize.Set(drive.TotalSize);

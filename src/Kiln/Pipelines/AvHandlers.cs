@@ -1,11 +1,12 @@
 using System.Text.Json.Nodes;
+using Kiln.Jobs;
 using Kiln.Media;
 using Kiln.Media.Audio;
 using Kiln.Media.FFmpeg;
 using Kiln.Media.Video;
 using Kiln.Observability;
 using Kiln.Processing;
-using Kiln.Queue;
+using Kiln.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Kiln.Pipelines;

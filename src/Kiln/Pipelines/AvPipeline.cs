@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Nodes;
 using Kiln.Assets;
+using Kiln.Jobs;
 using Kiln.Media.Audio;
 using Kiln.Media.FFmpeg;
 using Kiln.Media.Video;

@@ -1,9 +1,10 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Kiln.Jobs;
 using Kiln.Media.Images;
 using Kiln.Observability;
 using Kiln.Processing;
-using Kiln.Queue;
+using Kiln.Storage;
 
 namespace Kiln.Pipelines;
 

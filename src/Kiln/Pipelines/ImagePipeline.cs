@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Nodes;
 using Kiln.Assets;
+using Kiln.Jobs;
 using Kiln.Media.Images;
 using Kiln.Media.Vips;
 using Kiln.Processing;

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Kiln.Jobs;
 using Kiln.Queue;
+using Kiln.Storage;
 
 namespace Kiln.Processing;
 

@@ -1,5 +1,6 @@
 using Kiln.Core;
 using Kiln.Jobs;
+using Kiln.Observability;
 using Kiln.Queue;
 using Kiln.Storage;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,7 @@ namespace Kiln.Processing;
 /// shutdown the loops stop leasing, running jobs get their grace period with their leases still renewed, and
 /// whatever still runs after it is stopped and released without counting the attempt.
 /// </summary>
-internal sealed class InProcessWorkers : BackgroundService
+internal sealed class InProcessWorkers : BackgroundService, IInProcessWorkerCount
 {
     private readonly IJobDispatcher _dispatcher;
     private readonly JobKindCatalog _catalog;
@@ -55,6 +56,12 @@ internal sealed class InProcessWorkers : BackgroundService
     }
 
     public int RunningCount => _runner.Count;
+
+    public bool InProcessEnabled => _workerOptions.Enabled;
+
+    public int InProcessSlots => _workerOptions.Enabled ? _workerOptions.Slots.Values.Sum() : 0;
+
+    public int InProcessRunning => RunningCount;
 
     public string WorkerId { get; }
 

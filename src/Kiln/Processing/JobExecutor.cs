@@ -1,6 +1,5 @@
 using Kiln.Jobs;
 using Kiln.Media;
-using Kiln.Queue;
 
 namespace Kiln.Processing;
 

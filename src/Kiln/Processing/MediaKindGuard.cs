@@ -1,3 +1,5 @@
+using Kiln.Jobs;
+
 namespace Kiln.Processing;
 
 /// <summary>

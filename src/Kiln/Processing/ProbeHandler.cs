@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Kiln.Jobs;
 using Kiln.Media;
 using Kiln.Media.Detection;
 

@@ -1,5 +1,5 @@
-using Kiln.Assets;
-using Kiln.Queue;
+using Kiln.Jobs;
+using Kiln.Observability;
 
 namespace Kiln.Processing;
 
@@ -23,15 +23,13 @@ internal static class ProcessingExtensions
         return services;
     }
 
-    public static IServiceCollection AddPipelineStep(this IServiceCollection services, PipelineStep step) => services.AddSingleton(step);
-
     public static WebApplicationBuilder AddKilnProcessing(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<JobKindCatalog>();
-        builder.Services.AddSingleton<PipelinePlanner>();
         builder.Services.AddSingleton<InProcessWorkers>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<InProcessWorkers>());
+        builder.Services.AddSingleton<IInProcessWorkerCount>(sp => sp.GetRequiredService<InProcessWorkers>());
         builder.Services.AddHostedService<ShutdownJobReport>();
         builder.Services.AddJobKind<ProbeHandler>(new JobKindInfo(Kinds.Probe, Kinds.DefaultQueue, Priority: 0, Params: JobParams.None));
         return builder;

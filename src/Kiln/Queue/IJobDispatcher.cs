@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Kiln.Storage;
 
 namespace Kiln.Queue;
 
@@ -88,15 +89,5 @@ internal sealed record CompletionReport(
     IReadOnlyList<OutputFile>? Outputs = null,
     string? StagingDirectory = null,
     JsonObject? AssetMetadata = null);
-
-/// <summary>A derivative a job produced. Unique per (asset, type, variant): a rerun replaces it.</summary>
-internal sealed record OutputFile(
-    string Type,
-    string RelativePath,
-    string ContentType,
-    string Variant = "",
-    int? Width = null,
-    int? Height = null,
-    double? Duration = null);
 
 internal sealed record FailureReport(Guid JobId, Guid LeaseId, string ErrorCode, string Message, bool Retryable = true);

@@ -9,7 +9,7 @@ namespace Kiln.Queue;
 /// <c>kiln_signals</c> when another node holds it. Payload: <c>{reason}:{jobId}</c>, or <c>{reason}:{jobId}:{leaseId}</c>
 /// for a stop meant for one attempt only.
 /// </summary>
-internal sealed class JobStopper
+internal sealed class JobStopper : IJobStopper
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly JobSignals _signals;

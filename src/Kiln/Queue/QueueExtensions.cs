@@ -8,14 +8,12 @@ internal static class QueueExtensions
     public static WebApplicationBuilder AddKilnQueue(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<QueueOptions>().BindConfiguration(QueueOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        // Time-based transitions (JobStates) read the clock from here, so tests can drive them with a fake one.
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton<QueueWakeups>();
         services.AddSingleton<QueueNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueNotifier>());
         services.AddSingleton<LeaseRegistry>();
         services.AddSingleton<JobStopper>();
+        services.AddSingleton<IJobStopper>(sp => sp.GetRequiredService<JobStopper>());
         services.AddSingleton<CompletionWriter>();
         services.AddSingleton<JobLeaser>();
         services.AddSingleton<IJobDispatcher, JobDispatcher>();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Kiln.Jobs;
 using Npgsql;
 
 namespace Kiln.Queue;

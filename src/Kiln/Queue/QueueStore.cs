@@ -1,3 +1,4 @@
+using Kiln.Jobs;
 using Npgsql;
 using NpgsqlTypes;
 

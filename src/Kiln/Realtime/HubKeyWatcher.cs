@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Kiln.Core;
+using Kiln.Observability;
 using Kiln.Security;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
@@ -13,7 +14,7 @@ namespace Kiln.Realtime;
 /// are checked every <see cref="RealtimeOptions.KeyCheckIntervalSeconds"/>, which also catches revocations made by
 /// <c>kiln keys revoke</c> or through another node.
 /// </summary>
-internal sealed class HubKeyWatcher(ApiKeyStore keys, IOptions<RealtimeOptions> options, ILogger<HubKeyWatcher> logger) : BackgroundService
+internal sealed class HubKeyWatcher(ApiKeyStore keys, IOptions<RealtimeOptions> options, ILogger<HubKeyWatcher> logger) : BackgroundService, IHubConnectionCount
 {
     private readonly ConcurrentDictionary<string, (Guid KeyId, HubCallerContext Context)> _connections = new();
 
@@ -30,6 +31,8 @@ internal sealed class HubKeyWatcher(ApiKeyStore keys, IOptions<RealtimeOptions> 
 
     /// <summary>Open hub connections on this node (for /metrics).</summary>
     public int Count => _connections.Count;
+
+    public int HubConnections => Count;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Kiln.Jobs;
+using Kiln.Observability;
 using Kiln.Security;
 
 namespace Kiln.Realtime;
@@ -22,6 +23,7 @@ internal static class RealtimeExtensions
         services.AddHostedService<ShutdownNotifier>();
         services.AddSingleton<HubKeyWatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<HubKeyWatcher>());
+        services.AddSingleton<IHubConnectionCount>(sp => sp.GetRequiredService<HubKeyWatcher>());
         return builder;
     }
 

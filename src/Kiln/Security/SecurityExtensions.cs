@@ -2,8 +2,8 @@ using System.Globalization;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
 using Kiln.Core;
-using Kiln.Tus;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -20,6 +20,20 @@ internal static class SecurityExtensions
     /// <summary>Reading a file's bytes: an API key, or a signed URL for that file.</summary>
     public const string FileReadPolicy = "file-read";
     private const string CorsPolicy = "kiln";
+
+    /// <summary>
+    /// Lets browsers on other origins read these response headers (CORS <c>Access-Control-Expose-Headers</c>): a
+    /// feature with headers of its own (tus) adds them here rather than Security knowing every feature's headers.
+    /// </summary>
+    public static IServiceCollection AddCorsExposedHeaders(this IServiceCollection services, params string[] headers) =>
+        services.PostConfigure<CorsOptions>(o =>
+        {
+            var policy = o.GetPolicy(CorsPolicy) ?? throw new InvalidOperationException("AddKilnSecurity must run first.");
+            foreach (var header in headers.Where(h => !policy.ExposedHeaders.Contains(h, StringComparer.OrdinalIgnoreCase)))
+            {
+                policy.ExposedHeaders.Add(header);
+            }
+        });
 
     public static WebApplicationBuilder AddKilnSecurity(this WebApplicationBuilder builder)
     {
@@ -49,7 +63,7 @@ internal static class SecurityExtensions
                 p.WithOrigins(security.CorsOrigins).AllowCredentials();
             }
 
-            p.AllowAnyHeader().AllowAnyMethod().WithExposedHeaders(["Content-Range", "Accept-Ranges", "ETag", "Content-Disposition", .. TusProtocol.ExposedHeaders]);
+            p.AllowAnyHeader().AllowAnyMethod().WithExposedHeaders("Content-Range", "Accept-Ranges", "ETag", "Content-Disposition");
         }));
 
         builder.Services.AddRateLimiter(o =>

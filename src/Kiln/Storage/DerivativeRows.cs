@@ -1,4 +1,3 @@
-using Kiln.Queue;
 using Npgsql;
 using NpgsqlTypes;
 

@@ -1,10 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Kiln.Jobs;
 using Kiln.Media;
 using Kiln.Media.Transcription;
 using Kiln.Pipelines;
 using Kiln.Processing;
+using Kiln.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Kiln.Transcription;
@@ -81,8 +83,8 @@ internal sealed partial class TranscribeHandler(IServiceProvider services, IOpti
                 ["replaceManual"] = replaceManual,
             },
             [
-                new Queue.OutputFile("TRANSCRIPT", TranscriptFile, "application/json", Variant: "json", Duration: speech.Duration),
-                new Queue.OutputFile("TRANSCRIPT", "transcript.vtt", "text/vtt", Variant: "vtt", Duration: speech.Duration),
+                new OutputFile("TRANSCRIPT", TranscriptFile, "application/json", Variant: "json", Duration: speech.Duration),
+                new OutputFile("TRANSCRIPT", "transcript.vtt", "text/vtt", Variant: "vtt", Duration: speech.Duration),
             ]);
     }
 

@@ -1,4 +1,5 @@
 using Kiln.Assets;
+using Kiln.Jobs;
 using Kiln.Processing;
 using Kiln.Providers;
 using Kiln.Queue;
@@ -41,6 +42,7 @@ internal static class TranscriptionExtensions
 
         services.AddHealthChecks().AddCheck<TranscriptionHealthCheck>("transcription", tags: ["ready"]);
         services.AddSingleton<TranscriptStore>();
+        services.AddSingleton<IHlsCaptions, HlsCaptions>();
         services.AddSingleton<IJobCompletionHook, TranscriptCompletionHook>();
         return builder;
     }

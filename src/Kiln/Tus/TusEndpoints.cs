@@ -22,6 +22,7 @@ internal static class TusEndpoints
         builder.Services.AddSingleton<TusService>();
         builder.Services.AddSingleton<TusSweeper>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TusSweeper>());
+        builder.Services.AddCorsExposedHeaders(TusProtocol.ExposedHeaders);
         return builder;
     }
 

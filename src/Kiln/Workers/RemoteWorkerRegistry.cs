@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using Kiln.Core;
+using Kiln.Observability;
 using Kiln.Processing;
 using Kiln.Security;
 using Microsoft.Extensions.Options;
@@ -20,7 +21,7 @@ internal sealed class RemoteWorkerRegistry(
     IOptions<RemoteWorkerOptions> options,
     IOptions<WorkerOptions> workerOptions,
     IOptions<SecurityOptions> securityOptions,
-    ILogger<RemoteWorkerRegistry> logger) : BackgroundService, IHostedLifecycleService
+    ILogger<RemoteWorkerRegistry> logger) : BackgroundService, IHostedLifecycleService, IRemoteWorkerCount
 {
     private readonly ConcurrentDictionary<WorkerSession, byte> _sessions = new();
 
@@ -33,6 +34,8 @@ internal sealed class RemoteWorkerRegistry(
     public bool Accepting => !_stopping;
 
     public IReadOnlyList<WorkerSession> Sessions => [.. _sessions.Keys];
+
+    public int ConnectedWorkers => _sessions.Count;
 
     public void Add(WorkerSession session) => _sessions[session] = 0;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Kiln.Queue;
+using Kiln.Storage;
 
 namespace Kiln.Workers;
 

@@ -3,7 +3,6 @@ using System.Text.Json;
 using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Observability;
-using Kiln.Processing;
 using Kiln.Queue;
 using Kiln.Storage;
 

@@ -2,7 +2,6 @@ using System.Net.WebSockets;
 using Kiln.Core;
 using Kiln.Jobs;
 using Kiln.Observability;
-using Kiln.Processing;
 using Kiln.Queue;
 using Kiln.Storage;
 using Microsoft.Extensions.Options;
@@ -42,6 +41,7 @@ internal static class WorkersExtensions
         services.AddSingleton<WorkerSessionFactory>();
         services.AddSingleton<RemoteWorkerRegistry>();
         services.AddHostedService(sp => sp.GetRequiredService<RemoteWorkerRegistry>());
+        services.AddSingleton<IRemoteWorkerCount>(sp => sp.GetRequiredService<RemoteWorkerRegistry>());
         return builder;
     }
 }

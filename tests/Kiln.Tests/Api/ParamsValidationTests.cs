@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Kiln.Jobs;
 using Kiln.Processing;
 using Kiln.Tests.Infrastructure;
 using Kiln.Tests.Tus;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Kiln.Jobs;
 using Kiln.Media.Images;
 using Kiln.Pipelines;
 using Kiln.Processing;

@@ -152,7 +152,7 @@ public sealed class JobStateClockTests : IAsyncLifetime
     public async Task Cancel_and_retry_by_request_take_their_times_from_the_clock()
     {
         var commands = new JobCommands(
-            _server.Get<NpgsqlDataSource>(), _server.Get<JobStopper>(), _server.Get<Kiln.Processing.JobKindCatalog>(), _server.Get<QueueWakeups>(),
+            _server.Get<NpgsqlDataSource>(), _server.Get<JobStopper>(), _server.Get<JobKindCatalog>(), _server.Get<QueueWakeups>(),
             _server.Get<IJobEventSink>(), _clock);
         var id = await _server.EnqueueAsync();
         Assert.Single((await LeaseAsync()).Jobs);

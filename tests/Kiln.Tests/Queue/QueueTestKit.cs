@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Kiln.Jobs;
 using Kiln.Processing;
 using Kiln.Queue;
+using Kiln.Storage;
 using Kiln.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;

@@ -1,4 +1,5 @@
 using System.Net;
+using Kiln.Retention;
 using Kiln.Storage;
 using Kiln.Tests.Api.Support;
 using Kiln.Tests.Infrastructure;

@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Kiln.Jobs;
 using Kiln.Media.FFmpeg;
 using Kiln.Processing;
-using Kiln.Queue;
+using Kiln.Storage;
 
 namespace Kiln.Workers.Testing;
 

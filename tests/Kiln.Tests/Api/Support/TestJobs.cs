@@ -1,7 +1,9 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Kiln.Jobs;
 using Kiln.Processing;
 using Kiln.Queue;
+using Kiln.Storage;
 using Kiln.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;

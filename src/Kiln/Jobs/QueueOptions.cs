@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Kiln.Queue;
+namespace Kiln.Jobs;
 
 /// <summary>Queue behaviour, section <c>Kiln:Queue</c> (environment prefix <c>Kiln__Queue__</c>).</summary>
 internal sealed class QueueOptions

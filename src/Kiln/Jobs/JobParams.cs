@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
-namespace Kiln.Processing;
+namespace Kiln.Jobs;
 
 /// <summary>
 /// Turns a job's params into the settings its handler runs with. Each kind has exactly one reader, registered in
@@ -230,24 +230,4 @@ internal sealed class JobParams
     private static string Show(double value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string Show(bool value) => value ? "true" : "false";
-}
-
-/// <summary>The run-time side: a handler reads its params with the same reader the planner checked them with.</summary>
-internal static class JobParamsContext
-{
-    /// <summary>
-    /// A job queued before its kind checked params (or sent straight to the queue) can still hold a bad value: it fails
-    /// at once with <c>params.invalid</c>, not retried, naming the param.
-    /// </summary>
-    public static T ReadParams<T>(this JobContext context, Func<JobParams, T> reader)
-    {
-        try
-        {
-            return JobParams.Read(context.Params, reader);
-        }
-        catch (JobParamsException e)
-        {
-            throw new JobFailedException("params.invalid", e.Message);
-        }
-    }
 }

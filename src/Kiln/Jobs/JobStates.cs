@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Kiln.Queue;
+namespace Kiln.Jobs;
 
 /// <summary>
 /// The job state machine of docs/queue.md ("States"), as SQL: every transition — lease, progress and heartbeat

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Kiln.Processing;
+namespace Kiln.Jobs;
 
 /// <summary>
 /// What the server knows about a job kind even when no handler for it runs in this process (remote workers may

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Kiln.Queue;
+namespace Kiln.Jobs;
 
 /// <summary>
 /// Per-queue wake-up signals for idle dispatch loops. Set by local enqueues at once and by NOTIFY from other

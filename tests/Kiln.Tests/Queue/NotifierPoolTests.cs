@@ -1,4 +1,5 @@
 using Kiln.Data;
+using Kiln.Jobs;
 using Kiln.Queue;
 using Kiln.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -63,4 +63,4 @@ for block in $(seq "$BLOCKS"); do
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
 echo "=== summary"
-grep -E 'throughput median|latency over|enqueue call|--- |WAL flush' "$log"
+grep -E 'throughput median|latency over|enqueue call|CPU per job|--- |WAL flush' "$log"

@@ -14,7 +14,7 @@ namespace Kiln.Bench;
 /// <item>latency: one job at a time on an idle queue, from the enqueue call to the handler starting.</item>
 /// </list>
 /// <c>queue [--pg CONNSTR] [--jobs 100000] [--rounds 3] [--slots 256] [--chunk 5000] [--samples 2000] [--warmup 30000] [--only throughput|latency]
-/// [--pg-pid-file PATH] [--steps] [--durable-leases]</c>. <c>--steps</c> adds the enqueue split into its steps
+/// [--pg-pid-file PATH] [--steps] [--durable-leases] [--latency-warmup 500]</c>. <c>--steps</c> adds the enqueue split into its steps
 /// (<see cref="QueueEnqueueSteps"/>); <c>--durable-leases</c> runs the latency with every lease waiting for its flush.
 /// The connection string defaults to KILN_BENCH_PG, then /var/tmp/benchpg.connstr; the
 /// postmaster.pid (default /var/tmp/benchpg/cluster/postmaster.pid) lets it report PostgreSQL's CPU when local.
@@ -92,7 +92,7 @@ internal sealed class QueueBenchmark : IBenchmark
         {
             string[] settings = options.Get("durable-leases") is null ? [] : ["--Kiln:Queue:DurableLeases=true"];
             await using var host = await QueueBenchHost.StartAsync(connectionString, slots, pidFile, cancellationToken, settings);
-            var latency = await host.LatencyAsync(samples, cancellationToken);
+            var latency = await host.LatencyAsync(samples, options.GetInt("latency-warmup", 500), cancellationToken);
             Console.WriteLine($"leases {(settings.Length > 0 ? "durable" : "not waiting for their flush (default)")}: {latency}");
             if (options.Get("steps") is not null)
             {
@@ -122,6 +122,9 @@ internal sealed record LatencyResult(int Samples, double[] EnqueueMs, double[] S
 
     public double? PostgresCpuUsPerJob { get; init; }
 
+    /// <summary>Database transactions per job (enqueue, leases, completion, and any lease that found nothing).</summary>
+    public double TransactionsPerJob { get; init; }
+
     public override string ToString()
     {
         static string Stats(double[] v) => string.Create(CultureInfo.InvariantCulture,
@@ -129,7 +132,8 @@ internal sealed record LatencyResult(int Samples, double[] EnqueueMs, double[] S
         return $"latency over {Samples} jobs, enqueue call to handler start: {Stats(StartMs)}\n" +
                $"  of which the enqueue call (insert + durable commit): {Stats(EnqueueMs)}\n" +
                string.Create(CultureInfo.InvariantCulture,
-                   $"  CPU per job (enqueue, lease, completion): Kiln {CpuUsPerJob:F0} us, PostgreSQL {PostgresCpuUsPerJob?.ToString("F0", CultureInfo.InvariantCulture) ?? "?"} us");
+                   $"  CPU per job (enqueue, lease, completion): Kiln {CpuUsPerJob:F0} us, PostgreSQL {PostgresCpuUsPerJob?.ToString("F0", CultureInfo.InvariantCulture) ?? "?"} us; " +
+                   $"{TransactionsPerJob:F1} transactions per job");
     }
 
     public static double Percentile(double[] values, double p)

@@ -32,10 +32,16 @@ internal interface IJobDispatcher
 internal sealed record LeaseRequest(string WorkerId, string Queue, IReadOnlyCollection<string> Kinds, int Max);
 
 /// <param name="Jobs">The leased jobs, possibly none.</param>
-/// <param name="RetryAfter">When nothing was leased: how long until something may be ready (a delayed job, a rate-limit window), if known.</param>
+/// <param name="RetryAfter">When nothing (more) was ready: how long until something may be, a delayed job or a rate-limit window, if known.</param>
 internal sealed record LeaseResult(IReadOnlyList<JobLease> Jobs, TimeSpan? RetryAfter)
 {
     public static readonly LeaseResult Empty = new([], null);
+
+    /// <summary>
+    /// The lease took every job that was ready, fewer than asked for: another lease now would find nothing, so the
+    /// loop waits for a wake-up or <see cref="RetryAfter"/> instead (an empty lease is always drained).
+    /// </summary>
+    public bool Drained { get; init; }
 }
 
 /// <summary>A job handed to a worker, with what it needs to run it.</summary>

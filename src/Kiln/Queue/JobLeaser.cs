@@ -41,14 +41,14 @@ internal sealed class JobLeaser(
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
         if (!_limited.ContainsKey(request.Queue))
         {
-            var jobs = await RunLeaseAsync(conn, null, JobStates.LeaseFast, request, kinds, max, time.GetUtcNow(), cancellationToken);
+            var (jobs, state) = await LeaseFastAsync(conn, request, kinds, max, cancellationToken);
             if (jobs.Count > 0)
             {
                 Announce(jobs);
-                return new LeaseResult(jobs, null);
+                return state is { } partial ? new LeaseResult(jobs, RetryAfter(partial.NextDue)) { Drained = true } : new LeaseResult(jobs, null);
             }
 
-            var (paused, limited, nextDue) = await QueueStateAsync(conn, request.Queue, kinds, cancellationToken);
+            var (paused, limited, nextDue) = state ?? await QueueStateAsync(conn, request.Queue, kinds, cancellationToken);
             if (paused)
             {
                 return LeaseResult.Empty;
@@ -100,19 +100,59 @@ internal sealed class JobLeaser(
         return new LeaseResult(jobs, jobs.Count > 0 ? null : retryAfter);
     }
 
-    private async Task<List<JobLease>> RunLeaseAsync(
-        NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, LeaseRequest request, string[] kinds, int max, DateTimeOffset now, CancellationToken ct)
+    /// <summary>
+    /// The unlimited lease, and in the same round trip the queue's state when the lease came back short (an empty
+    /// queue, a delayed job, a pause): the caller then knows when to look again without a second lease.
+    /// </summary>
+    private async Task<(List<JobLease> Jobs, (bool Paused, bool Limited, double? NextDue)? State)> LeaseFastAsync(
+        NpgsqlConnection conn, LeaseRequest request, string[] kinds, int max, CancellationToken ct)
     {
-        var jobs = new List<JobLease>(max);
-        await using var batch = new NpgsqlBatch(conn, tx);
+        var now = time.GetUtcNow();
+        await using var batch = new NpgsqlBatch(conn);
         // The autocommitted (unlimited) lease commits without waiting for its flush unless asked to: see
         // QueueOptions.DurableLeases. Set for this implicit transaction only, in the same round trip.
-        var asyncCommit = tx is null && !_options.DurableLeases;
-        if (asyncCommit)
+        if (!_options.DurableLeases)
         {
             batch.BatchCommands.Add(new NpgsqlBatchCommand(AsyncCommitSql));
         }
 
+        var lease = AddLease(batch, JobStates.LeaseFast, request, kinds, max, now);
+        var state = new NpgsqlBatchCommand(ShortLeaseStateSql);
+        state.Parameters.AddRange(lease.Parameters.Select(p => p.Clone()).ToArray());
+        batch.BatchCommands.Add(state);
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        if (!_options.DurableLeases)
+        {
+            await r.NextResultAsync(ct);
+        }
+
+        var jobs = await ReadLeasesAsync(r, request, max, ct);
+        await r.NextResultAsync(ct);
+        return (jobs, await r.ReadAsync(ct) ? (r.GetBoolean(0), r.GetBoolean(1), r.IsDBNull(2) ? null : r.GetDouble(2)) : null);
+    }
+
+    /// <summary>
+    /// <see cref="JobStates.QueueState"/>, only when the lease before it in the same transaction took fewer than
+    /// <c>@max</c> jobs: it counts them by the lease expiry they were all given (exact, through <c>jobs_running</c>),
+    /// so a full lease, the busy case, does not pay for finding the next due job.
+    /// </summary>
+    private const string ShortLeaseStateSql = $"""
+        select s.* from ({JobStates.QueueState}) s
+        where (select count(*) from jobs where queue = @queue and state = 'running' and lease_expires_at = @now + @lease
+            and lease_owner = @worker) < @max
+        """;
+
+    private async Task<List<JobLease>> RunLeaseAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, string sql, LeaseRequest request, string[] kinds, int max, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(conn, tx);
+        AddLease(batch, sql, request, kinds, max, now);
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        return await ReadLeasesAsync(r, request, max, ct);
+    }
+
+    private NpgsqlBatchCommand AddLease(NpgsqlBatch batch, string sql, LeaseRequest request, string[] kinds, int max, DateTimeOffset now)
+    {
         var cmd = new NpgsqlBatchCommand(sql);
         batch.BatchCommands.Add(cmd);
         cmd.Parameters.AddWithValue("queue", request.Queue);
@@ -121,12 +161,12 @@ internal sealed class JobLeaser(
         cmd.Parameters.AddWithValue("worker", request.WorkerId);
         cmd.Parameters.AddWithValue("lease", TimeSpan.FromSeconds(_options.LeaseSeconds));
         JobStates.AddNow(cmd.Parameters, now);
-        await using var r = await batch.ExecuteReaderAsync(ct);
-        if (asyncCommit)
-        {
-            await r.NextResultAsync(ct);
-        }
+        return cmd;
+    }
 
+    private async Task<List<JobLease>> ReadLeasesAsync(NpgsqlDataReader r, LeaseRequest request, int max, CancellationToken ct)
+    {
+        var jobs = new List<JobLease>(max);
         while (await r.ReadAsync(ct))
         {
             var lease = ReadLease(r, request.Queue);

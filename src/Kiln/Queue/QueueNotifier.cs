@@ -50,24 +50,16 @@ internal sealed class QueueNotifier(
             {
                 await using var conn = await dataSource.OpenConnectionAsync(stoppingToken);
                 conn.Notification += OnNotification;
-                foreach (var channel in Channels.Union(_handlers.Keys, StringComparer.Ordinal))
+                try
                 {
-                    await using var listen = new NpgsqlCommand($"listen {channel}", conn);
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                    await ListenAsync(conn, stoppingToken);
+                    delay = TimeSpan.FromMilliseconds(200);
+                    await KeepAliveAsync(conn, stoppingToken);
                 }
-
-                _listening.TrySetResult();
-                wakeups.WakeAll();
-                delay = TimeSpan.FromMilliseconds(200);
-                while (!stoppingToken.IsCancellationRequested)
+                finally
                 {
-                    // A connection that died silently (no RST) would never deliver another notification: check it
-                    // when nothing arrived for a while, so a dead one is replaced instead of waited on forever.
-                    if (!await conn.WaitAsync(KeepAliveInterval, stoppingToken))
-                    {
-                        await using var ping = new NpgsqlCommand("select 1", conn) { CommandTimeout = 10 };
-                        await ping.ExecuteScalarAsync(stoppingToken);
-                    }
+                    conn.Notification -= OnNotification;
+                    await UnlistenAsync(conn);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -80,6 +72,57 @@ internal sealed class QueueNotifier(
                 await Task.Delay(delay, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
             }
+        }
+    }
+
+    private async Task ListenAsync(NpgsqlConnection conn, CancellationToken stoppingToken)
+    {
+        foreach (var channel in Channels.Union(_handlers.Keys, StringComparer.Ordinal))
+        {
+            await using var listen = new NpgsqlCommand($"listen {channel}", conn);
+            await listen.ExecuteNonQueryAsync(stoppingToken);
+        }
+
+        _listening.TrySetResult();
+        wakeups.WakeAll();
+    }
+
+    private static async Task KeepAliveAsync(NpgsqlConnection conn, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            // A connection that died silently (no RST) would never deliver another notification: check it
+            // when nothing arrived for a while, so a dead one is replaced instead of waited on forever.
+            if (!await conn.WaitAsync(KeepAliveInterval, stoppingToken))
+            {
+                await using var ping = new NpgsqlCommand("select 1", conn) { CommandTimeout = 10 };
+                await ping.ExecuteScalarAsync(stoppingToken);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The pool does not reset returned connections (No Reset On Close, Data/DataExtensions): a connection still
+    /// listening would go on collecting notifications for whoever borrows it next, and hold back the server's
+    /// notification queue while it idles. A broken connection is not pooled again; one that is open but cannot
+    /// unlisten is kept out of the pool by clearing it.
+    /// </summary>
+    private async Task UnlistenAsync(NpgsqlConnection conn)
+    {
+        if (conn.State != System.Data.ConnectionState.Open)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var unlisten = new NpgsqlCommand("unlisten *", conn) { CommandTimeout = 5 };
+            await unlisten.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            logger.LogDebug(e, "UNLISTEN failed; clearing the pool so the connection is not reused");
+            NpgsqlConnection.ClearPool(conn);
         }
     }
 

@@ -101,17 +101,15 @@ internal static class ObservabilityExtensions
 /// <summary>
 /// Who processes jobs through this node: in-process slots and the remote workers connected here. Degraded (still 200)
 /// when in-process workers are off and no remote worker is connected: jobs queue up until one connects, possibly to
-/// another node.
+/// another node. Both counts are optional (enumerables, empty when the host lacks the feature: `kiln worker` has no remote workers).
 /// </summary>
-internal sealed class WorkersHealthCheck(
-    IServiceProvider services) : IHealthCheck
+internal sealed class WorkersHealthCheck(IEnumerable<IInProcessWorkerCount> inProcess, IEnumerable<IRemoteWorkerCount> remoteWorkers) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        // Remote workers exist in the server, not in `kiln worker`'s host.
-        var remote = services.GetService<IRemoteWorkerCount>()?.ConnectedWorkers ?? 0;
-        var enabled = services.GetService<IInProcessWorkerCount>()?.InProcessEnabled ?? false;
-        var running = services.GetService<IInProcessWorkerCount>()?.InProcessRunning ?? 0;
+        var remote = remoteWorkers.Sum(r => r.ConnectedWorkers);
+        var enabled = inProcess.Any(w => w.InProcessEnabled);
+        var running = inProcess.Sum(w => w.InProcessRunning);
         var data = new Dictionary<string, object>
         {
             ["inProcess"] = enabled,

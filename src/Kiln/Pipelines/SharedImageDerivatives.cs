@@ -24,7 +24,7 @@ namespace Kiln.Pipelines;
 /// cleanup sweep removes it if the sibling ends without running. Only in-process workers lead or adopt (the work
 /// directories of a remote worker are on another machine); remote workers run the two jobs as before.
 /// </remarks>
-internal sealed class SharedImageDerivatives(VipsReady vips, IOptions<ImageOptions> options, IServiceProvider services)
+internal sealed class SharedImageDerivatives(VipsReady vips, IOptions<ImageOptions> options, IEnumerable<JobReader> readers)
 {
     private const string StagePrefix = "shared-";
     private const string ManifestName = "manifest.json";
@@ -35,16 +35,15 @@ internal sealed class SharedImageDerivatives(VipsReady vips, IOptions<ImageOptio
     private readonly Dictionary<Guid, (SemaphoreSlim Lock, int Users)> _gates = [];
 
     /// <summary>
-    /// The job store, on the server only: <c>kiln worker</c> registers the same handlers without a database, and there
-    /// every job works alone. Resolved when used, not injected: the in-process workers (also resolved here) are built
-    /// from the handlers, which take this class.
+    /// The job reader, on the server only (an optional dependency, hence the enumerable): <c>kiln worker</c> registers
+    /// the same handlers without a database, and there every job works alone.
     /// </summary>
-    private JobStore? Jobs => services.GetService<JobStore>();
+    private readonly JobReader? _jobs = readers.FirstOrDefault();
 
     public ImageLimits Limits => vips.Limits;
 
     /// <summary>True where jobs share (Kiln:Images:ShareDecodeAcrossJobs on): in the server's own process, with the job store and the jobs' work directories.</summary>
-    public bool Available => options.Value.ShareDecodeAcrossJobs && Jobs is not null;
+    public bool Available => options.Value.ShareDecodeAcrossJobs && _jobs is not null;
 
     /// <summary>
     /// Lets one image derivative job of an asset run at a time in this process, for the whole job. Why: when both jobs
@@ -164,10 +163,12 @@ internal sealed class SharedImageDerivatives(VipsReady vips, IOptions<ImageOptio
         }
 
         // A sibling running in this process waits at the gate (EnterAsync) and will adopt; one running elsewhere would not.
-        var here = services.GetRequiredService<InProcessWorkers>().WorkerId;
-        var sibling = (await Jobs!.ListForAssetAsync(asset.Id, cancellationToken)).FirstOrDefault(j =>
+        // This job's own row names the worker it runs on (this process's in-process workers).
+        var jobs = await _jobs!.ListForAssetAsync(null, asset.Id, cancellationToken);
+        var here = jobs.FirstOrDefault(j => j.Id == context.JobId)?.LeaseOwner;
+        var sibling = jobs.FirstOrDefault(j =>
             j.Kind == siblingKind && j.Id != context.JobId
-            && (j.State is JobState.Queued or JobState.Waiting || (j.State == JobState.Running && j.LeaseOwner == here)));
+            && (j.State is JobState.Queued or JobState.Waiting || (j.State == JobState.Running && here is not null && j.LeaseOwner == here)));
         if (sibling is null)
         {
             return null;

@@ -114,7 +114,7 @@ internal sealed class JobCommands(
 
         var state = await ReadyStateAsync(conn, tx, id, cancellationToken);
         var queue = await SetAsync(conn, tx, id, JobStates.Resume, cancellationToken, ("next", state));
-        await JobRows.NotifyQueuesAsync(conn, tx, [queue], cancellationToken);
+        await JobRows.NotifyQueuesAsync(conn, tx, [queue], wakeups, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         wakeups.Wake(queue);
         events.Publish(state == JobState.Queued ? JobEvents.Queued(id, current.Value.Owner) : JobEvents.Update(id, current.Value.Owner, state));
@@ -146,7 +146,7 @@ internal sealed class JobCommands(
             await children.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await JobRows.NotifyQueuesAsync(conn, tx, [queue], cancellationToken);
+        await JobRows.NotifyQueuesAsync(conn, tx, [queue], wakeups, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         wakeups.Wake(queue);
         events.Publish(JobEvents.Queued(id, current.Value.Owner));

@@ -43,7 +43,11 @@ internal static class JobRows
         FinishedAt = r.IsDBNull(26) ? null : r.GetFieldValue<DateTimeOffset>(26),
     };
 
-    public static async Task NotifyQueuesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IEnumerable<string> queues, CancellationToken ct)
+    /// <summary>
+    /// NOTIFYs <c>kiln_jobs</c> for the queues, tagged as this node's (<see cref="QueueWakeups.NotifySuffix"/>): every
+    /// caller wakes this node's loops itself after its commit.
+    /// </summary>
+    public static async Task NotifyQueuesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IEnumerable<string> queues, QueueWakeups wakeups, CancellationToken ct)
     {
         var distinct = queues.Distinct(StringComparer.Ordinal).ToArray();
         if (distinct.Length == 0)
@@ -51,8 +55,9 @@ internal static class JobRows
             return;
         }
 
-        await using var cmd = new NpgsqlCommand("select pg_notify('kiln_jobs', q) from unnest(@qs) as q", conn, tx);
+        await using var cmd = new NpgsqlCommand("select pg_notify('kiln_jobs', q || @sender) from unnest(@qs) as q", conn, tx);
         cmd.Parameters.AddWithValue("qs", distinct);
+        cmd.Parameters.AddWithValue("sender", wakeups.NotifySuffix);
         await cmd.ExecuteNonQueryAsync(ct);
     }
 }

@@ -11,6 +11,7 @@ internal sealed class JobStore(
     JobReader reader,
     QueueWakeups wakeups,
     IJobEventSink events,
+    WalFlush walFlush,
     IOptions<QueueOptions> options,
     TimeProvider time)
 {
@@ -18,9 +19,12 @@ internal sealed class JobStore(
 
     public async Task<EnqueuedJobs> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
     {
-        var enqueued = JobInserts.UseCopy(jobs)
-            ? await EnqueueAsync(jobs, null, null, cancellationToken)
-            : await EnqueueInOneRoundTripAsync(jobs, cancellationToken);
+        if (!JobInserts.UseCopy(jobs))
+        {
+            return await EnqueueInOneRoundTripAsync(jobs, cancellationToken);
+        }
+
+        var enqueued = await EnqueueAsync(jobs, null, null, cancellationToken);
         Announce(enqueued);
         return enqueued;
     }
@@ -64,7 +68,7 @@ internal sealed class JobStore(
                 inserted = await JobInserts.ReadAsync(r, jobs.Count, cancellationToken);
             }
 
-            await JobRows.NotifyQueuesAsync(conn, tx, inserted.Where(i => i.State == JobState.Queued).Select(i => i.Queue), cancellationToken);
+            await JobRows.NotifyQueuesAsync(conn, tx, inserted.Where(i => i.State == JobState.Queued).Select(i => i.Queue), wakeups, cancellationToken);
             if (ownTx is not null)
             {
                 await ownTx.CommitAsync(cancellationToken);
@@ -84,7 +88,11 @@ internal sealed class JobStore(
 
     /// <summary>
     /// The interactive path: queue rows, insert and NOTIFY in one batch. Without an explicit transaction Npgsql runs
-    /// a batch as one implicit transaction, so this is atomic and costs one round trip and one commit.
+    /// a batch as one implicit transaction, so this is atomic and costs one round trip and one commit. That commit
+    /// does not wait for its WAL flush: the jobs are visible and this node's loops are woken at once, so a job can
+    /// start while its flush is under way; then a second round trip waits for a flush covering the commit
+    /// (<see cref="WalFlush"/>), and only then does the call return. A crash in between loses jobs whose caller
+    /// was never told they were enqueued (docs/queue.md, "Guarantees").
     /// </summary>
     private async Task<EnqueuedJobs> EnqueueInOneRoundTripAsync(IReadOnlyList<NewJob> jobs, CancellationToken ct)
     {
@@ -100,7 +108,8 @@ internal sealed class JobStore(
         // give up), and planning it costs more than running it: ~0.6 ms against ~0.4 ms measured, ten times what the
         // generic plan's check costs (docs/benchmarks.md, "Queue latency"). The setting ends with this implicit
         // transaction.
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('plan_cache_mode', 'force_generic_plan', true)"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            "select set_config('plan_cache_mode', 'force_generic_plan', true), set_config('synchronous_commit', 'off', true)"));
         if (missing.Length > 0)
         {
             var ensure = new NpgsqlBatchCommand(EnsureQueuesSql);
@@ -112,9 +121,10 @@ internal sealed class JobStore(
         JobInserts.AddParameters(insert.Parameters, jobs, time.GetUtcNow());
         batch.BatchCommands.Add(insert);
         var notify = new NpgsqlBatchCommand("""
-            select pg_notify('kiln_jobs', q) from (select distinct queue from jobs where id = any(@ids) and state = 'queued') d(q)
+            select pg_notify('kiln_jobs', q || @sender) from (select distinct queue from jobs where id = any(@ids) and state = 'queued') d(q)
             """);
         notify.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
+        notify.Parameters.AddWithValue("sender", wakeups.NotifySuffix);
         batch.BatchCommands.Add(notify);
 
         List<EnqueuedJob> inserted;
@@ -126,7 +136,13 @@ internal sealed class JobStore(
         }
 
         Remember(missing);
-        return new EnqueuedJobs(inserted);
+        var enqueued = new EnqueuedJobs(inserted);
+        // Announced before the flush: the jobs are committed and may already be leased, and a lease announces its
+        // start, so announcing later could put "queued" after "running".
+        Announce(enqueued);
+        // The jobs exist now: a cancelled caller would be told they do not, so the flush is waited for regardless.
+        await walFlush.WaitAsync(conn, CancellationToken.None);
+        return enqueued;
     }
 
     // Reads live in JobReader, which has no event sink: the hub's dispatchers read jobs without a DI loop through

@@ -55,6 +55,14 @@ internal sealed class QueueOptions
     /// </summary>
     public bool DurableLeases { get; set; }
 
+    /// <summary>
+    /// Whether the <c>kiln_jobs</c> notifications of senders that wake this node's loops themselves name this node
+    /// (<c>queue|node:id</c>), so the node ignores them when they come back instead of leasing again for nothing.
+    /// Nodes before this setting read such a payload as an unknown queue and find the job only at their idle poll:
+    /// turn it off while a rolling upgrade still runs older nodes.
+    /// </summary>
+    public bool TagJobNotifications { get; set; } = true;
+
     /// <summary>Progress is broadcast as it comes but written at most this often per job.</summary>
     [Range(0.1, 1000)]
     public double MaxProgressWritesPerSecond { get; set; } = 4;

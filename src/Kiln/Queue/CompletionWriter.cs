@@ -131,7 +131,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
             }
 
             var children = await JobStates.ReleaseChildrenAsync(conn, tx, [report.JobId], _time, ct);
-            await JobRows.NotifyQueuesAsync(conn, tx, children.Select(c => c.Queue), ct);
+            await JobRows.NotifyQueuesAsync(conn, tx, children.Select(c => c.Queue), _wakeups, ct);
             await tx.CommitAsync(ct);
             published = null;
 
@@ -228,7 +228,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
         }
 
         var children = await JobStates.ReleaseChildrenAsync(conn, tx, [.. completed], _time, CancellationToken.None);
-        await JobRows.NotifyQueuesAsync(conn, tx, children.Select(c => c.Queue), CancellationToken.None);
+        await JobRows.NotifyQueuesAsync(conn, tx, children.Select(c => c.Queue), _wakeups, CancellationToken.None);
         await tx.CommitAsync();
 
         var byJob = batch.ToDictionary(b => b.Report.JobId, b => b.Report);

@@ -19,6 +19,7 @@ internal sealed class JobDispatcher(
     CompletionWriter completions,
     IJobEventSink events,
     KilnMetrics metrics,
+    QueueWakeups wakeups,
     IOptions<QueueOptions> options,
     TimeProvider time) : IJobDispatcher
 {
@@ -120,7 +121,7 @@ internal sealed class JobDispatcher(
             : [];
         if (state == JobState.Queued)
         {
-            await JobRows.NotifyQueuesAsync(conn, tx, [queue], cancellationToken);
+            await JobRows.NotifyQueuesAsync(conn, tx, [queue], wakeups, cancellationToken);
         }
 
         await tx.CommitAsync(cancellationToken);
@@ -135,6 +136,8 @@ internal sealed class JobDispatcher(
         }
         else
         {
+            // Its NOTIFY names this node, which ignores it: the loop learns here when the retry is due.
+            wakeups.Wake(queue);
             events.Publish(JobEvents.Update(report.JobId, owner, JobState.Queued));
         }
 

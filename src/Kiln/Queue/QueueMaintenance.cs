@@ -97,7 +97,7 @@ internal sealed class QueueMaintenance(
         var cascaded = failed.Length > 0
             ? await JobStates.CascadeAsync(conn, tx, failed, JobState.Failed, "parent_failed", "A job this one depends on failed.", time, cancellationToken)
             : [];
-        await JobRows.NotifyQueuesAsync(conn, tx, moved.Where(m => m.State == JobState.Queued).Select(m => m.Queue), cancellationToken);
+        await JobRows.NotifyQueuesAsync(conn, tx, moved.Where(m => m.State == JobState.Queued).Select(m => m.Queue), wakeups, cancellationToken);
         await tx.CommitAsync(cancellationToken);
 
         // Whoever still runs them (a stalled handler, a worker cut off from us) must stop: the lease is gone. The stop

@@ -6,7 +6,7 @@ namespace Kiln.Queue;
 
 /// <summary>
 /// Holds one LISTEN connection per node and dispatches notifications by channel. Channels: <c>kiln_jobs</c>
-/// (payload: a queue name that has new ready work) and <c>kiln_signals</c> (payload: <c>{reason}:{jobId}</c>, see <see cref="JobStopper"/>);
+/// (payload: a queue name that has new ready work, optionally tagged with its sender, see <see cref="QueueWakeups.OnNotification"/>) and <c>kiln_signals</c> (payload: <c>{reason}:{jobId}</c>, see <see cref="JobStopper"/>);
 /// other features subscribe to their own. After a reconnect every queue is woken, since notifications sent while
 /// the connection was down are lost.
 /// </summary>
@@ -42,7 +42,7 @@ internal sealed class QueueNotifier(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        Subscribe(JobsChannel, wakeups.Wake);
+        Subscribe(JobsChannel, wakeups.OnNotification);
         var delay = TimeSpan.FromMilliseconds(200);
         while (!stoppingToken.IsCancellationRequested)
         {

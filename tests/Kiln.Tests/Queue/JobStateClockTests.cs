@@ -41,7 +41,7 @@ public sealed class JobStateClockTests : IAsyncLifetime
         var dataSource = _server.Get<NpgsqlDataSource>();
         _leaser = new JobLeaser(dataSource, _server.Get<LeaseRegistry>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), options, _clock);
         _dispatcher = new JobDispatcher(
-            dataSource, _leaser, _server.Get<LeaseRegistry>(), _server.Get<CompletionWriter>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), options, _clock);
+            dataSource, _leaser, _server.Get<LeaseRegistry>(), _server.Get<CompletionWriter>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), _server.Get<QueueWakeups>(), options, _clock);
         _sweep = new QueueMaintenance(
             dataSource, _server.Get<JobStopper>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), _server.Get<QueueWakeups>(), options, _clock,
             NullLogger<QueueMaintenance>.Instance);

@@ -218,7 +218,8 @@ internal static class QueueServer
         JobRecorder recorder,
         IDictionary<string, string?>? settings = null,
         TestDatabase? database = null,
-        string? dataDirectory = null)
+        string? dataDirectory = null,
+        Action<IServiceCollection>? services = null)
     {
         var all = new Dictionary<string, string?>
         {
@@ -237,6 +238,7 @@ internal static class QueueServer
             b.Services.AddJobKind<RunHandler>(new JobKindInfo(TestKinds.Run, TestKinds.Queue, 10, Pausable: true));
             b.Services.AddJobKind<FixedHandler>(new JobKindInfo(TestKinds.Fixed, TestKinds.Queue, 10));
             b.Services.AddJobKind<OtherHandler>(new JobKindInfo(TestKinds.Other, TestKinds.OtherQueue, 10));
+            services?.Invoke(b.Services);
         }, database, dataDirectory);
         await server.Get<QueueNotifier>().Listening.WaitAsync(Poll.DefaultTimeout);
         return server;

@@ -1,0 +1,85 @@
+using Kiln.Jobs;
+using Kiln.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Kiln.Tests.Queue;
+
+/// <summary>
+/// An enqueue commits without waiting for its WAL flush, so its job can start at once, and returns only after a
+/// second round trip made that commit durable (<see cref="WalFlush"/>).
+/// </summary>
+public sealed class EnqueueDurabilityTests : IAsyncLifetime
+{
+    private readonly JobRecorder _recorder = new();
+    private readonly HeldFlush _flush = new();
+    private KilnServer _server = null!;
+
+    public async ValueTask InitializeAsync() =>
+        _server = await QueueServer.StartAsync(
+            _recorder,
+            // No idle poll within the test: only the enqueue's own wake-up can start the job before the flush ends.
+            new Dictionary<string, string?> { ["Kiln:Queue:IdlePollSeconds"] = "600" },
+            services: s => s.AddSingleton<WalFlush>(_flush));
+
+    public async ValueTask DisposeAsync()
+    {
+        _flush.Release();
+        await _server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_job_starts_while_its_enqueue_still_waits_for_the_flush()
+    {
+        var job = QueueServer.NewJob();
+
+        var enqueue = _server.Get<JobStore>().EnqueueAsync([job], CancellationToken.None);
+        var run = await _recorder.StartedAsync(job.Id);
+
+        Assert.Equal(job.Id, run.JobId);
+        Assert.False(enqueue.IsCompleted);
+        Assert.Equal(1, _flush.Waits);
+        _flush.Release();
+        var enqueued = await enqueue;
+        Assert.Equal(job.Id, Assert.Single(enqueued.Jobs).Id);
+    }
+
+    [Fact]
+    public async Task The_flush_covers_an_earlier_commit_that_did_not_wait_for_its_own()
+    {
+        await using var conn = await _server.Get<NpgsqlDataSource>().OpenConnectionAsync();
+        await using (var write = new NpgsqlBatch(conn))
+        {
+            write.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('synchronous_commit', 'off', true)"));
+            write.BatchCommands.Add(new NpgsqlBatchCommand("insert into queues (name, keep_completed, keep_failed) values ('durability', 1, 1)"));
+            await write.ExecuteNonQueryAsync();
+        }
+
+        await using var insertLsn = new NpgsqlCommand("select pg_current_wal_insert_lsn()::text", conn);
+        var written = (string)(await insertLsn.ExecuteScalarAsync())!;
+
+        await new WalFlush().WaitAsync(conn, CancellationToken.None);
+
+        await using var flushed = new NpgsqlCommand("select pg_current_wal_flush_lsn() >= @lsn::pg_lsn", conn);
+        flushed.Parameters.AddWithValue("lsn", written);
+        Assert.True((bool)(await flushed.ExecuteScalarAsync())!);
+    }
+
+    /// <summary>Holds every enqueue's flush until released, then flushes for real.</summary>
+    private sealed class HeldFlush : WalFlush
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _waits;
+
+        public int Waits => Volatile.Read(ref _waits);
+
+        public void Release() => _released.TrySetResult();
+
+        public override async Task WaitAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _waits);
+            await _released.Task.WaitAsync(cancellationToken);
+            await base.WaitAsync(connection, cancellationToken);
+        }
+    }
+}

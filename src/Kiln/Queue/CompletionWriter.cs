@@ -189,47 +189,46 @@ internal sealed class CompletionWriter : IAsyncDisposable
 
     private async Task<HashSet<Guid>> CompleteManyAsync(List<(CompletionReport Report, TaskCompletionSource<bool> Done)> batch)
     {
-        var byTid = new List<(CompletionReport Report, string Tid)>(batch.Count);
-        var byId = new List<CompletionReport>();
-        foreach (var (report, _) in batch)
+        var reports = batch.Select(b => b.Report).ToList();
+        var tids = new List<string>(batch.Count);
+        var tidIds = new List<Guid>(batch.Count);
+        foreach (var report in reports)
         {
             if (_leases.TryGet(report.JobId, report.LeaseId, out var lease) && lease.Tid is { } tid)
             {
-                byTid.Add((report, tid));
-            }
-            else
-            {
-                byId.Add(report);
+                tids.Add(tid);
+                tidIds.Add(report.JobId);
             }
         }
 
         var completed = new HashSet<Guid>();
         var finished = new List<(Guid Id, Guid? Owner, string Queue, string Kind, double? Seconds)>(batch.Count);
-        await using var conn = await _dataSource.OpenConnectionAsync();
-        await using var tx = await conn.BeginTransactionAsync();
-        if (byTid.Count > 0)
+        var children = new List<(Guid Id, Guid? Owner, string Queue)>();
+        // One autocommitted statement: the update, the children's release and the commit in one round trip.
+        await using (var cmd = _dataSource.CreateCommand(JobStates.CompleteBatch))
         {
-            await using var cmd = new NpgsqlCommand(JobStates.CompleteByTid, conn, tx);
-            cmd.Parameters.AddWithValue("tids", byTid.Select(b => b.Tid).ToArray());
-            AddReports(cmd, byTid.Select(b => b.Report).ToList());
+            cmd.Parameters.AddWithValue("tids", tids.ToArray());
+            cmd.Parameters.AddWithValue("tid_ids", tidIds.ToArray());
+            cmd.Parameters.AddWithValue("ids", reports.Select(r => r.JobId).ToArray());
+            cmd.Parameters.AddWithValue("leases", reports.Select(r => r.LeaseId).ToArray());
+            cmd.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = reports.Select(r => r.Result?.ToJsonString()).ToArray() });
+            cmd.Parameters.AddWithValue("sender", _wakeups.NotifySuffix);
             JobStates.AddNow(cmd, _time);
-            await ReadFinishedAsync(cmd, completed, finished);
-
-            // Rows written since their lease (progress, heartbeats) moved; find those by id.
-            byId.AddRange(byTid.Where(b => !completed.Contains(b.Report.JobId)).Select(b => b.Report));
+            await using var r = await cmd.ExecuteReaderAsync();
+            while (await r.ReadAsync())
+            {
+                var (id, owner, queue) = (r.GetGuid(1), r.IsDBNull(2) ? (Guid?)null : r.GetGuid(2), r.GetString(3));
+                if (r.GetBoolean(0))
+                {
+                    completed.Add(id);
+                    finished.Add((id, owner, queue, r.GetString(4), r.IsDBNull(5) ? null : r.GetDouble(5)));
+                }
+                else
+                {
+                    children.Add((id, owner, queue));
+                }
+            }
         }
-
-        if (byId.Count > 0)
-        {
-            await using var cmd = new NpgsqlCommand(JobStates.CompleteMany, conn, tx);
-            AddReports(cmd, byId);
-            JobStates.AddNow(cmd, _time);
-            await ReadFinishedAsync(cmd, completed, finished);
-        }
-
-        var children = await JobStates.ReleaseChildrenAsync(conn, tx, [.. completed], _time, CancellationToken.None);
-        await JobRows.NotifyQueuesAsync(conn, tx, children.Select(c => c.Queue), _wakeups, CancellationToken.None);
-        await tx.CommitAsync();
 
         var byJob = batch.ToDictionary(b => b.Report.JobId, b => b.Report);
         foreach (var (id, owner, queue, kind, seconds) in finished)
@@ -242,25 +241,6 @@ internal sealed class CompletionWriter : IAsyncDisposable
 
         AnnounceChildren(children);
         return completed;
-    }
-
-    private static void AddReports(NpgsqlCommand cmd, List<CompletionReport> reports)
-    {
-        cmd.Parameters.AddWithValue("ids", reports.Select(r => r.JobId).ToArray());
-        cmd.Parameters.AddWithValue("leases", reports.Select(r => r.LeaseId).ToArray());
-        cmd.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = reports.Select(r => r.Result?.ToJsonString()).ToArray() });
-    }
-
-    private static async Task ReadFinishedAsync(
-        NpgsqlCommand cmd, HashSet<Guid> completed, List<(Guid Id, Guid? Owner, string Queue, string Kind, double? Seconds)> finished)
-    {
-        await using var r = await cmd.ExecuteReaderAsync();
-        while (await r.ReadAsync())
-        {
-            var id = r.GetGuid(0);
-            completed.Add(id);
-            finished.Add((id, r.IsDBNull(1) ? null : r.GetGuid(1), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetDouble(4)));
-        }
     }
 
     /// <summary>Outputs come from handlers and remote workers: each must be a file inside the staging directory.</summary>

@@ -113,13 +113,16 @@ internal static class JobStates
     /// <summary>
     /// A batch of completions in one statement, so one round trip and one commit (group commit: concurrent callers
     /// share both). Each job is found first by the tuple id it was leased at (a TID scan, see
-    /// <see cref="ActiveLease.Tid"/>, in <c>@tids</c>/<c>@tid_ids</c>, a subset of the reports); the ones whose row
+    /// <see cref="ActiveLease.Tid"/>: <c>@tid_…</c>, the reports that have one); the ones whose row
     /// moved since (progress, heartbeats) by primary key. Every way out of running clears lease_id, so a matching
     /// lease id alone proves the job still runs under it; not naming the state keeps the plan on those lookups (with
     /// <c>state = 'running'</c> the planner likes to scan the whole jobs_running index, dead entries included). The
     /// two updates never touch the same row (the second skips what the first returned; WITH sub-statements share one
     /// snapshot). The completed jobs' waiting children are released in the same statement, their queues NOTIFYed
     /// (one notification per queue: PostgreSQL folds identical ones within a transaction), tagged <c>@sender</c>.
+    /// The ids reach the second update and the release as arrays (<c>= any(array(select …))</c>), so the planner probes
+    /// the primary key and the children index per id. Each set of arrays is unnested once: joining two unnests on id
+    /// planned a nested loop, n² comparisons per batch (40,000 for 200 jobs, two thirds of the statement's time).
     /// Returns <c>(true, id, owner, queue, kind, seconds)</c> per completed job and <c>(false, id, owner, queue)</c>
     /// per released child.
     /// </summary>
@@ -127,9 +130,8 @@ internal static class JobStates
         with by_tid as (
             update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = @now,
                 lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
-            from unnest(@tids::tid[], @tid_ids) as t(tid, id)
-            join unnest(@ids, @leases, @results::jsonb[]) as u(id, lease, result) on u.id = t.id
-            where j.ctid = any(@tids::tid[]) and j.ctid = t.tid and j.id = u.id and j.lease_id = u.lease
+            from unnest(@tids::tid[], @tid_ids, @tid_leases, @tid_results::jsonb[]) as u(tid, id, lease, result)
+            where j.ctid = any(@tids::tid[]) and j.ctid = u.tid and j.id = u.id and j.lease_id = u.lease
             returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (@now - j.started_at))::float8 as seconds
         ), rest as (
             select u.id, u.lease, u.result from unnest(@ids, @leases, @results::jsonb[]) as u(id, lease, result)
@@ -138,14 +140,13 @@ internal static class JobStates
             update jobs j set state = 'completed', progress = 100, result = u.result, finished_at = @now,
                 lease_owner = null, lease_id = null, lease_expires_at = null, lease_ended_at = @now
             from rest u
-            where j.id = u.id and j.lease_id = u.lease
+            where j.id = any(array(select id from rest)) and j.id = u.id and j.lease_id = u.lease
             returning j.id, j.owner_id, j.queue, j.kind, extract(epoch from (@now - j.started_at))::float8 as seconds
         ), done as (
             select * from by_tid union all select * from by_id
         ), released as (
             update jobs c set state = 'queued', run_at = greatest(c.run_at, @now)
-            from done p
-            where c.parent_id = p.id and c.state = 'waiting'
+            where c.parent_id = any(array(select id from done)) and c.state = 'waiting'
             returning c.id, c.owner_id, c.queue, pg_notify('kiln_jobs', c.queue || @sender)
         )
         select true, id, owner_id, queue, kind, seconds from done

@@ -191,30 +191,35 @@ internal sealed class CompletionWriter : IAsyncDisposable
     {
         var reports = batch.Select(b => b.Report).ToList();
         var tids = new List<string>(batch.Count);
-        var tidIds = new List<Guid>(batch.Count);
+        var byTid = new List<CompletionReport>(batch.Count);
         foreach (var report in reports)
         {
             if (_leases.TryGet(report.JobId, report.LeaseId, out var lease) && lease.Tid is { } tid)
             {
                 tids.Add(tid);
-                tidIds.Add(report.JobId);
+                byTid.Add(report);
             }
         }
 
         var completed = new HashSet<Guid>();
         var finished = new List<(Guid Id, Guid? Owner, string Queue, string Kind, double? Seconds)>(batch.Count);
         var children = new List<(Guid Id, Guid? Owner, string Queue)>();
-        // One autocommitted statement: the update, the children's release and the commit in one round trip.
-        await using (var cmd = _dataSource.CreateCommand(JobStates.CompleteBatch))
+        // One round trip, one implicit transaction: the plan setting, then the update, the children's release and the
+        // commit in one statement. Planned afresh each time, the statement's planning cost the throughput run more
+        // than running it (as the enqueue's insert did, docs/benchmarks.md); the setting ends with this transaction.
+        await using (var conn = await _dataSource.OpenConnectionAsync())
+        await using (var sql = new NpgsqlBatch(conn))
         {
+            sql.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('plan_cache_mode', 'force_generic_plan', true)"));
+            var cmd = new NpgsqlBatchCommand(JobStates.CompleteBatch);
             cmd.Parameters.AddWithValue("tids", tids.ToArray());
-            cmd.Parameters.AddWithValue("tid_ids", tidIds.ToArray());
-            cmd.Parameters.AddWithValue("ids", reports.Select(r => r.JobId).ToArray());
-            cmd.Parameters.AddWithValue("leases", reports.Select(r => r.LeaseId).ToArray());
-            cmd.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = reports.Select(r => r.Result?.ToJsonString()).ToArray() });
+            AddReports(cmd.Parameters, "tid_", byTid);
+            AddReports(cmd.Parameters, "", reports);
             cmd.Parameters.AddWithValue("sender", _wakeups.NotifySuffix);
-            JobStates.AddNow(cmd, _time);
-            await using var r = await cmd.ExecuteReaderAsync();
+            JobStates.AddNow(cmd.Parameters, _time.GetUtcNow());
+            sql.BatchCommands.Add(cmd);
+            await using var r = await sql.ExecuteReaderAsync();
+            await r.NextResultAsync();
             while (await r.ReadAsync())
             {
                 var (id, owner, queue) = (r.GetGuid(1), r.IsDBNull(2) ? (Guid?)null : r.GetGuid(2), r.GetString(3));
@@ -241,6 +246,13 @@ internal sealed class CompletionWriter : IAsyncDisposable
 
         AnnounceChildren(children);
         return completed;
+    }
+
+    private static void AddReports(NpgsqlParameterCollection parameters, string prefix, List<CompletionReport> reports)
+    {
+        parameters.AddWithValue(prefix + "ids", reports.Select(r => r.JobId).ToArray());
+        parameters.AddWithValue(prefix + "leases", reports.Select(r => r.LeaseId).ToArray());
+        parameters.Add(new NpgsqlParameter(prefix + "results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = reports.Select(r => r.Result?.ToJsonString()).ToArray() });
     }
 
     /// <summary>Outputs come from handlers and remote workers: each must be a file inside the staging directory.</summary>

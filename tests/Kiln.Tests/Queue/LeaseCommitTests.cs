@@ -1,8 +1,5 @@
 using Kiln.Jobs;
-using Kiln.Observability;
 using Kiln.Queue;
-using Kiln.Tests.Infrastructure;
-using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Kiln.Tests.Queue;
@@ -13,16 +10,14 @@ namespace Kiln.Tests.Queue;
 /// lease committed with is seen from inside: a trigger on this test's own database records the
 /// <c>synchronous_commit</c> in force when a job turns running.
 /// </summary>
-public sealed class LeaseCommitTests : IAsyncLifetime
+public sealed class LeaseCommitTests : HandLeasedQueueTests
 {
-    private readonly JobRecorder _recorder = new();
-    private KilnServer _server = null!;
     private NpgsqlDataSource _dataSource = null!;
 
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?> { ["Kiln:Workers:Slots:test"] = "0" });
-        _dataSource = _server.Get<NpgsqlDataSource>();
+        await base.InitializeAsync();
+        _dataSource = Server.Get<NpgsqlDataSource>();
         await using var cmd = _dataSource.CreateCommand("""
             create table lease_commits (job_id uuid primary key, synchronous_commit text not null);
             create function record_lease_commit() returns trigger language plpgsql as $$
@@ -36,12 +31,10 @@ public sealed class LeaseCommitTests : IAsyncLifetime
         await cmd.ExecuteNonQueryAsync();
     }
 
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
-
     [Fact]
     public async Task A_lease_of_an_unlimited_queue_does_not_wait_for_its_flush_by_default()
     {
-        var id = await _server.EnqueueAsync();
+        var id = await Server.EnqueueAsync();
         Assert.Equal(id, Assert.Single((await LeaseAsync(new QueueOptions())).Jobs).JobId);
 
         Assert.Equal("off", await SeenAsync(id));
@@ -53,7 +46,7 @@ public sealed class LeaseCommitTests : IAsyncLifetime
     [Fact]
     public async Task Durable_leases_wait_for_their_flush_when_configured()
     {
-        var id = await _server.EnqueueAsync();
+        var id = await Server.EnqueueAsync();
         Assert.Single((await LeaseAsync(new QueueOptions { DurableLeases = true })).Jobs);
 
         Assert.Equal("on", await SeenAsync(id));
@@ -62,19 +55,15 @@ public sealed class LeaseCommitTests : IAsyncLifetime
     [Fact]
     public async Task A_lease_of_a_rate_limited_queue_waits_for_its_flush_so_its_window_survives_a_crash()
     {
-        var id = await _server.EnqueueAsync();
-        Assert.True(await _server.Get<QueueStore>().UpdateAsync(TestKinds.Queue, new QueueSettings(null, 10, 60_000, null, null), CancellationToken.None));
+        var id = await Server.EnqueueAsync();
+        Assert.True(await Server.Get<QueueStore>().UpdateAsync(TestKinds.Queue, new QueueSettings(null, 10, 60_000, null, null), CancellationToken.None));
         Assert.Single((await LeaseAsync(new QueueOptions())).Jobs);
 
         Assert.Equal("on", await SeenAsync(id));
     }
 
-    private Task<LeaseResult> LeaseAsync(QueueOptions options)
-    {
-        var leaser = new JobLeaser(
-            _dataSource, _server.Get<LeaseRegistry>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), Options.Create(options), TimeProvider.System);
-        return leaser.LeaseAsync(new LeaseRequest("fake-worker", TestKinds.Queue, [TestKinds.Run], 1), CancellationToken.None);
-    }
+    private Task<LeaseResult> LeaseAsync(QueueOptions options) =>
+        Server.NewLeaser(options).LeaseAsync(new LeaseRequest("fake-worker", TestKinds.Queue, [TestKinds.Run], 1), CancellationToken.None);
 
     private async Task<string?> SeenAsync(Guid id)
     {

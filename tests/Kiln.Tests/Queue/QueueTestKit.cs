@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Kiln.Jobs;
+using Kiln.Observability;
 using Kiln.Processing;
 using Kiln.Queue;
 using Kiln.Storage;
@@ -211,6 +212,30 @@ internal sealed class FixedHandler(JobRecorder recorder) : ScriptedHandler(recor
 
 internal sealed class OtherHandler(JobRecorder recorder) : ScriptedHandler(recorder, TestKinds.Other);
 
+/// <summary>
+/// A test class with its own server whose queue "test" has no in-process slots, so its jobs are leased by hand
+/// (<see cref="QueueServer.LeaseAsync"/>, <see cref="QueueServer.NewLeaser"/>).
+/// </summary>
+public abstract class HandLeasedQueueTests : IAsyncLifetime
+{
+    private KilnServer? _server;
+
+    private protected KilnServer Server => _server ?? throw new InvalidOperationException("The server starts in InitializeAsync.");
+
+    public virtual async ValueTask InitializeAsync() =>
+        _server = await QueueServer.StartAsync(new JobRecorder(), new Dictionary<string, string?> { ["Kiln:Workers:Slots:test"] = "0" });
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        GC.SuppressFinalize(this);
+    }
+}
+
 /// <summary>Starts a Kiln with the test kinds, small timeouts and 2 slots for queue "test".</summary>
 internal static class QueueServer
 {
@@ -304,6 +329,11 @@ internal static class QueueServer
     public static Task<LeaseResult> LeaseAsync(this KilnServer server, int max, string worker = "fake-worker", string kind = TestKinds.Run) =>
         server.Get<IJobDispatcher>().LeaseAsync(
             new LeaseRequest(worker, kind == TestKinds.Other ? TestKinds.OtherQueue : TestKinds.Queue, [kind], max), CancellationToken.None);
+
+    /// <summary>A leaser of its own on the server's pool, with the given options and clock (the server's loops keep theirs).</summary>
+    public static JobLeaser NewLeaser(this KilnServer server, QueueOptions options, TimeProvider? time = null) =>
+        new(server.Get<NpgsqlDataSource>(), server.Get<LeaseRegistry>(), server.Get<IJobEventSink>(), server.Get<KilnMetrics>(),
+            Microsoft.Extensions.Options.Options.Create(options), time ?? TimeProvider.System);
 
     public static double Seconds(long fromTicks, long toTicks) => (toTicks - fromTicks) / (double)Stopwatch.Frequency;
 

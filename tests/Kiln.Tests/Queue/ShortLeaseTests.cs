@@ -1,9 +1,5 @@
 using Kiln.Jobs;
-using Kiln.Observability;
 using Kiln.Queue;
-using Kiln.Tests.Infrastructure;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Kiln.Tests.Queue;
 
@@ -12,21 +8,13 @@ namespace Kiln.Tests.Queue;
 /// same round trip, when the queue's next delayed job is due, so the dispatch loop does not lease again at once only
 /// to find nothing. A full lease says neither: there may be more.
 /// </summary>
-public sealed class ShortLeaseTests : IAsyncLifetime
+public sealed class ShortLeaseTests : HandLeasedQueueTests
 {
-    private readonly JobRecorder _recorder = new();
-    private KilnServer _server = null!;
-
-    public async ValueTask InitializeAsync() =>
-        _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?> { ["Kiln:Workers:Slots:test"] = "0" });
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
-
     [Fact]
     public async Task A_short_lease_is_drained_and_says_when_the_next_delayed_job_is_due()
     {
-        var ready = await _server.EnqueueAsync();
-        await _server.EnqueueAsync(runAt: DateTimeOffset.UtcNow.AddMinutes(10));
+        var ready = await Server.EnqueueAsync();
+        await Server.EnqueueAsync(runAt: DateTimeOffset.UtcNow.AddMinutes(10));
 
         var result = await LeaseAsync(max: 5);
 
@@ -39,7 +27,7 @@ public sealed class ShortLeaseTests : IAsyncLifetime
     [Fact]
     public async Task A_short_lease_of_the_last_ready_job_has_nothing_to_wait_for()
     {
-        var ready = await _server.EnqueueAsync();
+        var ready = await Server.EnqueueAsync();
 
         var result = await LeaseAsync(max: 5);
 
@@ -51,9 +39,9 @@ public sealed class ShortLeaseTests : IAsyncLifetime
     [Fact]
     public async Task A_full_lease_is_not_drained()
     {
-        await _server.EnqueueAsync();
-        await _server.EnqueueAsync();
-        await _server.EnqueueAsync();
+        await Server.EnqueueAsync();
+        await Server.EnqueueAsync();
+        await Server.EnqueueAsync();
 
         var result = await LeaseAsync(max: 2);
 
@@ -62,11 +50,6 @@ public sealed class ShortLeaseTests : IAsyncLifetime
         Assert.Null(result.RetryAfter);
     }
 
-    private Task<LeaseResult> LeaseAsync(int max)
-    {
-        var leaser = new JobLeaser(
-            _server.Get<NpgsqlDataSource>(), _server.Get<LeaseRegistry>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(),
-            Options.Create(new QueueOptions()), TimeProvider.System);
-        return leaser.LeaseAsync(new LeaseRequest("fake-worker", TestKinds.Queue, [TestKinds.Run], max), CancellationToken.None);
-    }
+    private Task<LeaseResult> LeaseAsync(int max) =>
+        Server.NewLeaser(new QueueOptions()).LeaseAsync(new LeaseRequest("fake-worker", TestKinds.Queue, [TestKinds.Run], max), CancellationToken.None);
 }

@@ -43,7 +43,7 @@ internal sealed class UploadMulterBenchmark : IBenchmark
             };
             // One small unmeasured upload each first: the first request of a process pays for JIT and buffer pools.
             var warmup = Path.Combine(work, "warmup.bin");
-            await TusUploadBenchmark.WriteRandomFileAsync(warmup, 16L * 1024 * 1024, cancellationToken);
+            await TusUploadBenchmark.WriteRandomFileAsync(warmup, 64L * 1024 * 1024, cancellationToken);
             await (await PostKilnAsync(http, kiln, warmup, cancellationToken))();
             await (await PostNodeAsync(http, nodePort, warmup, cancellationToken))();
             var results = sides.ToDictionary(s => s.Name, _ => new List<(double MBps, double CpuSeconds, double RssGrowthMiB)>());

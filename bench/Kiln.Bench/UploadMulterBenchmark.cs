@@ -20,8 +20,8 @@ internal sealed class UploadMulterBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var mib = Arg(args, "--mib", 1024);
-        var rounds = Arg(args, "--rounds", 3);
+        var mib = HubLatencyBenchmark.Arg(args, "--mib", 1024);
+        var rounds = HubLatencyBenchmark.Arg(args, "--rounds", 3);
         var work = Directory.CreateTempSubdirectory("kiln-bench-upload-").FullName;
         var source = Path.Combine(work, "source.bin");
         var nodeDir = Directory.CreateDirectory(Path.Combine(work, "node")).FullName;
@@ -69,11 +69,11 @@ internal sealed class UploadMulterBenchmark : IBenchmark
             foreach (var (name, list) in results)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"upload {name} median: {Median(list.Select(r => r.MBps)):F0} MB/s, server CPU {Median(list.Select(r => r.CpuSeconds)):F2} s per upload, RSS growth {Median(list.Select(r => r.RssGrowthMiB)):F1} MiB (max {list.Max(r => r.RssGrowthMiB):F1})"));
+                    $"upload {name} median: {HubBench.Median(list.Select(r => r.MBps)):F0} MB/s, server CPU {HubBench.Median(list.Select(r => r.CpuSeconds)):F2} s per upload, RSS growth {HubBench.Median(list.Select(r => r.RssGrowthMiB)):F1} MiB (max {list.Max(r => r.RssGrowthMiB):F1})"));
             }
 
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"kiln / multer throughput: {Median(results["kiln"].Select(r => r.MBps)) / Median(results["multer"].Select(r => r.MBps)):F2}x; load average after {File.ReadAllText("/proc/loadavg").Trim()}"));
+                $"kiln / multer throughput: {HubBench.Median(results["kiln"].Select(r => r.MBps)) / HubBench.Median(results["multer"].Select(r => r.MBps)):F2}x; load average after {File.ReadAllText("/proc/loadavg").Trim()}"));
             return 0;
         }
         finally
@@ -140,17 +140,5 @@ internal sealed class UploadMulterBenchmark : IBenchmark
         }
 
         throw new InvalidOperationException("run from inside the Kiln checkout (bench/node-e2e/upload.mjs is needed)");
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted[sorted.Count / 2];
-    }
-
-    private static int Arg(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 }

@@ -135,13 +135,14 @@ internal sealed class JobStore(
             inserted = await JobInserts.ReadAsync(r, jobs.Count, ct);
         }
 
-        Remember(missing);
         var enqueued = new EnqueuedJobs(inserted);
         // Announced before the flush: the jobs are committed and may already be leased, and a lease announces its
         // start, so announcing later could put "queued" after "running".
         Announce(enqueued);
         // The jobs exist now: a cancelled caller would be told they do not, so the flush is waited for regardless.
         await walFlush.WaitAsync(conn, CancellationToken.None);
+        // Only a durable queue row may be skipped from now on: one lost in a crash before the flush must be written again.
+        Remember(missing);
         return enqueued;
     }
 

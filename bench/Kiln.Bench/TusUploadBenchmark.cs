@@ -164,7 +164,7 @@ internal sealed class TusUploadBenchmark : IBenchmark
         return (await response.Content.ReadFromJsonAsync<JsonObject>(ct))!["assets"]![0]!["id"]!.GetValue<Guid>();
     }
 
-    private static async Task WriteRandomFileAsync(string path, long length, CancellationToken ct)
+    internal static async Task WriteRandomFileAsync(string path, long length, CancellationToken ct)
     {
         var block = new byte[4 * 1024 * 1024];
         await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);

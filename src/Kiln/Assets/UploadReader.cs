@@ -29,6 +29,7 @@ internal sealed class UploadRejectedException(int status, string code, string me
 internal static class UploadReader
 {
     private const int BufferSize = 128 * 1024;
+    private const int ReaderBufferSize = 64 * 1024;
 
     public static async Task<UploadForm> ReadAsync(HttpRequest request, BlobStore blobs, UploadOptions limits, CancellationToken ct)
     {
@@ -43,7 +44,9 @@ internal static class UploadReader
         JsonObject? settings = null;
         string? category = null;
         var tags = new List<string>();
-        var reader = new MultipartReader(boundary, request.Body) { HeadersLengthLimit = 16 * 1024 };
+        // The reader's own buffer is 4 KiB by default, and a section's reads never return more than that buffer holds:
+        // a 1 GiB file then took 262,144 reads and as many writes (docs/benchmarks.md, "Large uploads").
+        var reader = new MultipartReader(boundary, request.Body, ReaderBufferSize) { HeadersLengthLimit = 16 * 1024 };
         try
         {
             while (await reader.ReadNextSectionAsync(ct) is { } section)
@@ -135,7 +138,8 @@ internal static class UploadReader
             await using (var file = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
             {
                 int read;
-                while ((read = await body.ReadAsync(buffer, ct)) > 0)
+                // Whole buffers, not whatever one read returned: one write per 128 KiB.
+                while ((read = await body.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, ct)) > 0)
                 {
                     total += read;
                     if (total > maxBytes)

@@ -18,6 +18,7 @@ using Kiln.Tus;
 using Kiln.Web;
 using Kiln.Workers;
 using Kiln.Workers.Testing;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 
@@ -34,6 +35,7 @@ internal static class KilnApp
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>, KestrelBlockPoolFactory>();
         builder.Services.AddOptions<KilnOptions>().BindConfiguration(KilnOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(sp => new NodeIdentity(sp.GetRequiredService<IOptions<KilnOptions>>().Value.NodeName ?? $"{Environment.MachineName}:{Environment.ProcessId}"));
         builder.Services.Configure<JsonOptions>(o =>

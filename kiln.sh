@@ -63,7 +63,20 @@ start_pg() {
   fi
   as_pg "$PG_BIN/pg_ctl" -D "$dir/cluster" -l "$dir/postgres.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c max_connections=300 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on} -c synchronous_commit=on" \
-    start >/dev/null
+    start >/dev/null || { log "PostgreSQL did not start; the end of its log ($dir/postgres.log):"; tail -n 5 "$dir/postgres.log" >&2; return 1; }
+}
+
+# port_busy PORT: whether something already listens on 127.0.0.1:PORT.
+port_busy() {
+  python3 - "$1" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)
+PY
 }
 
 stop_pg() {
@@ -196,6 +209,11 @@ use_private_pg() {
     port="$(as_pg sed -n 4p "$pgdir/cluster/postmaster.pid")"
     log "using the running private PostgreSQL on 127.0.0.1:$port"
   else
+    # The default port may belong to another PostgreSQL (or another Kiln checkout): take a free one then.
+    if [[ -z "${KILN_PG_PORT:-}" ]] && port_busy "$port"; then
+      port="$(free_port)"
+      log "127.0.0.1:5544 is taken; the private PostgreSQL listens on $port instead (KILN_PG_PORT chooses)"
+    fi
     start_pg "$pgdir" "$port"
     trap "stop_pg '$pgdir'" EXIT
     log "started the private PostgreSQL on 127.0.0.1:$port (cluster in $pgdir)"

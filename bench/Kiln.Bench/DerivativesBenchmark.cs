@@ -16,7 +16,7 @@ internal sealed class DerivativesBenchmark : IBenchmark
 {
     public string Name => "derivatives";
 
-    public string Description => "optimize + 3 thumbnails of one image, separate decodes vs one shared decode, CPU ms per image (options: --input PATH --count N)";
+    public string Description => "optimize + 3 thumbnails of one image, separate decodes vs one shared decode, CPU ms per image (options: --input PATH --count N; --steps: CPU per step of the default pipeline)";
 
     public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
@@ -25,6 +25,11 @@ internal sealed class DerivativesBenchmark : IBenchmark
         var c = Array.IndexOf(args, "--count");
         var count = c >= 0 && c + 1 < args.Length ? int.Parse(args[c + 1], CultureInfo.InvariantCulture) : 10;
         VipsRuntime.Initialize(new VipsSettings { Concurrency = 1 });
+        if (args.Contains("--steps"))
+        {
+            return Task.FromResult(DerivativeSteps.Run(input, count, cancellationToken));
+        }
+
         var scratch = Directory.CreateTempSubdirectory("kiln-bench-derivatives-").FullName;
         try
         {

@@ -25,6 +25,12 @@ internal static unsafe partial class VipsNative
     internal const nuint GTypeBoxed = 18 << 2;
     internal const nuint GTypeObject = 20 << 2;
 
+    // --- glibc ---
+
+    /// <summary>Returns free memory at the top of, and whole free pages inside, every malloc arena to the system.</summary>
+    [LibraryImport("libc")]
+    internal static partial int malloc_trim(nuint pad);
+
     // --- GLib / GObject ---
 
     [LibraryImport(GLib)]

@@ -21,11 +21,21 @@ internal sealed partial class ImageThumbnailsHandler(VipsReady vips, KilnMetrics
     {
         var specs = context.ReadParams(ReadParams);
         context.Progress.Report(new JobProgress(5, "thumbnails", TotalBytes: context.InputBytes));
-        var (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
+        JobOutcome outcome;
+        int decodes;
+        try
         {
-            var batch = ImageThumbnailer.Make(context.RequireInput(), context.OutputDirectory, specs, vips.Limits, cancellationToken);
-            return (ImageOutcomes.Thumbnails(batch.Thumbnails), batch.Decodes);
-        }, cancellationToken);
+            (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
+            {
+                var batch = ImageThumbnailer.Make(context.RequireInput(), context.OutputDirectory, specs, vips.Limits, cancellationToken);
+                return (ImageOutcomes.Thumbnails(batch.Thumbnails), batch.Decodes);
+            }, cancellationToken);
+        }
+        finally
+        {
+            vips.JobEnded();
+        }
+
         ImageOutcomes.Decoded(metrics, Kind, decodes);
         return outcome;
     }
@@ -83,11 +93,21 @@ internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics, 
     {
         var options = context.ReadParams(ReadParams);
         context.Progress.Report(new JobProgress(5, "optimize", TotalBytes: context.InputBytes));
-        var (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
+        JobOutcome outcome;
+        int decodes;
+        try
         {
-            var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, ImageOutcomes.OptimizedName), options, vips.Limits, cancellationToken);
-            return (ImageOutcomes.Optimized(r), r.Decodes);
-        }, cancellationToken);
+            (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
+            {
+                var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, ImageOutcomes.OptimizedName), options, vips.Limits, cancellationToken);
+                return (ImageOutcomes.Optimized(r), r.Decodes);
+            }, cancellationToken);
+        }
+        finally
+        {
+            vips.JobEnded();
+        }
+
         ImageOutcomes.Decoded(metrics, Kind, decodes);
         var result = outcome.Result!;
         metrics.BytesSaved(Kind, result["originalBytes"]!.GetValue<long>(), result["outputBytes"]!.GetValue<long>());
@@ -124,7 +144,16 @@ internal sealed class ImageEnhanceHandler(VipsReady vips, Kiln.Enhance.RemoteEnh
         }
 
         context.Progress.Report(new JobProgress(5, "enhance", TotalBytes: context.InputBytes));
-        var r = ImageEnhancer.Enhance(context.RequireInput(), Path.Combine(context.OutputDirectory, "enhanced"), options, vips.Limits, cancellationToken);
+        EnhanceResult r;
+        try
+        {
+            r = ImageEnhancer.Enhance(context.RequireInput(), Path.Combine(context.OutputDirectory, "enhanced"), options, vips.Limits, cancellationToken);
+        }
+        finally
+        {
+            vips.JobEnded();
+        }
+
         var result = new JsonObject
         {
             ["format"] = r.Format,

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Kiln.Media.Vips;
 
 namespace Kiln.Tests.Media.Images;
@@ -14,6 +15,29 @@ public sealed class VipsBindingTests(ScratchDirectory scratch) : IClassFixture<S
         Assert.StartsWith("8.", first.Version, StringComparison.Ordinal);
         Assert.True(first.UntrustedLoadersBlocked);
         Assert.Contains("libvips 8.", first.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Freed_memory_inside_an_arena_goes_back_to_the_system()
+    {
+        // 4 MiB freed between live blocks, as a libvips worker leaves it: free() cannot shrink the heap past the live
+        // block above, only malloc_trim hands the free pages back.
+        var trimmed = false;
+        var worker = new Thread(() =>
+        {
+            unsafe
+            {
+                var blocks = Enumerable.Range(0, 64).Select(_ => (nint)NativeMemory.Alloc(64 * 1024)).ToList();
+                var fence = NativeMemory.Alloc(1024);
+                blocks.ForEach(b => NativeMemory.Free((void*)b));
+                trimmed = VipsRuntime.ReleaseFreeMemory();
+                NativeMemory.Free(fence);
+            }
+        });
+        worker.Start();
+        worker.Join();
+
+        Assert.True(trimmed);
     }
 
     [Fact]

@@ -37,7 +37,7 @@ internal sealed class ImageApiBenchmark : IBenchmark
         var inputIndex = Array.IndexOf(args, "--input");
         var input = inputIndex >= 0 && inputIndex + 1 < args.Length
             ? args[inputIndex + 1]
-            : Path.Combine(RepoRoot(), "..", "shared", "corpus", "2569067123_aca715a2ee_o.jpg");
+            : Path.Combine(ResizeBenchmark.RepoRoot(), "..", "shared", "corpus", "2569067123_aca715a2ee_o.jpg");
         var photo = await File.ReadAllBytesAsync(input, cancellationToken);
         var uploadName = "photo-{0}" + Path.GetExtension(input);
 
@@ -158,18 +158,5 @@ internal sealed class ImageApiBenchmark : IBenchmark
     {
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Kiln.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Kiln.slnx not found");
     }
 }

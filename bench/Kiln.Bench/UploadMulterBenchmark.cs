@@ -31,7 +31,7 @@ internal sealed class UploadMulterBenchmark : IBenchmark
         {
             await using var kiln = await HubBench.StartServerAsync(connectionString, [$"Kiln:Uploads:MaxFileBytes={(mib + 1) * 1024L * 1024}"], cancellationToken);
             var nodePort = HubBench.FreePort();
-            var script = Path.Combine(FindRepo(), "bench", "node-e2e", "upload.mjs");
+            var script = Path.Combine(ResizeBenchmark.RepoRoot(), "bench", "node-e2e", "upload.mjs");
             await using var node = ChildProcess.Start("node", [script, nodePort.ToString(CultureInfo.InvariantCulture), nodeDir], new Dictionary<string, string>());
             await node.WaitForLineAsync("NODE-UPLOAD-READY", TimeSpan.FromSeconds(30), cancellationToken);
 
@@ -127,18 +127,5 @@ internal sealed class UploadMulterBenchmark : IBenchmark
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-    }
-
-    private static string FindRepo()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Kiln.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("run from inside the Kiln checkout (bench/node-e2e/upload.mjs is needed)");
     }
 }

@@ -49,6 +49,18 @@ internal static class JobStates
         """;
 
     /// <summary>
+    /// Settings for the current transaction only (<c>set_config(…, true)</c>: they end with it and never reach the
+    /// pool, which does not reset connections). <see cref="GenericPlan"/>: PostgreSQL kept planning the enqueue's
+    /// insert and the batch completion afresh, and planning cost more than running them (docs/benchmarks.md, "Queue
+    /// latency"). <see cref="AsyncCommit"/>: the commit does not wait for its WAL flush (the unlimited lease; the
+    /// enqueue, which then waits for the flush itself, see WalFlush).
+    /// </summary>
+    public const string GenericPlan = "set_config('plan_cache_mode', 'force_generic_plan', true)";
+
+    /// <inheritdoc cref="GenericPlan"/>
+    public const string AsyncCommit = "set_config('synchronous_commit', 'off', true)";
+
+    /// <summary>
     /// The unlimited path: one statement, one round trip. It leases nothing when the queue is paused or has limits
     /// (the caller then looks at the queue and takes the locked path).
     /// </summary>

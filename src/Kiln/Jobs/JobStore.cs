@@ -109,7 +109,7 @@ internal sealed class JobStore(
         // generic plan's check costs (docs/benchmarks.md, "Queue latency"). The setting ends with this implicit
         // transaction.
         batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            "select set_config('plan_cache_mode', 'force_generic_plan', true), set_config('synchronous_commit', 'off', true)"));
+            $"select {JobStates.GenericPlan}, {JobStates.AsyncCommit}"));
         if (missing.Length > 0)
         {
             var ensure = new NpgsqlBatchCommand(EnsureQueuesSql);

@@ -21,20 +21,12 @@ internal sealed partial class ImageThumbnailsHandler(VipsReady vips, KilnMetrics
     {
         var specs = context.ReadParams(ReadParams);
         context.Progress.Report(new JobProgress(5, "thumbnails", TotalBytes: context.InputBytes));
-        JobOutcome outcome;
-        int decodes;
-        try
+        using var memory = vips.JobMemory();
+        var (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
         {
-            (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
-            {
-                var batch = ImageThumbnailer.Make(context.RequireInput(), context.OutputDirectory, specs, vips.Limits, cancellationToken);
-                return (ImageOutcomes.Thumbnails(batch.Thumbnails), batch.Decodes);
-            }, cancellationToken);
-        }
-        finally
-        {
-            vips.JobEnded();
-        }
+            var batch = ImageThumbnailer.Make(context.RequireInput(), context.OutputDirectory, specs, vips.Limits, cancellationToken);
+            return (ImageOutcomes.Thumbnails(batch.Thumbnails), batch.Decodes);
+        }, cancellationToken);
 
         ImageOutcomes.Decoded(metrics, Kind, decodes);
         return outcome;
@@ -93,20 +85,12 @@ internal sealed class ImageOptimizeHandler(VipsReady vips, KilnMetrics metrics, 
     {
         var options = context.ReadParams(ReadParams);
         context.Progress.Report(new JobProgress(5, "optimize", TotalBytes: context.InputBytes));
-        JobOutcome outcome;
-        int decodes;
-        try
+        using var memory = vips.JobMemory();
+        var (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
         {
-            (outcome, decodes) = await ImageOutcomes.SharedOrAloneAsync(shared, context, () =>
-            {
-                var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, ImageOutcomes.OptimizedName), options, vips.Limits, cancellationToken);
-                return (ImageOutcomes.Optimized(r), r.Decodes);
-            }, cancellationToken);
-        }
-        finally
-        {
-            vips.JobEnded();
-        }
+            var r = ImageOptimizer.Optimize(context.RequireInput(), Path.Combine(context.OutputDirectory, ImageOutcomes.OptimizedName), options, vips.Limits, cancellationToken);
+            return (ImageOutcomes.Optimized(r), r.Decodes);
+        }, cancellationToken);
 
         ImageOutcomes.Decoded(metrics, Kind, decodes);
         var result = outcome.Result!;
@@ -145,13 +129,9 @@ internal sealed class ImageEnhanceHandler(VipsReady vips, Kiln.Enhance.RemoteEnh
 
         context.Progress.Report(new JobProgress(5, "enhance", TotalBytes: context.InputBytes));
         EnhanceResult r;
-        try
+        using (vips.JobMemory())
         {
             r = ImageEnhancer.Enhance(context.RequireInput(), Path.Combine(context.OutputDirectory, "enhanced"), options, vips.Limits, cancellationToken);
-        }
-        finally
-        {
-            vips.JobEnded();
         }
 
         var result = new JsonObject

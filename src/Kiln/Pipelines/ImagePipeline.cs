@@ -134,12 +134,25 @@ internal sealed class VipsReady : IDisposable
 
     public ImageLimits Limits { get; }
 
-    /// <summary>Called when an image job ends: gives the memory libvips freed back to the system, when configured to.</summary>
-    public void JobEnded()
+    /// <summary>
+    /// For the length of an image job (<c>using var _ = vips.JobMemory();</c>): when it ends, gives the memory libvips
+    /// freed back to the system, when configured to.
+    /// </summary>
+    public IDisposable JobMemory() => _releaseMemory ? MemoryRelease.Instance : NoRelease.Instance;
+
+    private sealed class MemoryRelease : IDisposable
     {
-        if (_releaseMemory)
+        public static readonly MemoryRelease Instance = new();
+
+        public void Dispose() => VipsRuntime.ReleaseFreeMemory();
+    }
+
+    private sealed class NoRelease : IDisposable
+    {
+        public static readonly NoRelease Instance = new();
+
+        public void Dispose()
         {
-            VipsRuntime.ReleaseFreeMemory();
         }
     }
 

@@ -210,7 +210,7 @@ internal sealed class CompletionWriter : IAsyncDisposable
         await using (var conn = await _dataSource.OpenConnectionAsync())
         await using (var sql = new NpgsqlBatch(conn))
         {
-            sql.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('plan_cache_mode', 'force_generic_plan', true)"));
+            sql.BatchCommands.Add(new NpgsqlBatchCommand($"select {JobStates.GenericPlan}"));
             var cmd = new NpgsqlBatchCommand(JobStates.CompleteBatch);
             cmd.Parameters.AddWithValue("tids", tids.ToArray());
             AddReports(cmd.Parameters, "tid_", byTid);

@@ -24,7 +24,7 @@ internal sealed class JobLeaser(
     private readonly QueueOptions _options = options.Value;
 
     /// <summary>A local setting: it ends with the lease's own (implicit) transaction, never leaks into the pool.</summary>
-    private const string AsyncCommitSql = "select set_config('synchronous_commit', 'off', true)";
+    private const string AsyncCommitSql = $"select {JobStates.AsyncCommit}";
 
     /// <summary>Queues last seen with a concurrency cap or rate limit: they go straight to the locked path.</summary>
     private readonly ConcurrentDictionary<string, bool> _limited = new(StringComparer.Ordinal);

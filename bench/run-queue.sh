@@ -4,7 +4,8 @@
 # enqueue→start latency on an idle queue and the enqueue call alone, then Kiln's enqueue split into its steps.
 # The disk's fsync cost (pg_test_fsync) is printed first: a durable enqueue cannot return before one WAL flush.
 #   bench/run-queue.sh            (BLOCKS=2 JOBS=100000 ROUNDS=3 SAMPLES=2000; KILN_BENCH_PG to use your own server)
-# Without KILN_BENCH_PG a private PostgreSQL 15 with fsync=on is started in /var/tmp/benchpg (port 5544) and left
+# Without KILN_BENCH_PG a private PostgreSQL 15 with fsync=on is started in /var/tmp/benchpg (BENCH_PG_PORT, default 5545,
+# apart from the 5544 of `./kiln.sh run`'s own PostgreSQL) and left
 # running for the next run. Redis comes from Debian (installed here when missing), on a private port, stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ SAMPLES=${SAMPLES:-2000}
 REDIS_PORT=${REDIS_PORT:-6391}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 BENCH_PG_DIR=/var/tmp/benchpg
+BENCH_PG_PORT=${BENCH_PG_PORT:-5545}
 
 if [[ -z "${KILN_BENCH_PG:-}" ]]; then
   if [[ ! -f "$BENCH_PG_DIR/cluster/PG_VERSION" ]]; then
@@ -27,9 +29,9 @@ if [[ -z "${KILN_BENCH_PG:-}" ]]; then
   fi
   if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$BENCH_PG_DIR/cluster" status >/dev/null 2>&1; then
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$BENCH_PG_DIR/cluster" -l "$BENCH_PG_DIR/log" -w start -o \
-      "-c listen_addresses=127.0.0.1 -c port=5544 -c unix_socket_directories=$BENCH_PG_DIR -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" >/dev/null
+      "-c listen_addresses=127.0.0.1 -c port=$BENCH_PG_PORT -c unix_socket_directories=$BENCH_PG_DIR -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" >/dev/null
   fi
-  KILN_BENCH_PG="Host=127.0.0.1;Port=5544;Username=postgres;Password=$(cat "$BENCH_PG_DIR/password");Database=postgres"
+  KILN_BENCH_PG="Host=127.0.0.1;Port=$BENCH_PG_PORT;Username=postgres;Password=$(cat "$BENCH_PG_DIR/password");Database=postgres"
 fi
 export KILN_BENCH_PG
 

@@ -61,7 +61,7 @@ public static class ImageThumbnailer
         VipsImage? ownShared = null;
         try
         {
-            VipsImage OpenFile(int shrink)
+            VipsImage OpenFile(double shrink)
             {
                 Interlocked.Increment(ref decodes);
                 return source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink);
@@ -126,7 +126,7 @@ public static class ImageThumbnailer
         VipsImage? shared,
         VipsImage? fullDecode,
         ImageInfo info,
-        Func<int, VipsImage> openFile,
+        Func<double, VipsImage> openFile,
         Action countFileThumbnail,
         string outputDirectory,
         ThumbnailSpec spec,

@@ -43,13 +43,17 @@ internal sealed class ImageOptions
     public int VipsConcurrency { get; set; } = 1;
 
     /// <summary>
-    /// When the last running image job of the process ends, hand the malloc arenas' free pages back to the system (glibc
-    /// <c>malloc_trim</c>): what libvips' worker threads free stays in the process as fragmented free space otherwise.
-    /// Not after every job: the next job would fault the same pages in again (~17 ms of CPU per upload of the default
-    /// pipeline, docs/benchmarks.md), so while jobs follow each other the pages are reused, and they go back when the
-    /// image work pauses. Kiln__Images__ReleaseMemoryAfterJobs.
+    /// When image work pauses (<see cref="ReleaseMemoryIdleMilliseconds"/> with no image job running), hand the malloc
+    /// arenas' free pages back to the system (glibc <c>malloc_trim</c>): what libvips' worker threads free stays in the
+    /// process as fragmented free space otherwise. Not after every job: the next job faults the same pages in again, and
+    /// the trim itself walks every arena (~17 ms of CPU per upload of the default pipeline, docs/benchmarks.md).
+    /// Kiln__Images__ReleaseMemoryAfterJobs.
     /// </summary>
     public bool ReleaseMemoryAfterJobs { get; set; } = true;
+
+    /// <summary>How long no image job must run before the memory goes back. Kiln__Images__ReleaseMemoryIdleMilliseconds.</summary>
+    [Range(0, 600_000)]
+    public int ReleaseMemoryIdleMilliseconds { get; set; } = 2000;
 
     /// <summary>A repeated libvips warning is logged once per this many seconds, then as a count. Kiln__Images__VipsLogWindowSeconds.</summary>
     [Range(1, 86_400)]
@@ -130,6 +134,8 @@ internal sealed class VipsReady : IDisposable
     internal VipsReady(IOptions<ImageOptions> options, ILogger<VipsReady> logger, TimeProvider time, Action release)
     {
         _release = release;
+        _idle = TimeSpan.FromMilliseconds(options.Value.ReleaseMemoryIdleMilliseconds);
+        _releaseTimer = time.CreateTimer(_ => ReleaseIfIdle(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _logger = logger;
         _filter = new RepeatedLogFilter(Write, time, TimeSpan.FromSeconds(options.Value.VipsLogWindowSeconds), options.Value.VipsLogMaxDistinct);
         var applied = VipsRuntime.Initialize(new VipsSettings { Concurrency = options.Value.VipsConcurrency, BlockUntrustedLoaders = true });
@@ -141,6 +147,8 @@ internal sealed class VipsReady : IDisposable
 
     private readonly bool _releaseMemory;
     private readonly Action _release;
+    private readonly TimeSpan _idle;
+    private readonly ITimer _releaseTimer;
 
     /// <summary>Image jobs between <see cref="JobMemory"/> and its end.</summary>
     private int _running;
@@ -148,8 +156,8 @@ internal sealed class VipsReady : IDisposable
     public ImageLimits Limits { get; }
 
     /// <summary>
-    /// For the length of an image job (<c>using var _ = vips.JobMemory();</c>): when it ends and no other image job is
-    /// running, gives the memory libvips freed back to the system, when configured to.
+    /// For the length of an image job (<c>using var _ = vips.JobMemory();</c>): when it ends and no image job has run
+    /// for the idle time since, the memory libvips freed goes back to the system, when configured to.
     /// </summary>
     public IDisposable JobMemory()
     {
@@ -170,7 +178,8 @@ internal sealed class VipsReady : IDisposable
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0 && Interlocked.Decrement(ref owner._running) == 0)
             {
-                owner._release();
+                // A later end moves the deadline; a job running when it comes keeps the pages (ReleaseIfIdle).
+                owner._releaseTimer.Change(owner._idle, Timeout.InfiniteTimeSpan);
             }
         }
     }
@@ -184,8 +193,17 @@ internal sealed class VipsReady : IDisposable
         }
     }
 
+    private void ReleaseIfIdle()
+    {
+        if (Volatile.Read(ref _running) == 0)
+        {
+            _release();
+        }
+    }
+
     public void Dispose()
     {
+        _releaseTimer.Dispose();
         VipsRuntime.Logged -= _filter.Log;
         _filter.Dispose();
     }

@@ -13,7 +13,8 @@ internal sealed class JobStore(
     IJobEventSink events,
     WalFlush walFlush,
     IOptions<QueueOptions> options,
-    TimeProvider time)
+    TimeProvider time,
+    ILeaseAtEnqueue? leaseAtEnqueue = null)
 {
     private readonly ConcurrentDictionary<string, bool> _knownQueues = new(StringComparer.Ordinal);
 
@@ -120,6 +121,34 @@ internal sealed class JobStore(
         var insert = new NpgsqlBatchCommand(JobInserts.InsertSql);
         JobInserts.AddParameters(insert.Parameters, jobs, time.GetUtcNow());
         batch.BatchCommands.Add(insert);
+        // An idle local loop's lease rides along (after the insert, before the NOTIFY, which then names only the
+        // queues still holding ready jobs): the job can start right after this round trip, not after one more.
+        var leases = new List<IEnqueueLease>();
+        try
+        {
+            var now = time.GetUtcNow();
+            foreach (var queue in jobs.Where(j => j.ParentId is null && (j.RunAt is null || j.RunAt <= now)).Select(j => j.Queue).Distinct(StringComparer.Ordinal))
+            {
+                if (leaseAtEnqueue?.TryAdd(batch, queue) is { } lease)
+                {
+                    leases.Add(lease);
+                }
+            }
+
+            return await RunEnqueueBatchAsync(conn, batch, jobs, missing, leases, ct);
+        }
+        finally
+        {
+            foreach (var lease in leases)
+            {
+                lease.Dispose();
+            }
+        }
+    }
+
+    private async Task<EnqueuedJobs> RunEnqueueBatchAsync(
+        NpgsqlConnection conn, NpgsqlBatch batch, IReadOnlyList<NewJob> jobs, string[] missing, List<IEnqueueLease> leases, CancellationToken ct)
+    {
         var notify = new NpgsqlBatchCommand("""
             select pg_notify('kiln_jobs', q || @sender) from (select distinct queue from jobs where id = any(@ids) and state = 'queued') d(q)
             """);
@@ -133,12 +162,22 @@ internal sealed class JobStore(
         {
             await r.NextResultAsync(ct);
             inserted = await JobInserts.ReadAsync(r, jobs.Count, ct);
+            foreach (var lease in leases)
+            {
+                await lease.ReadAsync(r, ct);
+            }
         }
 
         var enqueued = new EnqueuedJobs(inserted);
         // Announced before the flush: the jobs are committed and may already be leased, and a lease announces its
-        // start, so announcing later could put "queued" after "running".
-        Announce(enqueued);
+        // start, so announcing later could put "queued" after "running". A queue whose idle loop's lease took all
+        // its ready jobs is not woken: the loop would lease again for nothing.
+        Announce(enqueued, leases.Count == 0 ? null : [.. leases.Where(l => l.Drained).Select(l => l.Queue)]);
+        foreach (var lease in leases)
+        {
+            await lease.StartAsync();
+        }
+
         // The jobs exist now: a cancelled caller would be told they do not, so the flush is waited for regardless.
         await walFlush.WaitAsync(conn, CancellationToken.None);
         // Only a durable queue row may be skipped from now on: one lost in a crash before the flush must be written again.
@@ -162,12 +201,17 @@ internal sealed class JobStore(
     public int DefaultMaxAttempts => options.Value.DefaultMaxAttempts;
 
     /// <summary>After the jobs' transaction committed: wakes local loops at once and announces the jobs.</summary>
-    public void Announce(EnqueuedJobs enqueued)
+    public void Announce(EnqueuedJobs enqueued) => Announce(enqueued, null);
+
+    private void Announce(EnqueuedJobs enqueued, string[]? drained)
     {
         var inserted = enqueued.Jobs;
         foreach (var queue in inserted.Where(i => i.State == JobState.Queued).Select(i => i.Queue).Distinct(StringComparer.Ordinal))
         {
-            wakeups.Wake(queue);
+            if (drained is null || !drained.Contains(queue, StringComparer.Ordinal))
+            {
+                wakeups.Wake(queue);
+            }
         }
 
         // Bulk enqueues (benchmarks, batches) would flood listeners; one event per job is for interactive sizes.

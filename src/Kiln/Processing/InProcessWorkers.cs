@@ -24,6 +24,7 @@ internal sealed class InProcessWorkers : BackgroundService, IInProcessWorkerCoun
     private readonly AttemptRunner _runner;
     private readonly InProcessTransport _transport;
     private readonly HashSet<string> _kinds;
+    private readonly IdleLoops _idleLoops;
 
     /// <summary>Outlives the dispatch loops: leases of jobs finishing during the shutdown grace period must not expire.</summary>
     private readonly CancellationTokenSource _heartbeatStop = new();
@@ -38,6 +39,7 @@ internal sealed class InProcessWorkers : BackgroundService, IInProcessWorkerCoun
         QueueWakeups wakeups,
         BlobStore blobs,
         NodeIdentity node,
+        IdleLoops idleLoops,
         IOptions<WorkerOptions> workerOptions,
         IOptions<QueueOptions> queueOptions,
         ILogger<InProcessWorkers> logger)
@@ -45,6 +47,7 @@ internal sealed class InProcessWorkers : BackgroundService, IInProcessWorkerCoun
         _dispatcher = dispatcher;
         _catalog = catalog;
         _wakeups = wakeups;
+        _idleLoops = idleLoops;
         _workerOptions = workerOptions.Value;
         _queueOptions = queueOptions.Value;
         _logger = logger;
@@ -94,7 +97,8 @@ internal sealed class InProcessWorkers : BackgroundService, IInProcessWorkerCoun
                         return Task.CompletedTask;
                     },
                     TimeSpan.FromSeconds(_queueOptions.IdlePollSeconds),
-                    _logger);
+                    _logger,
+                    _idleLoops);
                 loops.Add(Task.Run(() => loop.RunAsync(stoppingToken), CancellationToken.None));
             }
         }

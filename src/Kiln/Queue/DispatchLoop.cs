@@ -24,6 +24,25 @@ internal sealed class SlotPool : IDisposable
 
     public void Take() => Interlocked.Decrement(ref _free);
 
+    /// <summary>Takes up to <paramref name="max"/> free slots at once; how many it took.</summary>
+    public int TakeUpTo(int max)
+    {
+        while (true)
+        {
+            var free = Volatile.Read(ref _free);
+            var take = Math.Min(free, max);
+            if (take <= 0)
+            {
+                return 0;
+            }
+
+            if (Interlocked.CompareExchange(ref _free, free - take, free) == free)
+            {
+                return take;
+            }
+        }
+    }
+
     public void Release()
     {
         Interlocked.Increment(ref _free);
@@ -71,12 +90,16 @@ internal sealed class DispatchLoop(
     SlotPool slots,
     Func<JobLease, Task> start,
     TimeSpan idlePoll,
-    ILogger logger)
+    ILogger logger,
+    IdleLoops? idleLoops = null)
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var queues = kindsByQueue.ToArray();
         var first = 0;
+        // A one-queue loop offers its free slots while it waits for work: an enqueue on that queue leases for it in
+        // the insert's own round trip (Queue/LeaseAtEnqueue) and the loop need not wake.
+        using var offer = queues.Length == 1 ? idleLoops?.Register(queues[0].Key, workerId, queues[0].Value, slots, start) : null;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -124,7 +147,15 @@ internal sealed class DispatchLoop(
                 first++;
                 if (!more)
                 {
-                    await WaitForWorkAsync(wait, cancellationToken);
+                    offer?.Idle = true;
+                    try
+                    {
+                        await WaitForWorkAsync(wait, cancellationToken);
+                    }
+                    finally
+                    {
+                        offer?.Idle = false;
+                    }
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -116,19 +116,47 @@ internal sealed class JobLeaser(
             batch.BatchCommands.Add(new NpgsqlBatchCommand(AsyncCommitSql));
         }
 
-        var lease = AddLease(batch, JobStates.LeaseFast, request, kinds, max, now);
-        var state = new NpgsqlBatchCommand(ShortLeaseStateSql);
-        state.Parameters.AddRange(lease.Parameters.Select(p => p.Clone()).ToArray());
-        batch.BatchCommands.Add(state);
+        AddFastLease(batch, request, kinds, max, now);
         await using var r = await batch.ExecuteReaderAsync(ct);
         if (!_options.DurableLeases)
         {
             await r.NextResultAsync(ct);
         }
 
+        return await ReadFastLeaseAsync(r, request, max, ct);
+    }
+
+    /// <summary>Whether the queue was last seen limited: only the locked path may lease it.</summary>
+    public bool IsLimited(string queue) => _limited.ContainsKey(queue);
+
+    /// <summary>
+    /// Adds the unlimited lease and, in the same transaction, the queue's state when it comes back short, to a batch:
+    /// the lease's own, or an enqueue's (<see cref="LeaseAtEnqueue"/>). Read back with <see cref="ReadFastLeaseAsync"/>.
+    /// </summary>
+    public void AddFastLease(NpgsqlBatch batch, LeaseRequest request, string[] kinds, int max, DateTimeOffset now)
+    {
+        var lease = AddLease(batch, JobStates.LeaseFast, request, kinds, max, now);
+        var state = new NpgsqlBatchCommand(ShortLeaseStateSql);
+        state.Parameters.AddRange(lease.Parameters.Select(p => p.Clone()).ToArray());
+        batch.BatchCommands.Add(state);
+    }
+
+    /// <summary>
+    /// Reads what <see cref="AddFastLease"/> added (the reader stands on the lease's result): the leased jobs, and the
+    /// queue's state when the lease came back short. A queue found limited is remembered for the locked path.
+    /// </summary>
+    public async Task<(List<JobLease> Jobs, (bool Paused, bool Limited, double? NextDue)? State)> ReadFastLeaseAsync(
+        NpgsqlDataReader r, LeaseRequest request, int max, CancellationToken ct)
+    {
         var jobs = await ReadLeasesAsync(r, request, max, ct);
         await r.NextResultAsync(ct);
-        return (jobs, await r.ReadAsync(ct) ? (r.GetBoolean(0), r.GetBoolean(1), r.IsDBNull(2) ? null : r.GetDouble(2)) : null);
+        var state = await r.ReadAsync(ct) ? (r.GetBoolean(0), r.GetBoolean(1), r.IsDBNull(2) ? null : r.GetDouble(2)) : ((bool, bool, double?)?)null;
+        if (state is { Item2: true })
+        {
+            _limited[request.Queue] = true;
+        }
+
+        return (jobs, state);
     }
 
     /// <summary>
@@ -198,7 +226,8 @@ internal sealed class JobLeaser(
     private static TimeSpan? RetryAfter(double? nextDueSeconds) =>
         nextDueSeconds is { } s ? TimeSpan.FromSeconds(Math.Max(s, 0.005)) : null;
 
-    private void Announce(List<JobLease> jobs)
+    /// <summary>Publishes each leased job's start (after its lease committed).</summary>
+    public void Announce(List<JobLease> jobs)
     {
         foreach (var job in jobs)
         {

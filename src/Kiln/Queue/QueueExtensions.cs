@@ -17,6 +17,8 @@ internal static class QueueExtensions
         services.AddSingleton<CompletionWriter>();
         services.AddSingleton<JobLeaser>();
         services.AddSingleton<IJobDispatcher, JobDispatcher>();
+        services.AddSingleton<IdleLoops>();
+        services.AddSingleton<ILeaseAtEnqueue, LeaseAtEnqueue>();
         services.AddSingleton<QueueMaintenance>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueMaintenance>());
         services.AddSingleton<QueueStore>();

@@ -66,6 +66,30 @@ public sealed class SharedDecodeTests(ScratchDirectory scratch) : IClassFixture<
     }
 
     [Fact]
+    public void A_rotated_jpeg_keeps_its_orientation_through_the_box_average()
+    {
+        // The corpus photo stored as it is but tagged "rotate 90° clockwise" (EXIF 6): its sizes must come out upright,
+        // so the orientation has to survive the box-average stage between the shared decode and the sizes.
+        var rotated = Path.Combine(scratch.NewDirectory("rotated-input"), "rotated.jpg");
+        using (var photo = Pixels.Load(TestPaths.CorpusFile("2569067123_aca715a2ee_o.jpg")))
+        using (var tagged = photo.CopyWithInt("orientation", 6))
+        {
+            tagged.Save("jpegsave", rotated, Ct, ("Q", 90));
+        }
+
+        var made = Make(rotated, scratch.NewDirectory("rotated"), ImageLimits.Default, Ct);
+
+        Assert.NotNull(made);
+        var thumbnails = ImageThumbnailer.Make(rotated, scratch.NewDirectory("rotated-alone"), ThumbnailSpec.Defaults, ImageLimits.Default, Ct);
+        Assert.Equal([("THUMBNAIL", 150, 150), ("MEDIUM", 490, 600), ("LARGE", 882, 1080)], made.Thumbnails.Select(t => (t.Name, t.Width, t.Height)));
+        Assert.Equal(thumbnails.Thumbnails.Select(t => (t.Name, t.Width, t.Height)), made.Thumbnails.Select(t => (t.Name, t.Width, t.Height)));
+        foreach (var (shared, separate) in made.Thumbnails.Zip(thumbnails.Thumbnails))
+        {
+            Assert.InRange(Pixels.MeanAbsDifference(shared.Path, separate.Path), 0, 1.5);
+        }
+    }
+
+    [Fact]
     public void A_webp_shares_its_decode_with_the_sizes_and_optimized_copy_of_the_separate_calls()
     {
         var webp = TestPaths.CorpusFile("4.webp");

@@ -32,7 +32,7 @@ internal static unsafe class BufferSource
     }
 
     /// <summary>Opens the first frame, header only, and checks it against the limits before any pixel is decoded.</summary>
-    public static VipsImage Open(VipsAreaHandle blob, string loader, int shrink, ImageLimits limits, CancellationToken cancellationToken)
+    public static VipsImage Open(VipsAreaHandle blob, string loader, double shrink, ImageLimits limits, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var op = VipsOperation.Create(loader);
@@ -51,7 +51,7 @@ internal static unsafe class BufferSource
         }
 
         var image = op.GetImage("out");
-        var pixels = (long)image.Width * image.Height * shrink * shrink;
+        var pixels = (long)(image.Width * shrink * image.Height * shrink);
         if (pixels > limits.MaxPixels)
         {
             image.Dispose();
@@ -63,8 +63,11 @@ internal static unsafe class BufferSource
             : image;
     }
 
-    /// <summary>Asks a loader to decode at 1/<paramref name="shrink"/> of the size (JPEG: DCT scaling; WebP: scaled decode).</summary>
-    internal static void SetShrink(VipsOperation op, string family, int shrink)
+    /// <summary>
+    /// Asks a loader to decode at 1/<paramref name="shrink"/> of the size: JPEG by DCT scaling (a power of two, see
+    /// <see cref="ImageReducer.LoadShrink"/>), WebP by libwebp's scaled decode, by any factor.
+    /// </summary>
+    internal static void SetShrink(VipsOperation op, string family, double shrink)
     {
         if (shrink <= 1)
         {
@@ -73,7 +76,7 @@ internal static unsafe class BufferSource
 
         if (family == ImageFamilies.Jpeg)
         {
-            op.Set("shrink", shrink);
+            op.Set("shrink", (int)shrink);
         }
         else if (family == ImageFamilies.Webp)
         {

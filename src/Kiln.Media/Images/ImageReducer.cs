@@ -13,8 +13,8 @@ namespace Kiln.Media.Images;
 /// four times the pixels), premultiplies alpha into float and resamples in float, converts colour at full size, and
 /// its horizontal Lanczos3 (<c>reduceh</c>) is scalar. This path does what sharp does on top of the same libvips:
 /// <list type="number">
-/// <item>shrink on load by the largest power of two that keeps the image at or above the target (JPEG DCT scaling,
-/// WebP scaled decode), decoding sequentially;</item>
+/// <item>shrink on load, decoding sequentially: a JPEG by the largest power of two that keeps it at or above the
+/// target (DCT scaling), a WebP straight to the target size (libwebp's scaled decode, libvips' thumbnail's way);</item>
 /// <item>16-bit data is shifted to 8 bits first, so every later stage runs on bytes;</item>
 /// <item>alpha bound for a format without it is flattened onto white before resampling (flattening is linear, so
 /// this equals premultiply → resample → unpremultiply → flatten, in bytes instead of floats); alpha that is kept
@@ -46,11 +46,11 @@ internal static class ImageReducer
     /// not larger than the box. The result is upright 8-bit sRGB or grey, alpha flattened onto white when
     /// <paramref name="flatten"/>.
     /// </summary>
-    /// <param name="open">Opens the first frame sequentially, decoded at 1/n of its size (n = 1, 2, 4 or 8).</param>
+    /// <param name="open">Opens the first frame sequentially, decoded at 1/n of its size (a JPEG: n = 1, 2, 4 or 8; a WebP: any n ≥ 1).</param>
     /// <param name="fallback">libvips' <c>thumbnail</c> of the same input and box.</param>
     public static VipsImage Thumbnail(
         ImageInfo info,
-        Func<int, VipsImage> open,
+        Func<double, VipsImage> open,
         Func<VipsImage> fallback,
         int boxWidth,
         int boxHeight,
@@ -66,7 +66,7 @@ internal static class ImageReducer
     /// <summary>The reduction itself; null when the image is not larger than the box or its pixels are not 8/16-bit.</summary>
     internal static VipsImage? Reduce(
         ImageInfo info,
-        Func<int, VipsImage> open,
+        Func<double, VipsImage> open,
         int boxWidth,
         int boxHeight,
         ThumbnailFit fit,
@@ -132,7 +132,7 @@ internal static class ImageReducer
     /// The size to resample to, in the stored orientation, and the shrink-on-load factor for it; null when the
     /// image is not larger than the box (nothing to reduce).
     /// </summary>
-    internal static (int Width, int Height, int Shrink)? Target(ImageInfo info, int boxWidth, int boxHeight, ThumbnailFit fit)
+    internal static (int Width, int Height, double Shrink)? Target(ImageInfo info, int boxWidth, int boxHeight, ThumbnailFit fit)
     {
         var (scaleX, scaleY) = ((double)boxWidth / info.Width, (double)boxHeight / info.Height);
         var scale = fit == ThumbnailFit.Cover ? Math.Max(scaleX, scaleY) : Math.Min(scaleX, scaleY);
@@ -145,9 +145,16 @@ internal static class ImageReducer
         var width = Math.Max(1, (int)Math.Round(info.Width * scale));
         var height = Math.Max(1, (int)Math.Round(info.Height * scale));
         var (storedWidth, storedHeight) = info.Orientation >= 5 ? (height, width) : (width, height);
-        var shrink = ShrinksOnLoad(info.Format)
-            ? LoadShrink(Math.Min((double)info.StoredWidth / storedWidth, (double)info.StoredHeight / storedHeight))
-            : 1;
+        var ratio = Math.Min((double)info.StoredWidth / storedWidth, (double)info.StoredHeight / storedHeight);
+        var shrink = info.Format switch
+        {
+            ImageFamilies.Jpeg => LoadShrink(ratio),
+            // libwebp scales while it decodes, by any factor: straight to the target size, as libvips' thumbnail
+            // does (sharp's path), instead of to a power of two and a Lanczos pass over 2-4x the pixels after it.
+            // A hair under the ratio, so the decoder's rounding never lands a pixel short of the target.
+            ImageFamilies.Webp => Math.Max(1.0, ratio * (1 - 1e-6)),
+            _ => 1.0,
+        };
         return (storedWidth, storedHeight, shrink);
     }
 
@@ -163,7 +170,7 @@ internal static class ImageReducer
     /// </remarks>
     internal static VipsImage? DecodeShared(
         ImageInfo info,
-        Func<int, VipsImage> open,
+        Func<double, VipsImage> open,
         IReadOnlyList<(int Width, int Height, ThumbnailFit Fit)> boxes,
         bool flatten,
         ImageLimits limits,
@@ -176,7 +183,7 @@ internal static class ImageReducer
         }
 
         // Sizes the image is not larger than are made by libvips' thumbnail, from the file.
-        var (shrink, reductions) = (8, 0);
+        var (shrink, reductions) = (8.0, 0);
         foreach (var (width, height, fit) in boxes)
         {
             if (Target(info, width, height, fit) is (_, _, var s))
@@ -185,7 +192,7 @@ internal static class ImageReducer
             }
         }
 
-        if (reductions < 2 || shrink < minimumShrink || (long)info.StoredWidth * info.StoredHeight / shrink / shrink > limits.SharedDecodeMaxPixels)
+        if (reductions < 2 || shrink < minimumShrink || (long)(info.StoredWidth / shrink * (info.StoredHeight / shrink)) > limits.SharedDecodeMaxPixels)
         {
             return null;
         }
@@ -225,7 +232,9 @@ internal static class ImageReducer
         CancellationToken cancellationToken) =>
         DecodeShared(
             info,
-            shrink => Box(fullDecode, shrink),
+            // A WebP's factor is the exact ratio (its decoder scales by any factor); the box takes its whole part,
+            // and the Lanczos pass after it the rest.
+            shrink => Box(fullDecode, (int)shrink),
             boxes,
             flatten,
             limits,

@@ -68,7 +68,7 @@ internal sealed class ImageSource
     /// Decode at 1/n of the size (1, 2, 4 or 8) where the decoder can (<see cref="ImageReducer.ShrinksOnLoad"/>:
     /// libjpeg's DCT scaling, libwebp's scaled decode); ignored for other formats.
     /// </param>
-    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken, int shrink = 1) =>
+    public VipsImage Open(bool sequential, bool allPages, ImageLimits limits, CancellationToken cancellationToken, double shrink = 1) =>
         Open(sequential, allPages, limits, shrink, pixels: true, cancellationToken);
 
     /// <summary>Opens the first frame for its header only (no pixel of it will be asked for).</summary>
@@ -78,7 +78,7 @@ internal sealed class ImageSource
     private FileStream OpenFile() =>
         new(Path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 64 * 1024, FileOptions.SequentialScan);
 
-    private VipsImage Open(bool sequential, bool allPages, ImageLimits limits, int shrink, bool pixels, CancellationToken cancellationToken)
+    private VipsImage Open(bool sequential, bool allPages, ImageLimits limits, double shrink, bool pixels, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var op = VipsOperation.Create(Loader);

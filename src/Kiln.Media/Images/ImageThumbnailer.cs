@@ -63,7 +63,7 @@ public static class ImageThumbnailer
         VipsImage? ownShared = null;
         try
         {
-            VipsImage OpenFile(int shrink)
+            VipsImage OpenFile(double shrink)
             {
                 Interlocked.Increment(ref decodes);
                 return source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink);
@@ -124,7 +124,7 @@ public static class ImageThumbnailer
         VipsImage? shared,
         VipsImage? fullDecode,
         ImageInfo info,
-        Func<int, VipsImage> openFile,
+        Func<double, VipsImage> openFile,
         Action countFileThumbnail,
         string outputDirectory,
         ThumbnailSpec spec,

@@ -105,6 +105,28 @@ public sealed class ImageReducerTests(ScratchDirectory scratch) : IClassFixture<
     }
 
     [Fact]
+    public void A_webp_is_decoded_straight_to_the_target_size_as_libvips_thumbnail_does()
+    {
+        var input = Make("webp");
+        var info = ImageProbe.Read(input, Ct);
+        var opened = new List<(double Shrink, int Width)>();
+        VipsImage Open(double shrink)
+        {
+            var image = VipsOperation.Run("webpload", ("filename", input), ("scale", 1.0 / shrink), ("access", "sequential"));
+            opened.Add((shrink, image.Width));
+            return image;
+        }
+
+        using var result = ImageReducer.Thumbnail(info, Open, () => throw new InvalidOperationException("fallback"), 720, 100_000, ThumbnailFit.Inside, flatten: true, Ct);
+
+        // 2725 → 720: one decode scaled by 1/3.78 to 720 wide, not by 1/2 to 1362 and a Lanczos pass after it.
+        var (shrink, width) = Assert.Single(opened);
+        Assert.InRange(shrink, 3.78, 3.79);
+        Assert.Equal(720, width);
+        Assert.Equal((720, (int)Math.Round(2225 * 720 / 2725.0)), (result.Width, result.Height));
+    }
+
+    [Fact]
     public void Alpha_kept_for_webp_is_resampled_premultiplied()
     {
         var input = TestPaths.CorpusFile("alpha-premultiply-2048x1536-paper.png");
@@ -124,11 +146,11 @@ public sealed class ImageReducerTests(ScratchDirectory scratch) : IClassFixture<
         var input = TestPaths.CorpusFile("2569067123_aca715a2ee_o.jpg");
         var info = ImageProbe.Read(input, Ct);
         var boxes = ThumbnailSpec.Defaults.Select(s => (s.Width, s.Height, s.Fit)).ToList();
-        var opened = new List<int>();
-        VipsImage Open(int shrink)
+        var opened = new List<double>();
+        VipsImage Open(double shrink)
         {
             opened.Add(shrink);
-            return VipsOperation.Run("jpegload", ("filename", input), ("shrink", shrink), ("access", "sequential"));
+            return VipsOperation.Run("jpegload", ("filename", input), ("shrink", (int)shrink), ("access", "sequential"));
         }
 
         using (var shared = ImageReducer.DecodeShared(info, Open, boxes, flatten: true, ImageLimits.Default, Ct))

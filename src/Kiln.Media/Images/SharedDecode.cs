@@ -23,8 +23,8 @@ public sealed record SharedDerivatives(OptimizeResult Optimized, IReadOnlyList<T
 /// (nearly) the whole image too, and <c>auto</c> a third time for a lossless input to tell a photo from a graphic; one
 /// decode serves all of them. For JPEG (and WebP) the sizes do not reduce from the full-size pixels (that cost more than
 /// libjpeg's DCT-scaled 1/2 decode saves, 1.10x the CPU of two decodes) but from a box average of them by the factor
-/// their own decode would have shrunk on load (<see cref="ImageReducer.ShrinkShared"/>): 0.94–0.95x the CPU of two
-/// decodes (docs/decisions.md). Holding the decode costs memory (3 bytes a
+/// their own decode would have shrunk on load (<see cref="ImageReducer.ShrinkShared"/>): 0.94–1.00x the CPU of two
+/// decodes for a plain JPEG, less for a rotated or profiled one (docs/decisions.md). Holding the decode costs memory (3 bytes a
 /// pixel for RGB, 8 for 16-bit RGBA), so only images up to <see cref="ImageLimits.SharedDecodeMaxPixels"/> share it;
 /// others, animations and what the reducer does not take (<see cref="ImageReducer.Applies"/>: CMYK, HEIF/AVIF…) are
 /// left to the separate calls, which stream.

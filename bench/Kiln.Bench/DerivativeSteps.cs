@@ -13,7 +13,7 @@ namespace Kiln.Bench;
 /// </summary>
 internal static class DerivativeSteps
 {
-    public static int Run(string input, int count, CancellationToken cancellationToken)
+    public static int Run(string input, int count, CancellationToken cancellationToken, string? only = null)
     {
         var scratch = Directory.CreateTempSubdirectory("kiln-bench-steps-").FullName;
         try
@@ -32,6 +32,8 @@ internal static class DerivativeSteps
                 ("image.thumbnails transform", dir => ImageThumbnailer.Make(input, dir, ThumbnailSpec.Defaults, ImageLimits.Default, cancellationToken)),
                 .. ThumbnailSpec.Defaults.Select(spec => ($"thumbnail {spec.Name} alone", (Action<string>)(dir => ImageThumbnailer.Make(input, dir, [spec], ImageLimits.Default, cancellationToken)))),
             ];
+            // --step TEXT: only the steps whose name contains it (to profile one of them).
+            steps = only is null ? steps : steps.Where(s => s.Name.Contains(only, StringComparison.Ordinal)).ToArray();
             var cpu = new double[steps.Length];
             using var process = Process.GetCurrentProcess();
             for (var n = -1; n < count; n++)

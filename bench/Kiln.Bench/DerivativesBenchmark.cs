@@ -16,7 +16,7 @@ internal sealed class DerivativesBenchmark : IBenchmark
 {
     public string Name => "derivatives";
 
-    public string Description => "optimize + 3 thumbnails of one image, separate decodes vs one shared decode, CPU ms per image (options: --input PATH --count N; --steps: CPU per step of the default pipeline)";
+    public string Description => "optimize + 3 thumbnails of one image, separate decodes vs one shared decode, CPU ms per image (options: --input PATH --count N --mode separate|shared; --steps [--step TEXT]: CPU per step of the default pipeline)";
 
     public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
@@ -27,7 +27,8 @@ internal sealed class DerivativesBenchmark : IBenchmark
         VipsRuntime.Initialize(new VipsSettings { Concurrency = 1 });
         if (args.Contains("--steps"))
         {
-            return Task.FromResult(DerivativeSteps.Run(input, count, cancellationToken));
+            var step = Array.IndexOf(args, "--step");
+            return Task.FromResult(DerivativeSteps.Run(input, count, cancellationToken, step >= 0 && step + 1 < args.Length ? args[step + 1] : null));
         }
 
         var scratch = Directory.CreateTempSubdirectory("kiln-bench-derivatives-").FullName;
@@ -48,6 +49,13 @@ internal sealed class DerivativesBenchmark : IBenchmark
                     formatRule: false,
                     cancellationToken) ?? throw new InvalidOperationException("the image does not share a decode")),
             };
+            // --mode NAME: only that mode (to profile one of them).
+            var only = Array.IndexOf(args, "--mode");
+            if (only >= 0 && only + 1 < args.Length)
+            {
+                modes = modes.Where(m => m.Name == args[only + 1]).ToArray();
+            }
+
             var cpu = new double[modes.Length];
             var wall = new double[modes.Length];
             using var process = Process.GetCurrentProcess();
@@ -78,7 +86,11 @@ internal sealed class DerivativesBenchmark : IBenchmark
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {modes[m].Name,-8} cpu {cpu[m] / count:F1} ms/image, wall {wall[m] / count:F1} ms/image"));
             }
 
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  shared/separate CPU: {cpu[1] / cpu[0]:F2}"));
+            if (modes.Length == 2)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  shared/separate CPU: {cpu[1] / cpu[0]:F2}"));
+            }
+
             return Task.FromResult(0);
         }
         finally

@@ -6,7 +6,9 @@ namespace Kiln.Media.Images;
 /// Makes thumbnails through <see cref="ImageReducer"/> (sharp's way: shrink on load where the format allows, 8-bit
 /// Lanczos3, colour and orientation applied to the small image), and libvips' <c>thumbnail</c> for what the reducer
 /// does not take. Several sizes of one image come from one decode held in memory
-/// (<see cref="ImageReducer.DecodeShared"/>, or the full-size decode <see cref="SharedDecode"/> shares with the optimized copy). Outputs are upright, never upscaled, and an animation yields its first frame.
+/// (<see cref="ImageReducer.DecodeShared"/>, or the full-size decode <see cref="SharedDecode"/> shares with the optimized
+/// copy, box-shrunk first where the sizes' own decodes would have shrunk on load). Outputs are upright, never upscaled,
+/// and an animation yields its first frame.
 /// </summary>
 public static class ImageThumbnailer
 {
@@ -67,15 +69,11 @@ public static class ImageThumbnailer
                 return source.Open(sequential: true, allPages: false, limits, cancellationToken, shrink);
             }
 
+            var boxes = specs.Select(s => (s.Width, s.Height, s.Fit)).ToList();
+            var flatten = specs.All(s => !OutputFormat(s, info).CanHoldAlpha());
             ownShared = decoded is null
-                ? ImageReducer.DecodeShared(
-                    info,
-                    OpenFile,
-                    specs.Select(s => (s.Width, s.Height, s.Fit)).ToList(),
-                    flatten: specs.All(s => !OutputFormat(s, info).CanHoldAlpha()),
-                    limits,
-                    cancellationToken)
-                : null;
+                ? ImageReducer.DecodeShared(info, OpenFile, boxes, flatten, limits, cancellationToken)
+                : ImageReducer.ShrinkShared(info, decoded, boxes, flatten, limits, cancellationToken);
             var shared = ownShared ?? decoded;
 
             // From a decode held in memory the sizes are independent, so they are made side by side (what sharp does

@@ -21,8 +21,10 @@ public sealed record SharedDerivatives(OptimizeResult Optimized, IReadOnlyList<T
 /// <remarks>
 /// Why: the optimized copy needs the full-size pixels anyway, and for PNG, TIFF, GIF and WebP the thumbnails decode
 /// (nearly) the whole image too, and <c>auto</c> a third time for a lossless input to tell a photo from a graphic; one
-/// decode serves all of them. Not for JPEG (measured, docs/decisions.md): its thumbnails decode at 1/2–1/8 size with
-/// libjpeg's DCT scaling, which costs less than reducing from the full-size decode. Holding the decode costs memory (3 bytes a
+/// decode serves all of them. For JPEG (and WebP) the sizes do not reduce from the full-size pixels (that cost more than
+/// libjpeg's DCT-scaled 1/2 decode saves, 1.10x the CPU of two decodes) but from a box average of them by the factor
+/// their own decode would have shrunk on load (<see cref="ImageReducer.ShrinkShared"/>): 0.94–1.00x the CPU of two
+/// decodes for a plain JPEG, less for a rotated or profiled one (docs/decisions.md). Holding the decode costs memory (3 bytes a
 /// pixel for RGB, 8 for 16-bit RGBA), so only images up to <see cref="ImageLimits.SharedDecodeMaxPixels"/> share it;
 /// others, animations and what the reducer does not take (<see cref="ImageReducer.Applies"/>: CMYK, HEIF/AVIF…) are
 /// left to the separate calls, which stream.
@@ -35,10 +37,6 @@ public static class SharedDecode
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(limits);
         return ImageReducer.Applies(info)
-            // JPEG only: libjpeg's DCT-scaled decode skips most of the IDCT, so two decodes cost less than reducing the
-            // thumbnails from the full one (measured 1.10x CPU shared); libwebp's scaled decode still decodes the whole
-            // bitstream and scales as it outputs, so WebP gains like PNG (0.91–0.94x). docs/decisions.md.
-            && info.Format != ImageFamilies.Jpeg
             && (long)info.StoredWidth * info.StoredHeight <= limits.SharedDecodeMaxPixels;
     }
 

@@ -2,12 +2,16 @@ using System.Runtime.InteropServices;
 
 namespace Kiln.Media.Vips;
 
-/// <summary>Computes rows of an 8-bit image from the same rows of another: one row in, one row out.</summary>
+/// <summary>
+/// Computes rows of an 8-bit image from the same rows of another: one row in, one row out (or, for a stage mapped
+/// with a vertical factor f, f rows in for each row out).
+/// </summary>
 internal unsafe interface IRowTransform
 {
     /// <summary>
-    /// Transforms <paramref name="rows"/> whole rows. Strides are in bytes. The last input row may end at the end
-    /// of its buffer, so nothing may be read past it; nothing may be written past the last output row.
+    /// Transforms <paramref name="rows"/> whole output rows from f times as many input rows. Strides are in bytes. The
+    /// last input row may end at the end of its buffer, so nothing may be read past it; nothing may be written past
+    /// the last output row.
     /// </summary>
     void Transform(byte* input, nint inputStride, byte* output, nint outputStride, int rows);
 }
@@ -42,15 +46,17 @@ internal static unsafe class VipsRowStage
     public static bool IsAvailable => LayoutMatches.Value;
 
     /// <summary>
-    /// A new image <paramref name="outputWidth"/> pixels wide, as high as <paramref name="input"/> and with
-    /// <paramref name="outputBands"/> bands (the input's when omitted), computed lazily by <paramref name="transform"/>.
-    /// It holds its own reference to the input.
+    /// A new image <paramref name="outputWidth"/> pixels wide, as high as <paramref name="input"/> divided by
+    /// <paramref name="verticalFactor"/> (rounded down) and with <paramref name="outputBands"/> bands (the input's when
+    /// omitted), computed lazily by <paramref name="transform"/>. It holds its own reference to the input.
     /// </summary>
-    public static VipsImage Map(VipsImage input, int outputWidth, IRowTransform transform, int outputBands = 0)
+    public static VipsImage Map(VipsImage input, int outputWidth, IRowTransform transform, int outputBands = 0, int verticalFactor = 1)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(transform);
         ArgumentOutOfRangeException.ThrowIfLessThan(outputWidth, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(verticalFactor, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(verticalFactor, input.Height);
         if (input.Format != 0)
         {
             throw new ArgumentException("Only 8-bit images can be mapped row by row.", nameof(input));
@@ -75,11 +81,16 @@ internal static unsafe class VipsRowStage
             // The stage owns a reference to its input and a handle to the transform until the output closes;
             // the "close" handler, connected first, releases both on every path, failures included.
             var stage = GCHandle.ToIntPtr(GCHandle.Alloc(
-                new Stage(VipsNative.g_object_ref(inputPtr), transform, input.Width, outputWidth, input.Bands, outputBands)));
+                new Stage(VipsNative.g_object_ref(inputPtr), transform, input.Width, outputWidth, input.Bands, outputBands, verticalFactor)));
             VipsNative.g_signal_connect_data(output, "close", &Close, stage, nint.Zero, 0);
 
+            // The first call copies the input's fields (metadata included); the second, with no input, sets the
+            // demand style to thin strips even when the input's is small tiles (libvips keeps the most restrictive of
+            // the inputs', and e.g. shrink's output asks for 128x128 tiles). Tiles would make every strip of whole rows
+            // be computed again for each tile across (measured: 8x the rows through a Lanczos stage).
             var inputs = stackalloc nint[] { inputPtr, nint.Zero };
-            if (VipsNative.vips_image_pipeline_array(output, DemandThinStrip, inputs) != 0)
+            if (VipsNative.vips_image_pipeline_array(output, DemandThinStrip, inputs) != 0
+                || VipsNative.vips_image_pipeline_array(output, DemandThinStrip, inputs + 1) != 0)
             {
                 throw VipsException.FromBuffer("image_pipeline_array");
             }
@@ -87,7 +98,7 @@ internal static unsafe class VipsRowStage
             VipsNative.vips_image_init_fields(
                 output,
                 outputWidth,
-                input.Height,
+                input.Height / verticalFactor,
                 outputBands,
                 0,
                 0,
@@ -125,13 +136,14 @@ internal static unsafe class VipsRowStage
         {
             var stage = (Stage)GCHandle.FromIntPtr(stageHandle).Target!;
             var wanted = *(VipsRect*)(outRegion + ValidOffset);
-            var need = new VipsRect { Left = 0, Top = wanted.Top, Width = stage.InputWidth, Height = wanted.Height };
+            var factor = stage.VerticalFactor;
+            var need = new VipsRect { Left = 0, Top = wanted.Top * factor, Width = stage.InputWidth, Height = wanted.Height * factor };
             if (VipsNative.vips_region_prepare(sequence, &need) != 0)
             {
                 return -1;
             }
 
-            var source = Address(sequence, 0, wanted.Top, stage.InputBands);
+            var source = Address(sequence, 0, need.Top, stage.InputBands);
             var sourceStride = Stride(sequence);
             var target = Address(outRegion, wanted.Left, wanted.Top, stage.OutputBands);
             var targetStride = Stride(outRegion);
@@ -242,8 +254,10 @@ internal static unsafe class VipsRowStage
             && last[2] == pixels[(((3 * 4) + 2) * 3) + 2];
     }
 
-    private sealed class Stage(nint input, IRowTransform transform, int inputWidth, int outputWidth, int inputBands, int outputBands)
+    private sealed class Stage(nint input, IRowTransform transform, int inputWidth, int outputWidth, int inputBands, int outputBands, int verticalFactor)
     {
+        public int VerticalFactor { get; } = verticalFactor;
+
         public nint Input { get; } = input;
 
         public IRowTransform Transform { get; } = transform;

@@ -32,8 +32,8 @@ internal sealed class ImageOptions
     public long SharedDecodeMaxPixels { get; set; } = 40_000_000;
 
     /// <summary>
-    /// Whether image.optimize and image.thumbnails of one upload share one decode where it pays (PNG, TIFF, GIF, WebP;
-    /// never JPEG, whose thumbnails decode cheaper with DCT scaling: docs/images.md "One decode per upload").
+    /// Whether image.optimize and image.thumbnails of one upload share one decode (PNG, TIFF, GIF, WebP, and JPEG, whose
+    /// thumbnails then start from a box average of the full decode: docs/images.md "One decode per upload").
     /// Kiln__Images__ShareDecodeAcrossJobs.
     /// </summary>
     public bool ShareDecodeAcrossJobs { get; set; } = true;
@@ -43,11 +43,17 @@ internal sealed class ImageOptions
     public int VipsConcurrency { get; set; } = 1;
 
     /// <summary>
-    /// After each image job, hand the malloc arenas' free pages back to the system (glibc <c>malloc_trim</c>): what libvips'
-    /// worker threads free stays in the process as fragmented free space otherwise (peak RSS of the default pipeline
-    /// ~420 MiB instead of ~330, docs/benchmarks.md). Kiln__Images__ReleaseMemoryAfterJobs.
+    /// When image work pauses (<see cref="ReleaseMemoryIdleMilliseconds"/> with no image job running), hand the malloc
+    /// arenas' free pages back to the system (glibc <c>malloc_trim</c>): what libvips' worker threads free stays in the
+    /// process as fragmented free space otherwise. Not after every job: the next job faults the same pages in again, and
+    /// the trim itself walks every arena (~17 ms of CPU per upload of the default pipeline, docs/benchmarks.md).
+    /// Kiln__Images__ReleaseMemoryAfterJobs.
     /// </summary>
     public bool ReleaseMemoryAfterJobs { get; set; } = true;
+
+    /// <summary>How long no image job must run before the memory goes back. Kiln__Images__ReleaseMemoryIdleMilliseconds.</summary>
+    [Range(0, 600_000)]
+    public int ReleaseMemoryIdleMilliseconds { get; set; } = 2000;
 
     /// <summary>A repeated libvips warning is logged once per this many seconds, then as a count. Kiln__Images__VipsLogWindowSeconds.</summary>
     [Range(1, 86_400)]
@@ -120,7 +126,16 @@ internal sealed class VipsReady : IDisposable
     private readonly RepeatedLogFilter _filter;
 
     public VipsReady(IOptions<ImageOptions> options, ILogger<VipsReady> logger, TimeProvider time)
+        : this(options, logger, time, () => VipsRuntime.ReleaseFreeMemory())
     {
+    }
+
+    /// <param name="release">What hands free memory back (tests count the calls).</param>
+    internal VipsReady(IOptions<ImageOptions> options, ILogger<VipsReady> logger, TimeProvider time, Action release)
+    {
+        _release = release;
+        _idle = TimeSpan.FromMilliseconds(options.Value.ReleaseMemoryIdleMilliseconds);
+        _releaseTimer = time.CreateTimer(_ => ReleaseIfIdle(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _logger = logger;
         _filter = new RepeatedLogFilter(Write, time, TimeSpan.FromSeconds(options.Value.VipsLogWindowSeconds), options.Value.VipsLogMaxDistinct);
         var applied = VipsRuntime.Initialize(new VipsSettings { Concurrency = options.Value.VipsConcurrency, BlockUntrustedLoaders = true });
@@ -131,20 +146,42 @@ internal sealed class VipsReady : IDisposable
     }
 
     private readonly bool _releaseMemory;
+    private readonly Action _release;
+    private readonly TimeSpan _idle;
+    private readonly ITimer _releaseTimer;
+
+    /// <summary>Image jobs between <see cref="JobMemory"/> and its end.</summary>
+    private int _running;
 
     public ImageLimits Limits { get; }
 
     /// <summary>
-    /// For the length of an image job (<c>using var _ = vips.JobMemory();</c>): when it ends, gives the memory libvips
-    /// freed back to the system, when configured to.
+    /// For the length of an image job (<c>using var _ = vips.JobMemory();</c>): when it ends and no image job has run
+    /// for the idle time since, the memory libvips freed goes back to the system, when configured to.
     /// </summary>
-    public IDisposable JobMemory() => _releaseMemory ? MemoryRelease.Instance : NoRelease.Instance;
-
-    private sealed class MemoryRelease : IDisposable
+    public IDisposable JobMemory()
     {
-        public static readonly MemoryRelease Instance = new();
+        if (!_releaseMemory)
+        {
+            return NoRelease.Instance;
+        }
 
-        public void Dispose() => VipsRuntime.ReleaseFreeMemory();
+        Interlocked.Increment(ref _running);
+        return new MemoryRelease(this);
+    }
+
+    private sealed class MemoryRelease(VipsReady owner) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0 && Interlocked.Decrement(ref owner._running) == 0)
+            {
+                // A later end moves the deadline; a job running when it comes keeps the pages (ReleaseIfIdle).
+                owner._releaseTimer.Change(owner._idle, Timeout.InfiniteTimeSpan);
+            }
+        }
     }
 
     private sealed class NoRelease : IDisposable
@@ -156,8 +193,17 @@ internal sealed class VipsReady : IDisposable
         }
     }
 
+    private void ReleaseIfIdle()
+    {
+        if (Volatile.Read(ref _running) == 0)
+        {
+            _release();
+        }
+    }
+
     public void Dispose()
     {
+        _releaseTimer.Dispose();
         VipsRuntime.Logged -= _filter.Log;
         _filter.Dispose();
     }

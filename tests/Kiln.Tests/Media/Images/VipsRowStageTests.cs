@@ -69,6 +69,70 @@ public sealed unsafe class VipsRowStageTests
         Assert.Throws<VipsException>(() => mapped.SaveToBuffer("pngsave_buffer", Ct));
     }
 
+    [Fact]
+    public void A_stage_after_a_tiled_operation_computes_each_row_once()
+    {
+        // libvips' shrink asks for 128x128 tiles; a stage that inherited that would be asked for each tile across a
+        // strip of rows and compute the whole rows again each time (measured 8x through the Lanczos stage).
+        var pixels = Enumerable.Range(0, 800 * 64 * 3).Select(i => (byte)i).ToArray();
+        using var input = VipsImage.FromBytes(pixels, 800, 64, 3);
+        using var tiled = input.Call("shrink", ("hshrink", 2.0), ("vshrink", 2.0));
+        var counting = new CountingCopy(400);
+        using var mapped = VipsRowStage.Map(tiled, 400, counting);
+
+        var jpeg = mapped.SaveToBuffer("jpegsave_buffer", Ct);
+
+        Assert.NotEmpty(jpeg);
+        Assert.Equal(32, counting.Rows);
+    }
+
+    [Fact]
+    public void A_vertical_factor_hands_the_transform_that_many_input_rows_per_output_row()
+    {
+        // Row y of the input is filled with the value y, so each output row shows which input rows it was given.
+        var pixels = new byte[10 * 7 * 3];
+        for (var i = 0; i < pixels.Length; i++)
+        {
+            pixels[i] = (byte)(i / (10 * 3));
+        }
+
+        using var input = VipsImage.FromBytes(pixels, 10, 7, 3);
+        using var mapped = VipsRowStage.Map(input, 10, new LastOfThreeRows(), verticalFactor: 3);
+        Assert.Equal((10, 2), (mapped.Width, mapped.Height));
+
+        var output = mapped.ToBytes(Ct);
+
+        // Output rows 0 and 1 come from input rows 0–2 and 3–5; row 6 is left over and dropped.
+        Assert.Equal(Enumerable.Repeat((byte)2, 30).Concat(Enumerable.Repeat((byte)5, 30)), output);
+    }
+
+    private sealed class CountingCopy(int width) : IRowTransform
+    {
+        private int _rows;
+
+        public int Rows => _rows;
+
+        public void Transform(byte* input, nint inputStride, byte* output, nint outputStride, int rows)
+        {
+            Interlocked.Add(ref _rows, rows);
+            for (var y = 0; y < rows; y++)
+            {
+                Buffer.MemoryCopy(input + (y * inputStride), output + (y * outputStride), width * 3, width * 3);
+            }
+        }
+    }
+
+    private sealed class LastOfThreeRows : IRowTransform
+    {
+        public void Transform(byte* input, nint inputStride, byte* output, nint outputStride, int rows)
+        {
+            for (var y = 0; y < rows; y++)
+            {
+                Buffer.MemoryCopy(input + (((3 * y) + 2) * inputStride), output + (y * outputStride), 30, 30);
+            }
+        }
+    }
+
     private sealed class EveryOtherPixel : IRowTransform
     {
         public void Transform(byte* input, nint inputStride, byte* output, nint outputStride, int rows)

@@ -34,25 +34,7 @@ internal static class DerivativeSteps
             ];
             // --step TEXT: only the steps whose name contains it (to profile one of them).
             steps = only is null ? steps : steps.Where(s => s.Name.Contains(only, StringComparison.Ordinal)).ToArray();
-            var cpu = new double[steps.Length];
-            using var process = Process.GetCurrentProcess();
-            for (var n = -1; n < count; n++)
-            {
-                for (var s = 0; s < steps.Length; s++)
-                {
-                    var dir = Directory.CreateDirectory(Path.Combine(scratch, $"{s}-{n}")).FullName;
-                    process.Refresh();
-                    var before = process.TotalProcessorTime;
-                    steps[s].Run(dir);
-                    process.Refresh();
-                    if (n >= 0)
-                    {
-                        cpu[s] += (process.TotalProcessorTime - before).TotalMilliseconds;
-                    }
-
-                    Directory.Delete(dir, recursive: true);
-                }
-            }
+            var (cpu, _) = Measure(steps, count, scratch);
 
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"steps of {Path.GetFileName(input)}, {count} images, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}:"));
             for (var s = 0; s < steps.Length; s++)
@@ -66,6 +48,39 @@ internal static class DerivativeSteps
         {
             Directory.Delete(scratch, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Runs each action <paramref name="count"/> + 1 times, the actions alternating, each in a fresh directory under
+    /// <paramref name="scratch"/>; returns each action's total process CPU and wall ms, the first pass (warm-up: JIT,
+    /// libvips caches) uncounted.
+    /// </summary>
+    public static (double[] Cpu, double[] Wall) Measure((string Name, Action<string> Run)[] runs, int count, string scratch)
+    {
+        var cpu = new double[runs.Length];
+        var wall = new double[runs.Length];
+        using var process = Process.GetCurrentProcess();
+        for (var n = -1; n < count; n++)
+        {
+            for (var r = 0; r < runs.Length; r++)
+            {
+                var dir = Directory.CreateDirectory(Path.Combine(scratch, $"{r}-{n}")).FullName;
+                process.Refresh();
+                var before = process.TotalProcessorTime;
+                var watch = Stopwatch.StartNew();
+                runs[r].Run(dir);
+                process.Refresh();
+                if (n >= 0)
+                {
+                    cpu[r] += (process.TotalProcessorTime - before).TotalMilliseconds;
+                    wall[r] += watch.Elapsed.TotalMilliseconds;
+                }
+
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+
+        return (cpu, wall);
     }
 
     /// <summary>Every pixel decoded and summed (libvips <c>avg</c>), nothing encoded.</summary>

@@ -56,29 +56,7 @@ internal sealed class DerivativesBenchmark : IBenchmark
                 modes = modes.Where(m => m.Name == args[only + 1]).ToArray();
             }
 
-            var cpu = new double[modes.Length];
-            var wall = new double[modes.Length];
-            using var process = Process.GetCurrentProcess();
-            for (var n = -1; n < count; n++)
-            {
-                for (var m = 0; m < modes.Length; m++)
-                {
-                    var dir = Directory.CreateDirectory(Path.Combine(scratch, $"{m}-{n}")).FullName;
-                    process.Refresh();
-                    var before = process.TotalProcessorTime;
-                    var watch = Stopwatch.StartNew();
-                    modes[m].Run(dir);
-                    process.Refresh();
-                    if (n >= 0)
-                    {
-                        // The first pass of each mode warms up (JIT, libvips caches) and is not counted.
-                        cpu[m] += (process.TotalProcessorTime - before).TotalMilliseconds;
-                        wall[m] += watch.Elapsed.TotalMilliseconds;
-                    }
-
-                    Directory.Delete(dir, recursive: true);
-                }
-            }
+            var (cpu, wall) = DerivativeSteps.Measure(modes, count, scratch);
 
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"derivatives {Path.GetFileName(input)}, {count} images each, alternating, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}:"));
             for (var m = 0; m < modes.Length; m++)

@@ -119,14 +119,14 @@ internal sealed class JobStore(
         }
 
         var insert = new NpgsqlBatchCommand(JobInserts.InsertSql);
-        JobInserts.AddParameters(insert.Parameters, jobs, time.GetUtcNow());
+        var now = time.GetUtcNow();
+        JobInserts.AddParameters(insert.Parameters, jobs, now);
         batch.BatchCommands.Add(insert);
         // An idle local loop's lease rides along (after the insert, before the NOTIFY, which then names only the
         // queues still holding ready jobs): the job can start right after this round trip, not after one more.
         var leases = new List<IEnqueueLease>();
         try
         {
-            var now = time.GetUtcNow();
             foreach (var queue in jobs.Where(j => j.ParentId is null && (j.RunAt is null || j.RunAt <= now)).Select(j => j.Queue).Distinct(StringComparer.Ordinal))
             {
                 if (leaseAtEnqueue?.TryAdd(batch, queue) is { } lease)

@@ -259,14 +259,27 @@ internal static unsafe partial class VipsNative
     internal static partial void vips_image_set_kill(nint image, int kill);
 
     [LibraryImport(Vips)]
-    internal static partial nint vips_image_copy_memory(nint image);
-
-    [LibraryImport(Vips)]
     internal static partial nint vips_image_new_from_memory_copy(
         void* data, nuint size, int width, int height, int bands, int format);
 
     [LibraryImport(Vips)]
     internal static partial void* vips_image_write_to_memory(nint image, out nuint size);
+
+    [LibraryImport(Vips)]
+    internal static partial nint vips_image_new_from_memory(void* data, nuint size, int width, int height, int bands, int format);
+
+    [LibraryImport(Vips)]
+    internal static partial int vips_image_write(nint image, nint output);
+
+    [LibraryImport(Vips)]
+    internal static partial nuint vips_format_sizeof(int format);
+
+    /// <summary>Bytes libvips allocated with <c>vips_tracked_malloc</c> (its pixel buffers) and has not freed.</summary>
+    [LibraryImport(Vips)]
+    internal static partial nuint vips_tracked_get_mem();
+
+    [LibraryImport(GLib)]
+    internal static partial void* g_try_malloc(nuint size);
 
     [LibraryImport(Vips)]
     internal static partial nint vips_region_new(nint image);

@@ -125,6 +125,26 @@ public sealed class VipsBindingTests(ScratchDirectory scratch) : IClassFixture<S
     }
 
     [Fact]
+    public void A_memory_copy_keeps_pixels_and_metadata_in_a_buffer_libvips_does_not_clear_first()
+    {
+        using var black = VipsOperation.Run("black", ("width", 3000), ("height", 2000), ("bands", 3));
+        using var coloured = black.Call("linear", ("a", new[] { 1.0 }), ("b", new[] { 10.0, 20.0, 30.0 }), ("uchar", true));
+        using var tagged = coloured.CopyWithInt("orientation", 6);
+        var tracked = VipsNative.vips_tracked_get_mem();
+
+        using var copy = tagged.CopyMemory(CancellationToken.None);
+
+        // vips_image_copy_memory took its 18 MB from vips_tracked_malloc, which clears what the copy then overwrites.
+        var grown = (long)VipsNative.vips_tracked_get_mem() - (long)tracked;
+        Assert.True(grown < 9_000_000, $"tracked memory grew by {grown} bytes");
+        Assert.Equal((3000, 2000, 3, 6), (copy.Width, copy.Height, copy.Bands, copy.Orientation));
+        var bytes = copy.ToBytes(CancellationToken.None);
+        Assert.Equal(18_000_000, bytes.Length);
+        Assert.Equal(new byte[] { 10, 20, 30 }, bytes[..3]);
+        Assert.Equal(new byte[] { 10, 20, 30 }, bytes[^3..]);
+    }
+
+    [Fact]
     public void Saving_to_a_buffer_returns_the_encoded_bytes()
     {
         using var black = VipsOperation.Run("black", ("width", 32), ("height", 16));

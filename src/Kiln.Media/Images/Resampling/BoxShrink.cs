@@ -14,8 +14,8 @@ namespace Kiln.Media.Images.Resampling;
 /// Why not libvips' <c>shrink</c>: in 8.14 it took 70–100 ms to halve a 2725x2225 RGB image held in memory (more than
 /// libjpeg's whole 1/2 decode), and its output asks for 128x128 tiles. Factor 2, what a JPEG decoded at full size for
 /// the shared decode meets, reads each pair of rows once and writes the means straight out (<see cref="Halve"/>).
-/// Other factors sum the rows of a block into 16-bit lanes 32 bytes at a time, then each pixel's band sums across
-/// the block; at most 16x16 bytes of 255 are summed (<see cref="MaxFactor"/>), which fits 16 bits.
+/// Other factors (the box before a Lanczos pass above 2x) sum the rows of a block into 16-bit lanes 32 bytes at a time,
+/// then its columns the same way; at most 16x16 bytes of 255 are summed (<see cref="MaxFactor"/>), which fits 16 bits.
 /// </remarks>
 internal sealed unsafe class BoxShrink(int factor, int outputWidth, int bands) : IRowTransform
 {
@@ -148,6 +148,12 @@ internal sealed unsafe class BoxShrink(int factor, int outputWidth, int bands) :
         return Avx2.ShiftRightLogical(sum, 2);
     }
 
+    /// <summary>
+    /// 2^32 / <paramref name="area"/> rounded up: <c>(n * Reciprocal(area)) &gt;&gt; 32</c> is <c>n / area</c> for every
+    /// block sum n (below 2^17) and area up to 256.
+    /// </summary>
+    internal static ulong Reciprocal(int area) => ((1UL << 32) + (ulong)area - 1) / (ulong)area;
+
     /// <summary>acc[i] = the sum of byte i of the block's <c>factor</c> rows.</summary>
     private void SumRows(byte* first, nint stride, ushort* acc)
     {
@@ -177,23 +183,58 @@ internal sealed unsafe class BoxShrink(int factor, int outputWidth, int bands) :
     }
 
     /// <summary>Each output byte: the sum of its band over the block's <c>factor</c> columns, divided by the block's size, rounded.</summary>
+    /// <remarks>
+    /// Why two passes: summing each output byte's <c>factor</c> columns one at a time, with an integer division per
+    /// byte, cost as much as the factor-2 shrink of an image 4 times larger (factor 3 of a 1362x1112 thumbnail
+    /// source). Vector adds of shifted loads turn every <c>acc[i]</c> into the sum from i over the block's columns (in
+    /// place, since each lane reads only itself and lanes to its right), and the division by the area is a multiply by
+    /// its rounded-up reciprocal, exact for sums below 2^17 (the error stays below 256 x 2^17 / 2^32 of a unit).
+    /// </remarks>
     private void SumColumns(ushort* acc, byte* output)
     {
         var area = factor * factor;
         var half = area / 2;
+        var reciprocal = Reciprocal(area);
         var pixelBytes = factor * bands;
-        for (var x = 0; x < outputWidth; x++)
+        var span = (factor - 1) * bands;
+        var i = 0;
+        for (; i + Vector256<ushort>.Count + span <= _rowBytes; i += Vector256<ushort>.Count)
         {
-            var block = acc + (x * pixelBytes);
+            var sum = Vector256.Load(acc + i);
+            for (var dx = bands; dx <= span; dx += bands)
+            {
+                sum += Vector256.Load(acc + i + dx);
+            }
+
+            sum.Store(acc + i);
+        }
+
+        for (; i + span < _rowBytes; i++)
+        {
+            for (var dx = bands; dx <= span; dx += bands)
+            {
+                acc[i] += acc[i + dx];
+            }
+        }
+
+        if (bands == 3)
+        {
+            // The usual case (RGB), unrolled: the loop over bands below took 1.3x as long (box-shrink --factor 3).
+            for (var x = 0; x < outputWidth; x++, acc += pixelBytes, output += 3)
+            {
+                output[0] = (byte)(((ulong)(acc[0] + half) * reciprocal) >> 32);
+                output[1] = (byte)(((ulong)(acc[1] + half) * reciprocal) >> 32);
+                output[2] = (byte)(((ulong)(acc[2] + half) * reciprocal) >> 32);
+            }
+
+            return;
+        }
+
+        for (var x = 0; x < outputWidth; x++, acc += pixelBytes, output += bands)
+        {
             for (var b = 0; b < bands; b++)
             {
-                var sum = half;
-                for (var dx = 0; dx < pixelBytes; dx += bands)
-                {
-                    sum += block[dx + b];
-                }
-
-                output[(x * bands) + b] = (byte)(sum / area);
+                output[b] = (byte)(((ulong)(acc[b] + half) * reciprocal) >> 32);
             }
         }
     }

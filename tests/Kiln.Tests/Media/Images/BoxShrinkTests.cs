@@ -13,6 +13,9 @@ public sealed class BoxShrinkTests
     [InlineData(2, 4, 71, 5)]    // RGBA halved: a vector step of 32 bytes and a tail
     [InlineData(2, 1, 131, 4)]   // grey halved: two vector steps of 32 bytes and a tail
     [InlineData(3, 3, 50, 31)]   // the general loop
+    [InlineData(3, 3, 1362, 7)]  // the general loop at the factor the default 150x150 thumbnail takes
+    [InlineData(5, 1, 203, 11)]  // the general loop: an area whose reciprocal is not exact (25), grey
+    [InlineData(7, 4, 99, 15)]   // the general loop: area 49, RGBA, a tail of columns dropped
     [InlineData(2, 1, 40, 9)]    // grey
     [InlineData(4, 4, 70, 20)]   // RGBA, with a row of more than 32 bytes of whole blocks and a tail
     [InlineData(16, 3, 33, 17)]  // the largest factor: sums of 256 samples up to 255 still fit 16 bits
@@ -125,5 +128,19 @@ public sealed class BoxShrinkTests
 
         Assert.Equal(expected, actual);
         Assert.Equal(255, actual[1020]);
+    }
+
+    [Fact]
+    public void The_reciprocal_divides_exactly_every_block_sum_of_every_factor()
+    {
+        for (var factor = 2; factor <= BoxShrink.MaxFactor; factor++)
+        {
+            var area = factor * factor;
+            var reciprocal = BoxShrink.Reciprocal(area);
+            for (var n = 0UL; n <= (ulong)((255 * area) + (area / 2)); n++)
+            {
+                Assert.True((n * reciprocal) >> 32 == n / (ulong)area, $"{n} / {area}");
+            }
+        }
     }
 }

@@ -77,10 +77,14 @@ internal static class QueueEnqueueSteps
         return "enqueue steps, one at a time:\n" + string.Join('\n', lines);
     }
 
-    /// <summary>The enqueue without its second round trip, the one that waits for the flush.</summary>
+    /// <summary>The enqueue without its last statement, the one that waits for the flush.</summary>
     private sealed class NoFlush : WalFlush
     {
-        public override Task WaitAsync(NpgsqlConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
+        public override void AddTo(NpgsqlBatch batch)
+        {
+        }
+
+        public override Task WaitAsync(NpgsqlDataReader reader, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private static NewJob NewJob() => new() { Kind = BenchJobs.Kind, Queue = Queue, Priority = 10 };

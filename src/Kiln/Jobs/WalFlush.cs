@@ -3,8 +3,11 @@ using Npgsql;
 namespace Kiln.Jobs;
 
 /// <summary>
-/// Waits until everything this connection's server wrote so far, up to the call, is flushed to disk: the durability a
-/// commit with <c>synchronous_commit = off</c> skipped. Virtual so tests can hold the flush back.
+/// Makes an enqueue durable in the same round trip as its asynchronous commit: a statement appended to the batch,
+/// after the error barrier that ends the jobs' own implicit transaction, whose synchronous commit waits until
+/// everything written so far is flushed to disk — the durability the jobs' <c>synchronous_commit = off</c> commit
+/// skipped. PostgreSQL sends the jobs' results at that barrier's Sync, before the flush, so the jobs can be handed to
+/// their loop while the flush is under way. Virtual so tests can hold the flush back.
 /// </summary>
 internal class WalFlush
 {
@@ -19,9 +22,17 @@ internal class WalFlush
     /// </summary>
     private const string Sql = "select pg_logical_emit_message(true, 'kiln', '')";
 
-    public virtual async Task WaitAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Appends the flush to <paramref name="batch"/>. The statement before it must carry an error barrier
+    /// (<see cref="NpgsqlBatchCommand.AppendErrorBarrier"/>): the Sync there commits what came before on its own.
+    /// </summary>
+    public virtual void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql));
+
+    /// <summary>Reads the batch to its end; the flush statement's result comes once the flush is done.</summary>
+    public virtual async Task WaitAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
     {
-        await using var cmd = new NpgsqlCommand(Sql, connection);
-        await cmd.ExecuteNonQueryAsync(cancellationToken);
+        while (await reader.NextResultAsync(cancellationToken))
+        {
+        }
     }
 }

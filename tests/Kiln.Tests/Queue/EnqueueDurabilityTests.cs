@@ -6,8 +6,8 @@ using Npgsql;
 namespace Kiln.Tests.Queue;
 
 /// <summary>
-/// An enqueue commits without waiting for its WAL flush, so its job can start at once, and returns only after a
-/// second round trip made that commit durable (<see cref="WalFlush"/>).
+/// An enqueue commits without waiting for its WAL flush, so its job can start at once, and returns only after the
+/// batch's last statement made that commit durable (<see cref="WalFlush"/>).
 /// </summary>
 public sealed class EnqueueDurabilityTests : IAsyncLifetime
 {
@@ -45,24 +45,30 @@ public sealed class EnqueueDurabilityTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_flush_covers_an_earlier_commit_that_did_not_wait_for_its_own()
+    public async Task The_flush_after_the_barrier_covers_the_commit_before_it_that_did_not_wait_for_its_own()
     {
         await using var conn = await _server.Get<NpgsqlDataSource>().OpenConnectionAsync();
-        await using (var write = new NpgsqlBatch(conn))
+        await using var batch = new NpgsqlBatch(conn);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('synchronous_commit', 'off', true)"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("insert into queues (name, keep_completed, keep_failed) values ('durability', 1, 1)"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("select pg_current_wal_insert_lsn()::text") { AppendErrorBarrier = true });
+        new WalFlush().AddTo(batch);
+
+        string written;
+        await using (var r = await batch.ExecuteReaderAsync())
         {
-            write.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('synchronous_commit', 'off', true)"));
-            write.BatchCommands.Add(new NpgsqlBatchCommand("insert into queues (name, keep_completed, keep_failed) values ('durability', 1, 1)"));
-            await write.ExecuteNonQueryAsync();
+            await r.NextResultAsync();
+            Assert.True(await r.ReadAsync());
+            written = r.GetString(0);
+            await new WalFlush().WaitAsync(r, CancellationToken.None);
         }
 
-        await using var insertLsn = new NpgsqlCommand("select pg_current_wal_insert_lsn()::text", conn);
-        var written = (string)(await insertLsn.ExecuteScalarAsync())!;
-
-        await new WalFlush().WaitAsync(conn, CancellationToken.None);
-
-        await using var flushed = new NpgsqlCommand("select pg_current_wal_flush_lsn() >= @lsn::pg_lsn", conn);
+        await using var flushed = new NpgsqlCommand("select pg_current_wal_flush_lsn() >= @lsn::pg_lsn, (select count(*) from queues where name = 'durability')", conn);
         flushed.Parameters.AddWithValue("lsn", written);
-        Assert.True((bool)(await flushed.ExecuteScalarAsync())!);
+        await using var check = await flushed.ExecuteReaderAsync();
+        Assert.True(await check.ReadAsync());
+        Assert.True(check.GetBoolean(0));
+        Assert.Equal(1, check.GetInt64(1));
     }
 
     /// <summary>Holds every enqueue's flush until released, then flushes for real.</summary>
@@ -75,11 +81,11 @@ public sealed class EnqueueDurabilityTests : IAsyncLifetime
 
         public void Release() => _released.TrySetResult();
 
-        public override async Task WaitAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+        public override async Task WaitAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _waits);
             await _released.Task.WaitAsync(cancellationToken);
-            await base.WaitAsync(connection, cancellationToken);
+            await base.WaitAsync(reader, cancellationToken);
         }
     }
 }

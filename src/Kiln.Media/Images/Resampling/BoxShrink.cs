@@ -72,7 +72,7 @@ internal sealed unsafe class BoxShrink(int factor, int outputWidth, int bands) :
     }
 
     /// <summary>Pixels [<paramref name="from"/>, <paramref name="width"/>) of <see cref="Halve"/>, one byte at a time: the fallback and the row tails.</summary>
-    internal static void HalveScalar(byte* top, byte* bottom, byte* output, int from, int width, int bands)
+    private static void HalveScalar(byte* top, byte* bottom, byte* output, int from, int width, int bands)
     {
         for (var x = from; x < width; x++)
         {

@@ -69,8 +69,11 @@ describe("dashboard", { timeout: 60 * 60_000 }, () => {
     const bar = item.getByRole("progressbar", { name: "Upload of photo.jpg" });
     await waitFor("the upload bar to reach 100", async () => (await bar.getAttribute("aria-valuenow")) === "100");
     await item.locator('[data-kind="image.thumbnails"]').waitFor();
-    await item.getByRole("img", { name: "Thumbnail of photo.jpg" }).waitFor({ timeout: 120_000 });
-    assert.ok(await item.getByRole("img", { name: "Thumbnail of photo.jpg" }).evaluate((img) => img.complete && img.naturalWidth > 0), "the thumbnail loaded");
+    const thumbnail = item.getByRole("img", { name: "Thumbnail of photo.jpg" });
+    await thumbnail.waitFor({ timeout: 120_000 });
+    // The element is in the page before its bytes arrive: wait for the browser to have decoded it.
+    await waitFor("the thumbnail to load", async () => thumbnail.evaluate((img) => img.complete && img.naturalWidth > 0));
+    assert.equal(await thumbnail.evaluate((img) => img.naturalWidth), 150, "the thumbnail's width");
     await waitFor("every job of the image to finish", async () => (await item.getAttribute("data-state")) === "done");
     assert.deepEqual(navigations, [], "no reload or navigation happened");
     await shot(page, "upload");

@@ -37,8 +37,15 @@ public sealed class EnqueueDurabilityTests : IAsyncLifetime
         var run = await _recorder.StartedAsync(job.Id);
 
         Assert.Equal(job.Id, run.JobId);
-        Assert.False(enqueue.IsCompleted);
+        // The job may start just before the enqueue reaches its flush (both follow the jobs' results): wait for it.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (_flush.Waits == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
         Assert.Equal(1, _flush.Waits);
+        Assert.False(enqueue.IsCompleted);
         _flush.Release();
         var enqueued = await enqueue;
         Assert.Equal(job.Id, Assert.Single(enqueued.Jobs).Id);

@@ -157,10 +157,9 @@ internal sealed class JobStore(
             """);
         notify.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
         notify.Parameters.AddWithValue("sender", wakeups.NotifySuffix);
+        batch.BatchCommands.Add(notify);
         // A Sync after the NOTIFY ends the implicit transaction there: its results reach us at once, while the
         // flush statement after it runs in its own transaction, in the same round trip.
-        notify.AppendErrorBarrier = true;
-        batch.BatchCommands.Add(notify);
         walFlush.AddTo(batch);
 
         // The reader starts on the setting's row; it skips the queue insert (no rows) on its way to the job insert.

@@ -23,10 +23,14 @@ internal class WalFlush
     private const string Sql = "select pg_logical_emit_message(true, 'kiln', '')";
 
     /// <summary>
-    /// Appends the flush to <paramref name="batch"/>. The statement before it must carry an error barrier
-    /// (<see cref="NpgsqlBatchCommand.AppendErrorBarrier"/>): the Sync there commits what came before on its own.
+    /// Appends the flush to <paramref name="batch"/>, after an error barrier (<see cref="NpgsqlBatchCommand.AppendErrorBarrier"/>,
+    /// a Sync) on its last statement: the Sync commits what came before on its own and sends its results at once.
     /// </summary>
-    public virtual void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql));
+    public virtual void AddTo(NpgsqlBatch batch)
+    {
+        batch.BatchCommands[^1].AppendErrorBarrier = true;
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql));
+    }
 
     /// <summary>Reads the batch to its end; the flush statement's result comes once the flush is done.</summary>
     public virtual async Task WaitAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)

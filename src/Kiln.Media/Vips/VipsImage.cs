@@ -90,13 +90,17 @@ internal sealed unsafe class VipsImage : IDisposable
     /// <c>memset</c> caused 45 % of the pipeline's page faults (docs/benchmarks.md, "The shared decode's buffer").
     /// The same write into a buffer that is not cleared (as <c>vips_image_write_to_memory</c> does), kept as the
     /// image's own: <c>vips_image_write</c> copies the header and metadata (orientation, ICC profile) as
-    /// <c>copy_memory</c> does, and the buffer is freed when the image closes.
+    /// <c>copy_memory</c> does. The buffer comes from <see cref="PixelBufferPool"/> and goes back to it when the image
+    /// closes, so the next decode of a similar size writes into pages that are already mapped.
     /// </remarks>
-    public VipsImage CopyMemory(CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Stops the computation at the next strip.</param>
+    /// <param name="pool">Where the buffer comes from and goes back to (tests pass their own); the process's by default.</param>
+    public VipsImage CopyMemory(CancellationToken cancellationToken, PixelBufferPool? pool = null)
     {
+        pool ??= PixelBufferPool.Shared;
         using var kill = KillOnCancel(cancellationToken);
         var size = checked((nuint)Width * (nuint)Height * (nuint)Bands * VipsNative.vips_format_sizeof(Format));
-        var data = VipsNative.g_try_malloc(size);
+        var data = pool.Rent(size);
         if (data == null)
         {
             throw new InsufficientMemoryException($"Cannot allocate {size} bytes for a {Width}x{Height} image.");
@@ -105,11 +109,12 @@ internal sealed unsafe class VipsImage : IDisposable
         var output = VipsNative.vips_image_new_from_memory(data, size, Width, Height, Bands, Format);
         if (output == nint.Zero)
         {
-            VipsNative.g_free((nint)data);
+            pool.Return((nint)data);
             throw VipsException.FromBuffer("new_from_memory");
         }
 
-        VipsNative.g_signal_connect_data(output, "postclose", &FreeData, (nint)data, nint.Zero, 0);
+        var owner = GCHandle.ToIntPtr(GCHandle.Alloc(new PooledBuffer(pool, (nint)data)));
+        VipsNative.g_signal_connect_data(output, "postclose", &ReturnData, owner, nint.Zero, 0);
         var copy = new VipsImage(new VipsImageHandle(output));
         try
         {
@@ -125,7 +130,15 @@ internal sealed unsafe class VipsImage : IDisposable
     }
 
     [UnmanagedCallersOnly]
-    private static void FreeData(nint image, nint data) => VipsNative.g_free(data);
+    private static void ReturnData(nint image, nint owner)
+    {
+        var handle = GCHandle.FromIntPtr(owner);
+        var (pool, data) = (PooledBuffer)handle.Target!;
+        handle.Free();
+        pool.Return(data);
+    }
+
+    private sealed record PooledBuffer(PixelBufferPool Pool, nint Data);
 
     /// <summary>Runs a saver (a sink) on this image; pixels are computed here.</summary>
     public void Save(string saver, string path, CancellationToken cancellationToken, params ReadOnlySpan<(string Name, object Value)> options)

@@ -278,9 +278,6 @@ internal static unsafe partial class VipsNative
     [LibraryImport(Vips)]
     internal static partial nuint vips_tracked_get_mem();
 
-    [LibraryImport(GLib)]
-    internal static partial void* g_try_malloc(nuint size);
-
     [LibraryImport(Vips)]
     internal static partial nint vips_region_new(nint image);
 

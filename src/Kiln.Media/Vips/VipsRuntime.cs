@@ -120,19 +120,20 @@ public static unsafe class VipsRuntime
     /// <summary>
     /// Hands the free pages of every malloc arena back to the system (glibc's <c>malloc_trim</c>). libvips' worker
     /// threads allocate and free large pixel buffers in many arenas, and what they free stays in the process as
-    /// fragmented free space; trimming after each image job keeps the resident set near what is live. True when some
-    /// memory was given back.
+    /// fragmented free space; trimming when image work pauses keeps the resident set near what is live. The decode
+    /// buffers kept for reuse (<see cref="PixelBufferPool"/>) go first. True when some memory was given back.
     /// </summary>
     public static bool ReleaseFreeMemory()
     {
+        var pooled = PixelBufferPool.Shared.Release();
         try
         {
-            return VipsNative.malloc_trim(0) == 1;
+            return VipsNative.malloc_trim(0) == 1 || pooled > 0;
         }
         catch (EntryPointNotFoundException)
         {
             // Not glibc: nothing to trim.
-            return false;
+            return pooled > 0;
         }
     }
 

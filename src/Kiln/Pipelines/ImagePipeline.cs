@@ -52,12 +52,13 @@ internal sealed class ImageOptions
     public bool ReleaseMemoryAfterJobs { get; set; } = true;
 
     /// <summary>
-    /// How long no image job must run before the memory goes back; 0: whenever none runs. 0 by default: in the quiet
-    /// end-to-end run it kept the peak RSS below the Node reference's (483 vs 553 MiB) at the same CPU per image as
-    /// 2000 ms, which peaked above it (521 vs 510 MiB; docs/benchmarks.md). Kiln__Images__ReleaseMemoryIdleMilliseconds.
+    /// How long no image job must run before the memory goes back; 0: whenever none runs. 1000 by default: with two
+    /// slots, "none runs" happens between most jobs of a busy server, and a trim there empties the decode buffers kept
+    /// for reuse and makes the next job fault its pages in again (3-5x the page faults, ~5-10 % more CPU per upload;
+    /// docs/benchmarks.md "Decode buffers kept for the next image"). Kiln__Images__ReleaseMemoryIdleMilliseconds.
     /// </summary>
     [Range(0, 600_000)]
-    public int ReleaseMemoryIdleMilliseconds { get; set; }
+    public int ReleaseMemoryIdleMilliseconds { get; set; } = 1000;
 
     /// <summary>A repeated libvips warning is logged once per this many seconds, then as a count. Kiln__Images__VipsLogWindowSeconds.</summary>
     [Range(1, 86_400)]

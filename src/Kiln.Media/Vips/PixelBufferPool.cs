@@ -70,8 +70,12 @@ internal sealed unsafe class PixelBufferPool(int maxPooled, long maxPooledBytes)
         }
 
         var rounded = (size + Granule - 1) / Granule * Granule;
-        var fresh = NativeMemory.Alloc(rounded);
-        if (fresh is null)
+        void* fresh;
+        try
+        {
+            fresh = NativeMemory.Alloc(rounded);
+        }
+        catch (OutOfMemoryException)
         {
             return null;
         }

@@ -19,8 +19,8 @@ namespace Kiln.Media.Images;
 /// <item>alpha bound for a format without it is flattened onto white before resampling (flattening is linear, so
 /// this equals premultiply → resample → unpremultiply → flatten, in bytes instead of floats); alpha that is kept
 /// is premultiplied around the resample;</item>
-/// <item>a box shrink for what is left above 2x, then Lanczos3: vertical in libvips (<c>reducev</c>, vectorised),
-/// horizontal in <see cref="HorizontalLanczos3"/> as a pipeline stage;</item>
+/// <item>a box shrink for what is left above 2x, then Lanczos3: vertical in <see cref="VerticalLanczos3"/>,
+/// horizontal in <see cref="HorizontalLanczos3"/>, both pipeline stages;</item>
 /// <item>the ICC profile is applied, and the EXIF orientation, after the resample, on the small image.</item>
 /// </list>
 /// Animations, CMYK and other colour spaces, HEIF/AVIF and upscales return null: <c>thumbnail</c> handles those.
@@ -286,7 +286,9 @@ internal static class ImageReducer
 
         if (image.Height != height)
         {
-            image = image.Then(i => i.Call("reducev", ("vshrink", (double)i.Height / height), ("kernel", "lanczos3")));
+            image = image.Format == BandFormatUchar && VipsRowStage.IsAvailable
+                ? image.Then(i => VipsWindowStage.Map(i, height, VerticalLanczos3.For(i.Height, height)))
+                : image.Then(i => i.Call("reducev", ("vshrink", (double)i.Height / height), ("kernel", "lanczos3")));
         }
 
         if (image.Width == width)

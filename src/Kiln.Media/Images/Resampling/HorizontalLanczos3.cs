@@ -267,7 +267,7 @@ internal sealed unsafe class HorizontalLanczos3 : IRowTransform
         return (maxTaps + 3) / 4 * 4;
     }
 
-    private static double Lanczos3(double x)
+    internal static double Lanczos3(double x)
     {
         if (x == 0)
         {

@@ -68,6 +68,29 @@ internal static unsafe class VipsRowStage
         }
 
         outputBands = outputBands > 0 ? outputBands : input.Bands;
+        var (inputWidth, inputBands) = (input.Width, input.Bands);
+        return Generated(
+            input,
+            outputWidth,
+            input.Height / verticalFactor,
+            outputBands,
+            inputRef => new Stage(inputRef, transform, inputWidth, outputWidth, inputBands, outputBands, verticalFactor),
+            &Generate);
+    }
+
+    /// <summary>
+    /// A new image of the given size whose strips of rows <paramref name="generate"/> computes from regions of
+    /// <paramref name="input"/>, with the input's metadata: the plumbing every managed stage shares. The stage's state
+    /// holds its own reference to the input (given to <paramref name="state"/>) until the output closes.
+    /// </summary>
+    internal static VipsImage Generated(
+        VipsImage input,
+        int width,
+        int height,
+        int bands,
+        Func<nint, StageState> state,
+        delegate* unmanaged<nint, nint, nint, nint, int*, int> generate)
+    {
         var inputPtr = input.Handle.DangerousGetHandle();
         var output = VipsNative.vips_image_new();
         if (output == nint.Zero)
@@ -78,10 +101,9 @@ internal static unsafe class VipsRowStage
         var image = new VipsImage(new VipsImageHandle(output));
         try
         {
-            // The stage owns a reference to its input and a handle to the transform until the output closes;
-            // the "close" handler, connected first, releases both on every path, failures included.
-            var stage = GCHandle.ToIntPtr(GCHandle.Alloc(
-                new Stage(VipsNative.g_object_ref(inputPtr), transform, input.Width, outputWidth, input.Bands, outputBands, verticalFactor)));
+            // The "close" handler, connected first, releases the input reference and the state on every path,
+            // failures included.
+            var stage = GCHandle.ToIntPtr(GCHandle.Alloc(state(VipsNative.g_object_ref(inputPtr))));
             VipsNative.g_signal_connect_data(output, "close", &Close, stage, nint.Zero, 0);
 
             // The first call copies the input's fields (metadata included); the second, with no input, sets the
@@ -97,15 +119,15 @@ internal static unsafe class VipsRowStage
 
             VipsNative.vips_image_init_fields(
                 output,
-                outputWidth,
-                input.Height / verticalFactor,
-                outputBands,
+                width,
+                height,
+                bands,
                 0,
                 0,
                 VipsNative.vips_image_get_interpretation(inputPtr),
                 VipsNative.vips_image_get_xres(inputPtr),
                 VipsNative.vips_image_get_yres(inputPtr));
-            if (VipsNative.vips_image_generate(output, &Start, &Generate, &Stop, inputPtr, stage) != 0)
+            if (VipsNative.vips_image_generate(output, &Start, generate, &Stop, inputPtr, stage) != 0)
             {
                 throw VipsException.FromBuffer("image_generate");
             }
@@ -180,8 +202,7 @@ internal static unsafe class VipsRowStage
     private static void Close(nint output, nint data)
     {
         var handle = GCHandle.FromIntPtr(data);
-        var stage = (Stage)handle.Target!;
-        VipsNative.g_object_unref(stage.Input);
+        VipsNative.g_object_unref(((StageState)handle.Target!).Input);
         handle.Free();
     }
 
@@ -254,11 +275,16 @@ internal static unsafe class VipsRowStage
             && last[2] == pixels[(((3 * 4) + 2) * 3) + 2];
     }
 
+    /// <summary>What a managed stage's callbacks get: at least the reference to its input that it holds.</summary>
+    internal class StageState(nint input)
+    {
+        public nint Input { get; } = input;
+    }
+
     private sealed class Stage(nint input, IRowTransform transform, int inputWidth, int outputWidth, int inputBands, int outputBands, int verticalFactor)
+        : StageState(input)
     {
         public int VerticalFactor { get; } = verticalFactor;
-
-        public nint Input { get; } = input;
 
         public IRowTransform Transform { get; } = transform;
 

@@ -21,9 +21,6 @@ internal unsafe interface IRowWindowTransform
 /// </summary>
 internal static unsafe class VipsWindowStage
 {
-    // VipsDemandStyle: strips of whole rows, like VipsRowStage (tiles would recompute each window for every tile across).
-    private const int DemandThinStrip = 2;
-
     /// <summary>
     /// A new image as wide as <paramref name="input"/> and <paramref name="outputHeight"/> rows high, computed lazily by
     /// <paramref name="transform"/>. It holds its own reference to the input.
@@ -38,58 +35,8 @@ internal static unsafe class VipsWindowStage
             throw new ArgumentException("Only 8-bit images on a libvips whose VipsRegion layout is known can be mapped.", nameof(input));
         }
 
-        var inputPtr = input.Handle.DangerousGetHandle();
-        var output = VipsNative.vips_image_new();
-        if (output == nint.Zero)
-        {
-            throw VipsException.FromBuffer("image_new");
-        }
-
-        var image = new VipsImage(new VipsImageHandle(output));
-        try
-        {
-            // As in VipsRowStage: the "close" handler, connected first, releases the input and the transform on every path.
-            var stage = GCHandle.ToIntPtr(GCHandle.Alloc(new Stage(VipsNative.g_object_ref(inputPtr), transform, input.Bands)));
-            VipsNative.g_signal_connect_data(output, "close", &Close, stage, nint.Zero, 0);
-            var inputs = stackalloc nint[] { inputPtr, nint.Zero };
-            if (VipsNative.vips_image_pipeline_array(output, DemandThinStrip, inputs) != 0
-                || VipsNative.vips_image_pipeline_array(output, DemandThinStrip, inputs + 1) != 0)
-            {
-                throw VipsException.FromBuffer("image_pipeline_array");
-            }
-
-            VipsNative.vips_image_init_fields(
-                output,
-                input.Width,
-                outputHeight,
-                input.Bands,
-                0,
-                0,
-                VipsNative.vips_image_get_interpretation(inputPtr),
-                VipsNative.vips_image_get_xres(inputPtr),
-                VipsNative.vips_image_get_yres(inputPtr));
-            if (VipsNative.vips_image_generate(output, &Start, &Generate, &Stop, inputPtr, stage) != 0)
-            {
-                throw VipsException.FromBuffer("image_generate");
-            }
-
-            return image;
-        }
-        catch
-        {
-            image.Dispose();
-            throw;
-        }
-    }
-
-    [UnmanagedCallersOnly]
-    private static nint Start(nint output, nint input, nint stage) => VipsNative.vips_region_new(input);
-
-    [UnmanagedCallersOnly]
-    private static int Stop(nint sequence, nint input, nint stage)
-    {
-        VipsNative.g_object_unref(sequence);
-        return 0;
+        var bands = input.Bands;
+        return VipsRowStage.Generated(input, input.Width, outputHeight, bands, inputRef => new Stage(inputRef, transform, bands), &Generate);
     }
 
     [UnmanagedCallersOnly]
@@ -125,18 +72,8 @@ internal static unsafe class VipsWindowStage
         }
     }
 
-    [UnmanagedCallersOnly]
-    private static void Close(nint output, nint data)
+    private sealed class Stage(nint input, IRowWindowTransform transform, int bands) : VipsRowStage.StageState(input)
     {
-        var handle = GCHandle.FromIntPtr(data);
-        VipsNative.g_object_unref(((Stage)handle.Target!).Input);
-        handle.Free();
-    }
-
-    private sealed class Stage(nint input, IRowWindowTransform transform, int bands)
-    {
-        public nint Input { get; } = input;
-
         public IRowWindowTransform Transform { get; } = transform;
 
         public int Bands { get; } = bands;

@@ -20,8 +20,7 @@ namespace Kiln.Media.Images.Resampling;
 internal sealed unsafe class HorizontalLanczos3 : IRowTransform
 {
     private const int Bands = 3;
-    private const int Precision = 14;
-    private const int Support = 3;
+    private const int Precision = Lanczos3Weights.Precision;
     private const int MaxCached = 32;
 
     private static readonly ConcurrentDictionary<(int In, int Out), HorizontalLanczos3> Cache = new();
@@ -40,49 +39,23 @@ internal sealed unsafe class HorizontalLanczos3 : IRowTransform
         _inWidth = inWidth;
         _outWidth = outWidth;
         var scale = (double)inWidth / outWidth;
-        var support = Support * scale;
-        var maxTaps = (int)Math.Ceiling(support) * 2 + 1;
+        var maxTaps = Lanczos3Weights.MaxTaps(scale);
         _groups = (maxTaps + 3) / 4;
         var window = _groups * 4;
         _starts = new int[outWidth];
         _weights = new Vector128<short>[outWidth * _groups * 2];
 
-        Span<double> taps = stackalloc double[maxTaps + 1];
+        Span<short> taps = stackalloc short[maxTaps];
         Span<short> fixedTaps = stackalloc short[window];
         for (var x = 0; x < outWidth; x++)
         {
-            // Pixel i covers [i, i+1); the output pixel's centre maps to this input coordinate.
-            var centre = (x + 0.5) * scale;
-            var first = Math.Max(0, (int)(centre - support + 0.5));
-            var last = Math.Min(inWidth, (int)(centre + support + 0.5));
-            var count = last - first;
-            var sum = 0.0;
-            for (var i = 0; i < count; i++)
-            {
-                taps[i] = Lanczos3((first + i - centre + 0.5) / scale);
-                sum += taps[i];
-            }
+            var (first, count) = Lanczos3Weights.For(x, inWidth, scale, taps);
 
             // The window is read whole, so near the right edge it starts earlier to stay inside the row;
             // the taps sit at their offset in it and the rest of the window weighs zero.
             var start = Math.Max(0, Math.Min(first, inWidth - window));
-            var offset = first - start;
             fixedTaps.Clear();
-            var total = 0;
-            var biggest = offset;
-            for (var i = 0; i < count; i++)
-            {
-                var w = (short)Math.Round(taps[i] / sum * (1 << Precision));
-                fixedTaps[offset + i] = w;
-                total += w;
-                if (w > fixedTaps[biggest])
-                {
-                    biggest = offset + i;
-                }
-            }
-
-            // Rounding must not change the overall gain: a flat input stays exactly flat.
-            fixedTaps[biggest] += (short)((1 << Precision) - total);
+            taps[..count].CopyTo(fixedTaps[(first - start)..]);
             _starts[x] = start;
             for (var g = 0; g < _groups; g++)
             {
@@ -261,25 +234,5 @@ internal sealed unsafe class HorizontalLanczos3 : IRowTransform
         }
     }
 
-    private static int WindowFor(int inWidth, int outWidth)
-    {
-        var maxTaps = (int)Math.Ceiling(Support * (double)inWidth / outWidth) * 2 + 1;
-        return (maxTaps + 3) / 4 * 4;
-    }
-
-    internal static double Lanczos3(double x)
-    {
-        if (x == 0)
-        {
-            return 1.0;
-        }
-
-        if (x <= -Support || x >= Support)
-        {
-            return 0.0;
-        }
-
-        var px = Math.PI * x;
-        return Support * Math.Sin(px) * Math.Sin(px / Support) / (px * px);
-    }
+    private static int WindowFor(int inWidth, int outWidth) => (Lanczos3Weights.MaxTaps((double)inWidth / outWidth) + 3) / 4 * 4;
 }

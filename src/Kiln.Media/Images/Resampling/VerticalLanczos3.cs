@@ -12,13 +12,12 @@ namespace Kiln.Media.Images.Resampling;
 /// <remarks>
 /// Why not libvips' <c>reducev</c>: in 8.14 every <c>reducev</c> operation compiles its orc programs when it is built,
 /// ~1 ms of the ~1.5 ms it takes to set up a resize, and on the path of a single image that time is not overlapped with
-/// anything (docs/benchmarks.md "Plain JPEG with one image in flight"). The weights are those of
-/// <see cref="HorizontalLanczos3"/>, so both passes agree, and are kept per size pair.
+/// anything (docs/benchmarks.md "Plain JPEG with one image in flight"). The weights come from
+/// <see cref="Lanczos3Weights"/>, as the horizontal pass's do, and are kept per size pair.
 /// </remarks>
 internal sealed unsafe class VerticalLanczos3 : IRowWindowTransform
 {
-    private const int Precision = 14;
-    private const int Support = 3;
+    private const int Precision = Lanczos3Weights.Precision;
     private const int MaxCached = 32;
 
     private static readonly ConcurrentDictionary<(int In, int Out), VerticalLanczos3> Cache = new();
@@ -31,38 +30,13 @@ internal sealed unsafe class VerticalLanczos3 : IRowWindowTransform
     private VerticalLanczos3(int inHeight, int outHeight)
     {
         var scale = (double)inHeight / outHeight;
-        var support = Support * scale;
-        _maxTaps = ((int)Math.Ceiling(support) * 2) + 2;
+        _maxTaps = Lanczos3Weights.MaxTaps(scale);
         _first = new int[outHeight];
         _count = new int[outHeight];
         _weights = new short[outHeight * _maxTaps];
-        Span<double> taps = stackalloc double[_maxTaps];
         for (var y = 0; y < outHeight; y++)
         {
-            // Row i covers [i, i+1); the output row's centre maps to this input coordinate.
-            var centre = (y + 0.5) * scale;
-            var first = Math.Max(0, (int)(centre - support + 0.5));
-            var last = Math.Min(inHeight, (int)(centre + support + 0.5));
-            var count = last - first;
-            var sum = 0.0;
-            for (var i = 0; i < count; i++)
-            {
-                taps[i] = HorizontalLanczos3.Lanczos3((first + i - centre + 0.5) / scale);
-                sum += taps[i];
-            }
-
-            var weights = _weights.AsSpan(y * _maxTaps, _maxTaps);
-            var (total, biggest) = (0, 0);
-            for (var i = 0; i < count; i++)
-            {
-                weights[i] = (short)Math.Round(taps[i] / sum * (1 << Precision));
-                total += weights[i];
-                biggest = weights[i] > weights[biggest] ? i : biggest;
-            }
-
-            // Rounding must not change the overall gain: a flat input stays exactly flat.
-            weights[biggest] += (short)((1 << Precision) - total);
-            (_first[y], _count[y]) = (first, count);
+            (_first[y], _count[y]) = Lanczos3Weights.For(y, inHeight, scale, _weights.AsSpan(y * _maxTaps, _maxTaps));
         }
     }
 

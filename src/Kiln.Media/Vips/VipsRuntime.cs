@@ -121,19 +121,19 @@ public static unsafe class VipsRuntime
     /// Hands the free pages of every malloc arena back to the system (glibc's <c>malloc_trim</c>). libvips' worker
     /// threads allocate and free large pixel buffers in many arenas, and what they free stays in the process as
     /// fragmented free space; trimming when image work pauses keeps the resident set near what is live. The decode
-    /// buffers kept for reuse (<see cref="PixelBufferPool"/>) go first. True when some memory was given back.
+    /// buffers kept for reuse (<see cref="PixelBufferPool"/>) are freed first. True when the trim gave some memory back.
     /// </summary>
     public static bool ReleaseFreeMemory()
     {
-        var pooled = PixelBufferPool.Shared.Release();
+        PixelBufferPool.Shared.Release();
         try
         {
-            return VipsNative.malloc_trim(0) == 1 || pooled > 0;
+            return VipsNative.malloc_trim(0) == 1;
         }
         catch (EntryPointNotFoundException)
         {
             // Not glibc: nothing to trim.
-            return pooled > 0;
+            return false;
         }
     }
 

@@ -62,7 +62,7 @@ internal sealed unsafe class VerticalLanczos3 : IRowWindowTransform
     public void Transform(byte* input, nint inputStride, int first, byte* output, nint outputStride, int top, int rows, int bytes) =>
         Reduce(input, inputStride, first, output, outputStride, top, rows, bytes, Avx2.IsSupported);
 
-    /// <summary>As <see cref="Transform"/>; <paramref name="useAvx2"/> false forces the scalar path (tests compare both).</summary>
+    /// <summary>As <see cref="Transform"/>; <paramref name="useAvx2"/> false forces the scalar path (tests compare both); true on a CPU without AVX2 still runs scalar, as in HorizontalLanczos3.</summary>
     internal void Reduce(byte* input, nint inputStride, int first, byte* output, nint outputStride, int top, int rows, int bytes, bool useAvx2)
     {
         for (var y = top; y < top + rows; y++)
@@ -71,7 +71,7 @@ internal sealed unsafe class VerticalLanczos3 : IRowWindowTransform
             var target = output + ((y - top) * outputStride);
             fixed (short* weights = &_weights[y * _maxTaps])
             {
-                var done = useAvx2 ? ReduceRowAvx2(source, inputStride, _count[y], weights, target, bytes) : 0;
+                var done = useAvx2 && Avx2.IsSupported ? ReduceRowAvx2(source, inputStride, _count[y], weights, target, bytes) : 0;
                 ReduceRowScalar(source, inputStride, _count[y], weights, target, done, bytes);
             }
         }

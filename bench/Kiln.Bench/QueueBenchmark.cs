@@ -14,8 +14,8 @@ namespace Kiln.Bench;
 /// <item>latency: one job at a time on an idle queue, from the enqueue call to the handler starting.</item>
 /// </list>
 /// <c>queue [--pg CONNSTR] [--jobs 100000] [--rounds 3] [--slots 256] [--chunk 5000] [--samples 2000] [--warmup 30000] [--only throughput|latency]
-/// [--pg-pid-file PATH] [--steps] [--durable-leases] [--latency-warmup 500]</c>. <c>--steps</c> adds the enqueue split into its steps
-/// (<see cref="QueueEnqueueSteps"/>); <c>--durable-leases</c> runs the latency with every lease waiting for its flush.
+/// [--pg-pid-file PATH] [--steps] [--backlog N] [--durable-leases] [--latency-warmup 500]</c>. <c>--steps</c> adds the enqueue split into its steps
+/// (<see cref="QueueEnqueueSteps"/>); <c>--backlog N</c> the enqueue with N jobs queued behind statistics taken before them; <c>--durable-leases</c> runs the latency with every lease waiting for its flush.
 /// The connection string defaults to KILN_BENCH_PG, then /var/tmp/benchpg.connstr; the
 /// postmaster.pid (default /var/tmp/benchpg/cluster/postmaster.pid) lets it report PostgreSQL's CPU when local.
 /// </summary>
@@ -97,6 +97,11 @@ internal sealed class QueueBenchmark : IBenchmark
             if (options.Get("steps") is not null)
             {
                 Console.WriteLine(await QueueEnqueueSteps.RunAsync(host.Services, host.ConnectionString, samples, cancellationToken));
+            }
+
+            if (options.GetInt("backlog", 0) is > 0 and var backlog)
+            {
+                Console.WriteLine(await QueueEnqueueSteps.BacklogAsync(host.Services, backlog, samples, cancellationToken));
             }
         }
 

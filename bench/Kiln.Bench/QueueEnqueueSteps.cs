@@ -77,6 +77,43 @@ internal static class QueueEnqueueSteps
         return "enqueue steps, one at a time:\n" + string.Join('\n', lines);
     }
 
+    /// <summary>
+    /// The durable enqueue with <paramref name="backlog"/> jobs queued that the planner's statistics do not know of:
+    /// taken (autovacuum off for the table meanwhile) when the queued jobs were only the earlier steps', as after a
+    /// burst of uploads before autoanalyze. A vacuum after the burst marks the pages all-visible, as autovacuum would.
+    /// The enqueue's generic-plan statements must still find their rows by key (docs/benchmarks.md, "The NOTIFY that
+    /// read the backlog").
+    /// </summary>
+    public static async Task<string> BacklogAsync(IServiceProvider services, int backlog, int samples, CancellationToken ct)
+    {
+        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
+        var store = services.GetRequiredService<JobStore>();
+        async Task Sql(string sql)
+        {
+            await using var cmd = dataSource.CreateCommand(sql);
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        await Sql("alter table jobs set (autovacuum_enabled = false)");
+        try
+        {
+            await Sql("vacuum analyze jobs");
+            var before = await MeasureAsync("enqueue, durable, statistics just taken", samples, () => store.EnqueueAsync([NewJob()], ct));
+            for (var left = backlog; left > 0; left -= 5000)
+            {
+                await store.EnqueueAsync([.. Enumerable.Range(0, Math.Min(5000, left)).Select(_ => NewJob())], ct);
+            }
+
+            await Sql("vacuum jobs");
+            var after = await MeasureAsync($"enqueue, durable, {backlog} more jobs queued since", samples, () => store.EnqueueAsync([NewJob()], ct));
+            return $"enqueue behind a backlog the statistics do not know of, one at a time:\n{before}\n{after}";
+        }
+        finally
+        {
+            await Sql("alter table jobs reset (autovacuum_enabled)");
+        }
+    }
+
     /// <summary>The enqueue without its last statement, the one that waits for the flush.</summary>
     private sealed class NoFlush : WalFlush
     {

@@ -61,6 +61,17 @@ internal static class JobStates
     public const string AsyncCommit = "set_config('synchronous_commit', 'off', true)";
 
     /// <summary>
+    /// For the queue's own transactions (enqueue, lease, completion), which find their rows by key, tuple id or an
+    /// index: no sequential scans. Their arrays of ids and tuple ids have no known length at planning time (a generic
+    /// plan, or an array built by a subquery), so the planner assumes ten, and on a jobs table of a few dozen pages
+    /// reading all of it then looks cheaper than ten lookups. It read the whole table up to three times per
+    /// completion and once per lease (auto_explain: 23 pages each at 1,000 jobs, 0.15–0.5 ms each), as every small
+    /// deployment's table would. Local to the transaction, like the settings above (docs/benchmarks.md, "Sequential
+    /// scans in the queue's statements").
+    /// </summary>
+    public const string KeyedLookups = "set_config('enable_seqscan', 'off', true)";
+
+    /// <summary>
     /// The unlimited path: one statement, one round trip. It leases nothing when the queue is paused or has limits
     /// (the caller then looks at the queue and takes the locked path).
     /// </summary>

@@ -113,7 +113,7 @@ internal sealed class JobStore(
         // generic plan's check costs (docs/benchmarks.md, "Queue latency"). The setting ends with this implicit
         // transaction.
         batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            $"select {JobStates.GenericPlan}, {JobStates.AsyncCommit}"));
+            $"select {JobStates.GenericPlan}, {JobStates.AsyncCommit}, {JobStates.KeyedLookups}"));
         if (missing.Length > 0)
         {
             var ensure = new NpgsqlBatchCommand(EnsureQueuesSql);

@@ -204,13 +204,13 @@ internal sealed class CompletionWriter : IAsyncDisposable
         var completed = new HashSet<Guid>();
         var finished = new List<(Guid Id, Guid? Owner, string Queue, string Kind, double? Seconds)>(batch.Count);
         var children = new List<(Guid Id, Guid? Owner, string Queue)>();
-        // One round trip, one implicit transaction: the plan setting, then the update, the children's release and the
+        // One round trip, one implicit transaction: the plan settings, then the update, the children's release and the
         // commit in one statement. Planned afresh each time, the statement's planning cost the throughput run more
         // than running it (as the enqueue's insert did, docs/benchmarks.md); the setting ends with this transaction.
         await using (var conn = await _dataSource.OpenConnectionAsync())
         await using (var sql = new NpgsqlBatch(conn))
         {
-            sql.BatchCommands.Add(new NpgsqlBatchCommand($"select {JobStates.GenericPlan}"));
+            sql.BatchCommands.Add(new NpgsqlBatchCommand($"select {JobStates.GenericPlan}, {JobStates.KeyedLookups}"));
             var cmd = new NpgsqlBatchCommand(JobStates.CompleteBatch);
             cmd.Parameters.AddWithValue("tids", tids.ToArray());
             AddReports(cmd.Parameters, "tid_", byTid);

@@ -23,8 +23,11 @@ internal sealed class JobLeaser(
 {
     private readonly QueueOptions _options = options.Value;
 
-    /// <summary>A local setting: it ends with the lease's own (implicit) transaction, never leaks into the pool.</summary>
-    private const string AsyncCommitSql = $"select {JobStates.AsyncCommit}";
+    /// <summary>Local settings: they end with the lease's own transaction, never leak into the pool.</summary>
+    private const string AsyncCommitSql = $"select {JobStates.AsyncCommit}, {JobStates.KeyedLookups}";
+
+    /// <inheritdoc cref="AsyncCommitSql"/>
+    private const string KeyedLookupsSql = $"select {JobStates.KeyedLookups}";
 
     /// <summary>Queues last seen with a concurrency cap or rate limit: they go straight to the locked path.</summary>
     private readonly ConcurrentDictionary<string, bool> _limited = new(StringComparer.Ordinal);
@@ -111,17 +114,10 @@ internal sealed class JobLeaser(
         await using var batch = new NpgsqlBatch(conn);
         // The autocommitted (unlimited) lease commits without waiting for its flush unless asked to: see
         // QueueOptions.DurableLeases. Set for this implicit transaction only, in the same round trip.
-        if (!_options.DurableLeases)
-        {
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(AsyncCommitSql));
-        }
-
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(_options.DurableLeases ? KeyedLookupsSql : AsyncCommitSql));
         AddFastLease(batch, request, kinds, max, now);
         await using var r = await batch.ExecuteReaderAsync(ct);
-        if (!_options.DurableLeases)
-        {
-            await r.NextResultAsync(ct);
-        }
+        await r.NextResultAsync(ct);
 
         return await ReadFastLeaseAsync(r, request, max, ct);
     }
@@ -174,8 +170,10 @@ internal sealed class JobLeaser(
         NpgsqlConnection conn, NpgsqlTransaction tx, string sql, LeaseRequest request, string[] kinds, int max, DateTimeOffset now, CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(conn, tx);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(KeyedLookupsSql));
         AddLease(batch, sql, request, kinds, max, now);
         await using var r = await batch.ExecuteReaderAsync(ct);
+        await r.NextResultAsync(ct);
         return await ReadLeasesAsync(r, request, max, ct);
     }
 

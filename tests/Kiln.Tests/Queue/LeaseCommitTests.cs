@@ -8,7 +8,8 @@ namespace Kiln.Tests.Queue;
 /// <see cref="QueueOptions.DurableLeases"/>: a lease of an unlimited queue commits without waiting for its WAL flush
 /// unless asked to, a limited queue's lease always waits, and the setting ends with the lease's transaction. What each
 /// lease committed with is seen from inside: a trigger on this test's own database records the
-/// <c>synchronous_commit</c> in force when a job turns running.
+/// <c>synchronous_commit</c> in force when a job turns running, and <c>enable_seqscan</c>, off on every lease path
+/// (<c>JobStates.KeyedLookups</c>).
 /// </summary>
 public sealed class LeaseCommitTests : HandLeasedQueueTests
 {
@@ -19,10 +20,10 @@ public sealed class LeaseCommitTests : HandLeasedQueueTests
         await base.InitializeAsync();
         _dataSource = Server.Get<NpgsqlDataSource>();
         await using var cmd = _dataSource.CreateCommand("""
-            create table lease_commits (job_id uuid primary key, synchronous_commit text not null);
+            create table lease_commits (job_id uuid primary key, synchronous_commit text not null, enable_seqscan text not null);
             create function record_lease_commit() returns trigger language plpgsql as $$
             begin
-                insert into lease_commits values (new.id, current_setting('synchronous_commit'));
+                insert into lease_commits values (new.id, current_setting('synchronous_commit'), current_setting('enable_seqscan'));
                 return null;
             end $$;
             create trigger jobs_lease_commit after update of state on jobs
@@ -38,6 +39,7 @@ public sealed class LeaseCommitTests : HandLeasedQueueTests
         Assert.Equal(id, Assert.Single((await LeaseAsync(new QueueOptions())).Jobs).JobId);
 
         Assert.Equal("off", await SeenAsync(id));
+        Assert.Equal("off", await SeenAsync(id, "enable_seqscan"));
         // Local to the lease's transaction: the pooled connection it ran on is back to the server's setting.
         await using var show = _dataSource.CreateCommand("show synchronous_commit");
         Assert.Equal("on", await show.ExecuteScalarAsync());
@@ -50,6 +52,7 @@ public sealed class LeaseCommitTests : HandLeasedQueueTests
         Assert.Single((await LeaseAsync(new QueueOptions { DurableLeases = true })).Jobs);
 
         Assert.Equal("on", await SeenAsync(id));
+        Assert.Equal("off", await SeenAsync(id, "enable_seqscan"));
     }
 
     [Fact]
@@ -60,14 +63,15 @@ public sealed class LeaseCommitTests : HandLeasedQueueTests
         Assert.Single((await LeaseAsync(new QueueOptions())).Jobs);
 
         Assert.Equal("on", await SeenAsync(id));
+        Assert.Equal("off", await SeenAsync(id, "enable_seqscan"));
     }
 
     private Task<LeaseResult> LeaseAsync(QueueOptions options) =>
         Server.NewLeaser(options).LeaseAsync(new LeaseRequest("fake-worker", TestKinds.Queue, [TestKinds.Run], 1), CancellationToken.None);
 
-    private async Task<string?> SeenAsync(Guid id)
+    private async Task<string?> SeenAsync(Guid id, string setting = "synchronous_commit")
     {
-        await using var cmd = _dataSource.CreateCommand("select synchronous_commit from lease_commits where job_id = @id");
+        await using var cmd = _dataSource.CreateCommand($"select {setting} from lease_commits where job_id = @id");
         cmd.Parameters.AddWithValue("id", id);
         return (string?)await cmd.ExecuteScalarAsync();
     }

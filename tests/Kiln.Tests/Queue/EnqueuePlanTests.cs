@@ -57,15 +57,15 @@ public sealed class EnqueuePlanTests : IAsyncLifetime
     [Fact]
     public async Task The_notify_after_an_enqueue_reads_its_own_jobs_not_the_queued_backlog()
     {
-        await ExecuteAsync("""
+        await _server.ExecuteAsync("""
             alter table jobs set (autovacuum_enabled = false);
             insert into jobs (id, kind, queue, state, priority, max_attempts, run_at, created_at, finished_at)
             select gen_random_uuid(), 'run', 'test', 'completed', 10, 3, now(), now(), now() from generate_series(1, 5000);
             """);
-        await ExecuteAsync("vacuum analyze jobs");
+        await _server.ExecuteAsync("vacuum analyze jobs");
         var backlog = Enumerable.Range(0, 5000).Select(_ => QueueServer.NewJob()).ToList();
         await _server.Get<JobStore>().EnqueueAsync(backlog, CancellationToken.None);
-        await ExecuteAsync("vacuum jobs");
+        await _server.ExecuteAsync("vacuum jobs");
 
         await using var conn = await _dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
@@ -84,12 +84,6 @@ public sealed class EnqueuePlanTests : IAsyncLifetime
         Assert.Equal(1, top.GetProperty("Actual Rows").GetInt32());
         Assert.InRange(pages, 1, 8);
         await tx.RollbackAsync();
-    }
-
-    private async Task ExecuteAsync(string sql)
-    {
-        await using var cmd = _dataSource.CreateCommand(sql);
-        await cmd.ExecuteNonQueryAsync();
     }
 
     private async Task<string?> SeenAsync(Guid id)

@@ -19,7 +19,7 @@ public sealed class KeyedLookupTests : IAsyncLifetime
     {
         _server = await QueueServer.StartAsync(_recorder);
         _dataSource = _server.Get<NpgsqlDataSource>();
-        await using var cmd = _dataSource.CreateCommand("""
+        await _server.ExecuteAsync("""
             create table seqscan_seen (n bigserial primary key, job_id uuid not null, state text not null, enable_seqscan text not null);
             create function record_seqscan() returns trigger language plpgsql as $$
             begin
@@ -29,7 +29,6 @@ public sealed class KeyedLookupTests : IAsyncLifetime
             create trigger jobs_seqscan_insert after insert on jobs for each row execute function record_seqscan();
             create trigger jobs_seqscan_update after update of state on jobs for each row execute function record_seqscan();
             """);
-        await cmd.ExecuteNonQueryAsync();
     }
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();

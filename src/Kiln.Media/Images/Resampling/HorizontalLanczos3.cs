@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -21,9 +20,6 @@ internal sealed unsafe class HorizontalLanczos3 : IRowTransform
 {
     private const int Bands = 3;
     private const int Precision = Lanczos3Weights.Precision;
-    private const int MaxCached = 32;
-
-    private static readonly ConcurrentDictionary<(int In, int Out), HorizontalLanczos3> Cache = new();
 
     private readonly int _inWidth;
     private readonly int _outWidth;
@@ -82,12 +78,7 @@ internal sealed unsafe class HorizontalLanczos3 : IRowTransform
 
     public static HorizontalLanczos3 For(int inWidth, int outWidth)
     {
-        if (Cache.Count > MaxCached)
-        {
-            Cache.Clear();
-        }
-
-        return Cache.GetOrAdd((inWidth, outWidth), static key => new HorizontalLanczos3(key.In, key.Out));
+        return ReductionCache<HorizontalLanczos3>.Get(inWidth, outWidth, static key => new HorizontalLanczos3(key.In, key.Out));
     }
 
     /// <summary>

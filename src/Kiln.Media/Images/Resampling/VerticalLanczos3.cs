@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Kiln.Media.Vips;
@@ -18,9 +17,6 @@ namespace Kiln.Media.Images.Resampling;
 internal sealed unsafe class VerticalLanczos3 : IRowWindowTransform
 {
     private const int Precision = Lanczos3Weights.Precision;
-    private const int MaxCached = 32;
-
-    private static readonly ConcurrentDictionary<(int In, int Out), VerticalLanczos3> Cache = new();
 
     private readonly int[] _first;
     private readonly int[] _count;
@@ -45,12 +41,7 @@ internal sealed unsafe class VerticalLanczos3 : IRowWindowTransform
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(outHeight, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(outHeight, inHeight);
-        if (Cache.Count > MaxCached)
-        {
-            Cache.Clear();
-        }
-
-        return Cache.GetOrAdd((inHeight, outHeight), static key => new VerticalLanczos3(key.In, key.Out));
+        return ReductionCache<VerticalLanczos3>.Get(inHeight, outHeight, static key => new VerticalLanczos3(key.In, key.Out));
     }
 
     public (int First, int Count) Window(int top, int rows)

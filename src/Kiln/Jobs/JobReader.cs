@@ -25,12 +25,12 @@ internal sealed class JobReader(NpgsqlDataSource dataSource)
             ? job with { History = await HistoryAsync(id, cancellationToken) }
             : null;
 
-    /// <summary>The job's attempts, oldest first (written by the triggers of migration 004).</summary>
+    /// <summary>The job's attempts, oldest first: those that ended (written as they end, migration 009) and the running one.</summary>
     public async Task<List<JobAttempt>> HistoryAsync(Guid id, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("""
             select attempt, lease_id, worker, started_at, finished_at, outcome, error_code, error_message
-            from job_attempts where job_id = @id order by started_at, attempt
+            from job_history where job_id = @id order by started_at, attempt
             """);
         cmd.Parameters.AddWithValue("id", id);
         var list = new List<JobAttempt>();

@@ -55,7 +55,7 @@ internal sealed class ShutdownJobReport(NpgsqlDataSource dataSource, InProcessWo
         }
     }
 
-    /// <summary>An attempt's outcome (job_attempts.outcome, null while its lease is held) as the log says it.</summary>
+    /// <summary>An attempt's outcome (job_history.outcome, null while its lease is held) as the log says it.</summary>
     internal static string Describe(string? outcome) => outcome switch
     {
         null => "left running for lease expiry",
@@ -83,7 +83,8 @@ internal sealed class ShutdownJobReport(NpgsqlDataSource dataSource, InProcessWo
 
     private async Task<Dictionary<Guid, string?>> OutcomesAsync(CancellationToken ct)
     {
-        await using var cmd = dataSource.CreateCommand("select lease_id, outcome from job_attempts where lease_id = any(@leases)");
+        await using var cmd = dataSource.CreateCommand("select lease_id, outcome from job_history where job_id = any(@jobs) and lease_id = any(@leases)");
+        cmd.Parameters.AddWithValue("jobs", _running.Select(r => r.JobId).ToArray());
         cmd.Parameters.AddWithValue("leases", _running.Select(r => r.LeaseId).ToArray());
         var outcomes = new Dictionary<Guid, string?>();
         await using var r = await cmd.ExecuteReaderAsync(ct);

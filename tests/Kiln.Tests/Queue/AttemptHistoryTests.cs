@@ -84,7 +84,7 @@ public sealed class AttemptHistoryTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_lease_of_many_jobs_records_their_attempts_in_one_trigger_call_and_completions_close_them()
+    public async Task An_attempt_is_written_once_as_it_ends_by_one_trigger_call_for_a_whole_batch()
     {
         // Function call counts, for the server's connections opened from now on.
         await _server.ExecuteAsync("do $$ begin execute format('alter database %I set track_functions = ''pl''', current_database()); end $$");
@@ -98,24 +98,55 @@ public sealed class AttemptHistoryTests : IAsyncLifetime
         var leases = (await _server.LeaseAsync(40)).Jobs;
         Assert.Equal(ids.Order(), leases.Select(l => l.JobId).Order());
 
-        // One statement leased 40 jobs: the history trigger ran once for all of them, where the row trigger before it ran
-        // 40 times. The server's own maintenance updates jobs now and then, and every update statement calls it, so
-        // a few more calls may be counted. A backend creates the count at the call and reports it when idle, at most
-        // once a second: poll.
+        // While they run, no history row is written: the job rows are the record, and the history shows them.
+        Assert.Equal(0L, await _server.ScalarAsync("select count(*) from job_attempts where job_id = any(@ids)", ("ids", ids.ToArray())));
+        var running = Assert.Single(await HistoryAsync(leases[0].JobId));
+        Assert.Equal(leases[0].LeaseId, running["leaseId"]!.GetValue<Guid>());
+        Assert.Null(running["outcome"]);
+        Assert.Null(running["finishedAt"]);
+
+        // One statement ends all 40 leases: the history trigger runs once for all of them, where the row trigger before
+        // it ran 40 times (and 40 more at the lease). The lease and the server's own maintenance call it too, ending
+        // nothing, so a few calls are counted. A backend creates the count at the call and reports it when idle, at
+        // most once a second: poll.
+        var cancelled = await _server.ExecuteAsync(
+            "update jobs set state = 'cancelled', lease_id = null, lease_owner = null, lease_ended_at = now(), finished_at = now() where id = any(@ids)",
+            ("ids", ids.ToArray()));
+        Assert.Equal(40, cancelled);
+        Assert.Equal(40L, await _server.ScalarAsync(
+            "select count(*) from job_attempts where job_id = any(@ids) and outcome = 'cancelled' and finished_at is not null", ("ids", ids.ToArray())));
         var calls = await Poll.UntilAsync(
             async () => (long?)await _server.ScalarAsync("select calls from pg_stat_user_functions where funcname = 'kiln_job_attempts'"),
             c => c > 0,
             "the history trigger's call count");
         Assert.InRange(calls!.Value, 1, 10);
-        await Task.WhenAll(leases.Select(l => _dispatcher.CompleteAsync(new CompletionReport(l.JobId, l.LeaseId), CancellationToken.None)));
 
         foreach (var lease in leases)
         {
             var history = Assert.Single(await HistoryAsync(lease.JobId));
             Assert.Equal(lease.LeaseId, history["leaseId"]!.GetValue<Guid>());
-            Assert.Equal("completed", history["outcome"]!.GetValue<string>());
+            Assert.Equal("cancelled", history["outcome"]!.GetValue<string>());
             Assert.Equal(1, history["attempt"]!.GetValue<int>());
         }
+    }
+
+    [Fact]
+    public async Task An_attempt_opened_before_the_upgrade_is_closed_when_its_lease_ends()
+    {
+        var id = await _server.EnqueueAsync();
+        var lease = await LeaseOneAsync();
+        // What the row trigger of migrations 004/008 left for a lease that was running when 009 was applied.
+        await _server.ExecuteAsync(
+            "insert into job_attempts (job_id, lease_id, attempt, worker, started_at) select id, lease_id, attempts, lease_owner, started_at from jobs where id = @id",
+            ("id", id));
+        Assert.Null(Assert.Single(await HistoryAsync(id))["outcome"]);
+
+        Assert.True(await _dispatcher.FailAsync(new FailureReport(id, lease.LeaseId, "broken", "no", Retryable: false), CancellationToken.None));
+
+        var history = Assert.Single(await HistoryAsync(id));
+        Assert.Equal("failed", history["outcome"]!.GetValue<string>());
+        Assert.Equal("broken", history["errorCode"]!.GetValue<string>());
+        Assert.NotNull(history["finishedAt"]);
     }
 
     private async Task<JobLease> LeaseOneAsync() => Assert.Single((await _server.LeaseAsync(1)).Jobs);

@@ -28,7 +28,7 @@ public sealed class LeaseOnEnqueueTests
         await server.WaitForStateAsync(id, "completed");
         Assert.Equal(1, run.Attempt);
         Assert.DoesNotContain(id, watch.Leased.Keys);
-        Assert.Equal(1, await server.ScalarAsync("select count(*)::int from job_attempts where job_id = @id", ("id", id)));
+        Assert.Equal(1, await server.ScalarAsync("select count(*)::int from job_history where job_id = @id", ("id", id)));
     }
 
     [Fact]

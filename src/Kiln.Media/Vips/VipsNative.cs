@@ -31,6 +31,10 @@ internal static unsafe partial class VipsNative
     [LibraryImport("libc")]
     internal static partial int malloc_trim(nuint pad);
 
+    /// <summary>Sets one of glibc malloc's parameters; 1 on success, 0 when glibc refused the value.</summary>
+    [LibraryImport("libc")]
+    internal static partial int mallopt(int param, int value);
+
     // --- GLib / GObject ---
 
     [LibraryImport(GLib)]

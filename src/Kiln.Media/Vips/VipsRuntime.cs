@@ -27,6 +27,16 @@ public sealed record VipsSettings
     /// complex formats with libraries that are not fuzzed for hostile input.
     /// </summary>
     public bool BlockUntrustedLoaders { get; init; } = true;
+
+    /// <summary>
+    /// Free heap memory glibc's malloc keeps while images are processed instead of handing it back at every free
+    /// (<c>M_TRIM_THRESHOLD</c>, with an eighth of it as <c>M_TOP_PAD</c> and the largest <c>M_MMAP_THRESHOLD</c> glibc
+    /// accepts, 32 MiB). With glibc's defaults every image's decode and encode buffers were mapped, faulted in page
+    /// by page, zeroed by the kernel and given back again: a fifth of a plain JPEG thumbnail's CPU (docs/benchmarks.md,
+    /// "malloc giving memory back at every image"). What is kept goes back when image work pauses
+    /// (<see cref="VipsRuntime.ReleaseFreeMemory"/>). 0 leaves glibc's defaults.
+    /// </summary>
+    public long MallocRetainBytes { get; init; } = 128L << 20;
 }
 
 /// <summary>What <see cref="VipsRuntime.Initialize"/> applied; the host logs it at start.</summary>
@@ -36,11 +46,12 @@ public sealed record VipsRuntimeInfo(
     int CacheMaxOperations,
     long CacheMaxMemoryBytes,
     int CacheMaxFiles,
-    bool UntrustedLoadersBlocked)
+    bool UntrustedLoadersBlocked,
+    long MallocRetainBytes = 0)
 {
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"libvips {Version}: concurrency={Concurrency}, cache max operations={CacheMaxOperations}, cache max memory={CacheMaxMemoryBytes} B, cache max files={CacheMaxFiles}, untrusted loaders blocked={UntrustedLoadersBlocked}");
+        $"libvips {Version}: concurrency={Concurrency}, cache max operations={CacheMaxOperations}, cache max memory={CacheMaxMemoryBytes} B, cache max files={CacheMaxFiles}, untrusted loaders blocked={UntrustedLoadersBlocked}, malloc retains={MallocRetainBytes} B");
 }
 
 /// <summary>
@@ -74,6 +85,8 @@ public static unsafe class VipsRuntime
         ArgumentOutOfRangeException.ThrowIfNegative(settings.CacheMaxOperations);
         ArgumentOutOfRangeException.ThrowIfNegative(settings.CacheMaxMemoryBytes);
         ArgumentOutOfRangeException.ThrowIfNegative(settings.CacheMaxFiles);
+        ArgumentOutOfRangeException.ThrowIfNegative(settings.MallocRetainBytes);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(settings.MallocRetainBytes, int.MaxValue);
 
         lock (Gate)
         {
@@ -111,9 +124,40 @@ public static unsafe class VipsRuntime
                 settings.CacheMaxOperations,
                 settings.CacheMaxMemoryBytes,
                 settings.CacheMaxFiles,
-                settings.BlockUntrustedLoaders);
+                settings.BlockUntrustedLoaders,
+                RetainFreedMemory(settings.MallocRetainBytes));
             Volatile.Write(ref _applied, info);
             return info;
+        }
+    }
+
+    // glibc's mallopt parameters (malloc.h).
+    private const int MallocTrimThreshold = -1;
+    private const int MallocTopPad = -2;
+    private const int MallocMmapThreshold = -3;
+
+    /// <summary>The largest M_MMAP_THRESHOLD glibc accepts on 64-bit (half its 64 MiB arena heap).</summary>
+    private const int MaxMmapThreshold = 32 << 20;
+
+    /// <summary>Applies <see cref="VipsSettings.MallocRetainBytes"/>; what glibc took (0: defaults kept, or not glibc).</summary>
+    private static long RetainFreedMemory(long bytes)
+    {
+        if (bytes == 0)
+        {
+            return 0;
+        }
+
+        try
+        {
+            var retain = (int)bytes;
+            var ok = VipsNative.mallopt(MallocMmapThreshold, Math.Min(retain, MaxMmapThreshold)) == 1
+                & VipsNative.mallopt(MallocTrimThreshold, retain) == 1
+                & VipsNative.mallopt(MallocTopPad, retain / 8) == 1;
+            return ok ? bytes : 0;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return 0;
         }
     }
 

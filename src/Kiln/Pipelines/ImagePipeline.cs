@@ -60,6 +60,15 @@ internal sealed class ImageOptions
     [Range(0, 600_000)]
     public int ReleaseMemoryIdleMilliseconds { get; set; } = 1000;
 
+    /// <summary>
+    /// Free heap memory (MiB) malloc keeps while images are processed rather than handing it back at every free, which
+    /// made each image fault in and zero its buffers again (a fifth of a JPEG thumbnail's CPU, docs/benchmarks.md);
+    /// it goes back when image work pauses (<see cref="ReleaseMemoryAfterJobs"/>). 0: glibc's defaults.
+    /// Kiln__Images__MallocRetainMegabytes.
+    /// </summary>
+    [Range(0, 2047)]
+    public int MallocRetainMegabytes { get; set; } = 128;
+
     /// <summary>A repeated libvips warning is logged once per this many seconds, then as a count. Kiln__Images__VipsLogWindowSeconds.</summary>
     [Range(1, 86_400)]
     public int VipsLogWindowSeconds { get; set; } = 60;
@@ -143,7 +152,12 @@ internal sealed class VipsReady : IDisposable
         _releaseTimer = time.CreateTimer(_ => ReleaseIfIdle(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _logger = logger;
         _filter = new RepeatedLogFilter(Write, time, TimeSpan.FromSeconds(options.Value.VipsLogWindowSeconds), options.Value.VipsLogMaxDistinct);
-        var applied = VipsRuntime.Initialize(new VipsSettings { Concurrency = options.Value.VipsConcurrency, BlockUntrustedLoaders = true });
+        var applied = VipsRuntime.Initialize(new VipsSettings
+        {
+            Concurrency = options.Value.VipsConcurrency,
+            BlockUntrustedLoaders = true,
+            MallocRetainBytes = (long)options.Value.MallocRetainMegabytes << 20,
+        });
         VipsRuntime.Logged += _filter.Log;
         logger.LogInformation("libvips {Version} ready: {Settings}", applied.Version, applied);
         Limits = options.Value.Limits;

@@ -52,13 +52,15 @@ internal sealed class ImageOptions
     public bool ReleaseMemoryAfterJobs { get; set; } = true;
 
     /// <summary>
-    /// How long no image job must run before the memory goes back; 0: whenever none runs. 1000 by default: with two
-    /// slots, "none runs" happens between most jobs of a busy server, and a trim there empties the decode buffers kept
-    /// for reuse and makes the next job fault its pages in again (3-5x the page faults, ~5-10 % more CPU per upload;
-    /// docs/benchmarks.md "Decode buffers kept for the next image"). Kiln__Images__ReleaseMemoryIdleMilliseconds.
+    /// How long no image job must run before the memory goes back; 0: whenever none runs. 10000 by default: a trim
+    /// empties the decode buffers kept for reuse and makes the next job fault its pages in again (3-5x the page faults,
+    /// ~5-10 % more CPU per upload on a busy server; docs/benchmarks.md "Decode buffers kept for the next image"), and
+    /// at 1000 every upload of someone sending one image every few seconds paid it: the alpha PNG thumbnails job took
+    /// 100-115 ms instead of 60-66 ms (docs/benchmarks.md "The idle trim and uploads a few seconds apart").
+    /// Kiln__Images__ReleaseMemoryIdleMilliseconds.
     /// </summary>
     [Range(0, 600_000)]
-    public int ReleaseMemoryIdleMilliseconds { get; set; } = 1000;
+    public int ReleaseMemoryIdleMilliseconds { get; set; } = 10_000;
 
     /// <summary>
     /// Free heap memory (MiB) malloc keeps while images are processed rather than handing it back at every free, which

@@ -40,6 +40,24 @@ public sealed class VipsReadyTests
     }
 
     [Fact]
+    public void By_default_uploads_a_few_seconds_apart_keep_the_memory_warm()
+    {
+        // One upload every few seconds (a person, a script) finds the pages of the last image still mapped: a trim a
+        // second after each job made every such job fault and zero them again, ~40 % of its time.
+        var (time, releases) = (new FakeTimeProvider(), 0);
+        using var vips = new VipsReady(Options.Create(new ImageOptions()), NullLogger<VipsReady>.Instance, time, () => releases++);
+
+        vips.JobMemory().Dispose();
+        time.Advance(TimeSpan.FromSeconds(5));
+        vips.JobMemory().Dispose();
+        time.Advance(TimeSpan.FromSeconds(9.9));
+        Assert.Equal(0, releases);
+
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.Equal(1, releases);
+    }
+
+    [Fact]
     public void Nothing_is_released_when_the_setting_is_off()
     {
         var (time, releases) = (new FakeTimeProvider(), 0);

@@ -47,7 +47,7 @@ public sealed record VipsRuntimeInfo(
     long CacheMaxMemoryBytes,
     int CacheMaxFiles,
     bool UntrustedLoadersBlocked,
-    long MallocRetainBytes = 0)
+    long MallocRetainBytes)
 {
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,

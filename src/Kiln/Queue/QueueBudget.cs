@@ -12,7 +12,6 @@ internal sealed class QueueBudget
     private int _rateMax;
     private DateTimeOffset _windowStart;
     private int _windowCount;
-    private bool _windowReset;
 
     public bool Paused { get; private init; }
 
@@ -74,14 +73,12 @@ internal sealed class QueueBudget
             available = Math.Max(0, concurrency - running);
         }
 
-        var reset = false;
         if (rateMax > 0)
         {
             if (now - windowStart >= period)
             {
                 windowStart = now;
                 windowCount = 0;
-                reset = true;
             }
 
             var left = Math.Max(0, rateMax - windowCount);
@@ -101,7 +98,6 @@ internal sealed class QueueBudget
             _rateMax = rateMax,
             _windowStart = windowStart,
             _windowCount = windowCount,
-            _windowReset = reset,
             Paused = paused,
             Limited = concurrency > 0 || rateMax > 0,
             Available = available,
@@ -110,10 +106,15 @@ internal sealed class QueueBudget
         };
     }
 
-    /// <summary>Counts the started jobs against the rate window (only queues with a rate limit pay for this write).</summary>
+    /// <summary>
+    /// Counts the started jobs against the rate window (only queues with a rate limit pay for this write). A lease
+    /// that started nothing leaves the window as it was, even one that has run out: a window opens at its first start,
+    /// so an idle worker's poll cannot open it early and let the next window's starts follow the first ones sooner
+    /// than a period later.
+    /// </summary>
     public async Task ConsumeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, int started, CancellationToken ct)
     {
-        if (_rateMax == 0 || (started == 0 && !_windowReset))
+        if (_rateMax == 0 || started == 0)
         {
             return;
         }

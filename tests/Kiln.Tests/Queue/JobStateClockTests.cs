@@ -171,6 +171,34 @@ public sealed class JobStateClockTests : IAsyncLifetime
         Assert.Equal(0, retried.Attempts);
     }
 
-    private Task<LeaseResult> LeaseAsync() =>
-        _leaser.LeaseAsync(new LeaseRequest("fake-worker", TestKinds.Queue, [TestKinds.Run], 1), CancellationToken.None);
+    [Fact]
+    public async Task A_rate_window_opens_at_the_first_start_not_at_an_empty_lease_before_it()
+    {
+        var queues = _server.Get<QueueStore>();
+        await queues.EnsureAsync(TestKinds.Queue, 1000, 200, CancellationToken.None);
+        Assert.True(await queues.UpdateAsync(TestKinds.Queue, new QueueSettings(null, RateMax: 3, RatePeriodMs: 1000, null, null), CancellationToken.None));
+
+        // A worker polls the empty queue: nothing starts, so no window may open here.
+        Assert.Empty((await LeaseAsync(5)).Jobs);
+
+        _clock.Advance(TimeSpan.FromMilliseconds(600));
+        for (var i = 0; i < 6; i++)
+        {
+            await _server.EnqueueAsync();
+        }
+
+        Assert.Equal(3, (await LeaseAsync(5)).Jobs.Count);
+
+        // 1.2 s after the empty lease but 0.6 s into the window the first starts opened: still full.
+        _clock.Advance(TimeSpan.FromMilliseconds(600));
+        var limited = await LeaseAsync(5);
+        Assert.Empty(limited.Jobs);
+        Assert.InRange(limited.RetryAfter!.Value.TotalMilliseconds, 399, 401);
+
+        _clock.Advance(TimeSpan.FromMilliseconds(400));
+        Assert.Equal(3, (await LeaseAsync(5)).Jobs.Count);
+    }
+
+    private Task<LeaseResult> LeaseAsync(int max = 1) =>
+        _leaser.LeaseAsync(new LeaseRequest("fake-worker", TestKinds.Queue, [TestKinds.Run], max), CancellationToken.None);
 }

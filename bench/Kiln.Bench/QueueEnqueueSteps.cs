@@ -14,7 +14,7 @@ namespace Kiln.Bench;
 /// Where one enqueue's time goes, client side included (issue 14): each step of <see cref="JobStore.EnqueueAsync(IReadOnlyList{NewJob}, CancellationToken)"/>
 /// timed alone, one at a time on the bench host's own pool, with the process CPU and managed allocations per call.
 /// Jobs go to a queue no loop serves, so no lease or completion runs beside the steps. The flush is what the durable
-/// enqueue costs over the same enqueue on a session with <c>synchronous_commit=off</c>.
+/// enqueue costs over the same enqueue on a session with <c>synchronous_commit=off</c> (its commit takes the session's setting).
 /// </summary>
 internal static class QueueEnqueueSteps
 {
@@ -29,7 +29,7 @@ internal static class QueueEnqueueSteps
         await using var asyncSource = DataExtensions.CreateDataSource(asyncCsb.ConnectionString);
         var notFlushed = new JobStore(
             asyncSource, services.GetRequiredService<JobReader>(), services.GetRequiredService<QueueWakeups>(), services.GetRequiredService<IJobEventSink>(),
-            new NoFlush(), services.GetRequiredService<IOptions<QueueOptions>>(), TimeProvider.System);
+            services.GetRequiredService<IOptions<QueueOptions>>(), TimeProvider.System);
         // Npgsql resets a pooled connection's session (RESET ALL, UNLISTEN *, DISCARD TEMP …, sent ahead of the next
         // command) unless told not to, as Kiln's pool now is: what the reset cost is the difference between these two
         // round trips. The same auto-prepare settings as Kiln's pool, only with the reset.
@@ -112,16 +112,6 @@ internal static class QueueEnqueueSteps
         {
             await Sql("alter table jobs reset (autovacuum_enabled)");
         }
-    }
-
-    /// <summary>The enqueue without its last statement, the one that waits for the flush.</summary>
-    private sealed class NoFlush : WalFlush
-    {
-        public override void AddTo(NpgsqlBatch batch)
-        {
-        }
-
-        public override Task WaitAsync(NpgsqlDataReader reader, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private static NewJob NewJob() => new() { Kind = BenchJobs.Kind, Queue = Queue, Priority = 10 };

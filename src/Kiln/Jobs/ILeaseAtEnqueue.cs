@@ -11,9 +11,10 @@ internal interface ILeaseAtEnqueue
 {
     /// <summary>
     /// Adds a lease of <paramref name="queue"/>'s ready jobs for an idle local loop to <paramref name="batch"/>,
-    /// after the insert and in its transaction; null when no loop waits idle on that queue with a free slot.
+    /// in a transaction after the insert's, leasing only if job <paramref name="guard"/> (one the insert wrote) exists;
+    /// null when no loop waits idle on that queue with a free slot.
     /// </summary>
-    IEnqueueLease? TryAdd(NpgsqlBatch batch, string queue);
+    IEnqueueLease? TryAdd(NpgsqlBatch batch, string queue, Guid guard);
 }
 
 /// <summary>A lease added to the enqueue's batch. Disposing it gives back the loop's slots it did not use.</summary>

@@ -42,6 +42,36 @@ internal static class JobInserts
         returning id, state, queue, owner_id
         """;
 
+    /// <summary>
+    /// <see cref="InsertSql"/> for one job without a parent: a plain VALUES insert, which PostgreSQL plans in
+    /// microseconds on every call, where the unnest of a dozen arrays with its parent lookup needs the generic plan
+    /// (and the settings statement that asks for it) to be cheap, and one with a parent lookup costs ~0.4 ms to plan.
+    /// </summary>
+    public const string InsertOneSql = """
+        insert into jobs (id, asset_id, batch_id, owner_id, kind, queue, state, priority, run_at, max_attempts, params, created_at)
+        values (@id, @asset_id, @batch_id, @owner_id, @kind, @queue, 'queued', @priority, coalesce(@run_at, @now), @max_attempts,
+            coalesce(@params::jsonb, '{}'), @now)
+        returning id, state, queue, owner_id
+        """;
+
+    /// <summary>Whether <see cref="InsertOneSql"/> can write these jobs.</summary>
+    public static bool IsOne(IReadOnlyList<NewJob> jobs) => jobs is [{ ParentId: null }];
+
+    public static void AddOneParameters(NpgsqlParameterCollection p, NewJob job, DateTimeOffset now)
+    {
+        JobStates.AddNow(p, now);
+        p.AddWithValue("id", job.Id);
+        p.Add(new NpgsqlParameter<Guid?>("asset_id", job.AssetId));
+        p.Add(new NpgsqlParameter<Guid?>("batch_id", job.BatchId));
+        p.Add(new NpgsqlParameter<Guid?>("owner_id", job.OwnerId));
+        p.AddWithValue("kind", job.Kind);
+        p.AddWithValue("queue", job.Queue);
+        p.AddWithValue("priority", job.Priority);
+        p.Add(new NpgsqlParameter<DateTimeOffset?>("run_at", job.RunAt));
+        p.AddWithValue("max_attempts", job.MaxAttempts);
+        p.Add(new NpgsqlParameter<string?>("params", job.Params?.ToJsonString()));
+    }
+
     /// <summary>From this many jobs on, a batch without parents or delays is written with binary COPY.</summary>
     private const int CopyThreshold = 200;
 

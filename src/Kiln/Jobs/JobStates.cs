@@ -52,8 +52,8 @@ internal static class JobStates
     /// Settings for the current transaction only (<c>set_config(…, true)</c>: they end with it and never reach the
     /// pool, which does not reset connections). <see cref="GenericPlan"/>: PostgreSQL kept planning the enqueue's
     /// insert and the batch completion afresh, and planning cost more than running them (docs/benchmarks.md, "Queue
-    /// latency"). <see cref="AsyncCommit"/>: the commit does not wait for its WAL flush (the unlimited lease; the
-    /// enqueue, which then waits for the flush itself, see WalFlush).
+    /// latency"). <see cref="AsyncCommit"/>: the commit does not wait for its WAL flush (the unlimited lease, also
+    /// when it rides along with an enqueue).
     /// </summary>
     public const string GenericPlan = "set_config('plan_cache_mode', 'force_generic_plan', true)";
 
@@ -78,9 +78,25 @@ internal static class JobStates
     public const string LeaseFast = $"""
         with picked as (
             select ctid from jobs
-            where queue = @queue and state = 'queued' and run_at <= @now and kind = any(@kinds)
-                and not exists (select 1 from queues q where q.name = @queue and (q.paused or q.concurrency > 0 or q.rate_max > 0))
+            where {LeaseFastWhere}
             {LeaseTail}
+        """;
+
+    /// <summary>
+    /// <see cref="LeaseFast"/> as the enqueue sends it, in a transaction after the insert's own: only when the job
+    /// <c>@guard</c> exists, so a failed insert, whose error ends the enqueue before this lease's results are read,
+    /// leases nothing that no one would start.
+    /// </summary>
+    public const string LeaseAfterInsert = $"""
+        with picked as (
+            select ctid from jobs
+            where {LeaseFastWhere} and exists (select 1 from jobs g where g.id = @guard)
+            {LeaseTail}
+        """;
+
+    private const string LeaseFastWhere = """
+        queue = @queue and state = 'queued' and run_at <= @now and kind = any(@kinds)
+                and not exists (select 1 from queues q where q.name = @queue and (q.paused or q.concurrency > 0 or q.rate_max > 0))
         """;
 
     /// <summary>The limited path, run under the queue row's lock (see <see cref="QueueBudget"/>).</summary>

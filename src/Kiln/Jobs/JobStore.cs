@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -11,10 +12,10 @@ internal sealed class JobStore(
     JobReader reader,
     QueueWakeups wakeups,
     IJobEventSink events,
-    WalFlush walFlush,
     IOptions<QueueOptions> options,
     TimeProvider time,
-    ILeaseAtEnqueue? leaseAtEnqueue = null)
+    ILeaseAtEnqueue? leaseAtEnqueue = null,
+    ILogger<JobStore>? logger = null)
 {
     private readonly ConcurrentDictionary<string, bool> _knownQueues = new(StringComparer.Ordinal);
 
@@ -88,15 +89,14 @@ internal sealed class JobStore(
     }
 
     /// <summary>
-    /// The interactive path: queue rows, insert and NOTIFY in one batch, then the flush, all in one round trip.
-    /// Without an explicit transaction PostgreSQL runs the statements up to a Sync as one implicit transaction, so
-    /// the jobs' part is atomic and has one commit. That commit does not wait for its WAL flush, and an error barrier
-    /// (a Sync) after the NOTIFY sends its results at once: the jobs are visible and this node's loops are woken, so a
-    /// job can start while the flush is under way. The batch's last statement, in a transaction of its own, waits
-    /// for a flush covering that commit (<see cref="WalFlush"/>), and only then does the call return. A crash in
-    /// between loses jobs whose caller was never told they were enqueued (docs/queue.md, "Guarantees"). It was two
-    /// round trips until the flush moved into the batch: one durable enqueue took 0.4–0.6 ms less, at ~10 % less
-    /// client CPU (docs/benchmarks.md, "The flush in the enqueue's round trip").
+    /// The interactive path, in one round trip: the queue rows, the insert and the NOTIFY as one implicit transaction
+    /// with a durable commit; and when an idle local loop waits on a job's queue, its lease in a second transaction
+    /// behind an error barrier (a Sync), which PostgreSQL runs right after the first one committed, with the NOTIFY
+    /// after it. The jobs' commit waits for its WAL flush; the lease's does not (no lease does by default,
+    /// <see cref="QueueOptions.DurableLeases"/>). One job is inserted with scalar values, which PostgreSQL plans in
+    /// microseconds, so its transaction needs no settings statement. For one job the call returns as soon as the job is
+    /// durable, and the lease is read and started after (docs/queue.md, "Enqueue"; docs/benchmarks.md, "The enqueue
+    /// call").
     /// </summary>
     private async Task<EnqueuedJobs> EnqueueInOneRoundTripAsync(IReadOnlyList<NewJob> jobs, CancellationToken ct)
     {
@@ -106,14 +106,62 @@ internal sealed class JobStore(
         }
 
         var missing = MissingQueues(jobs);
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var batch = new NpgsqlBatch(conn);
-        // PostgreSQL keeps planning the insert afresh for every call (its custom plans never look costly enough to
-        // give up), and planning it costs more than running it: ~0.6 ms against ~0.4 ms measured, ten times what the
-        // generic plan's check costs (docs/benchmarks.md, "Queue latency"). The setting ends with this implicit
-        // transaction.
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            $"select {JobStates.GenericPlan}, {JobStates.AsyncCommit}, {JobStates.KeyedLookups}"));
+        var round = new EnqueueRoundTrip(await dataSource.OpenConnectionAsync(ct));
+        var detached = false;
+        try
+        {
+            var many = AddJobs(round.Batch, jobs, missing, out var now);
+            if (leaseAtEnqueue is not null)
+            {
+                AddLeases(round, jobs, now);
+            }
+
+            round.Batch.BatchCommands.Add(Notify(jobs, many || round.Leases.Count > 0));
+            var enqueued = new EnqueuedJobs(await round.ReadJobsAsync(jobs.Count, many, ct));
+            if (!many && round.Leases.Count > 0)
+            {
+                // PostgreSQL sends an extended-protocol batch's results when a Sync ends its transaction (or its 8 kB
+                // output buffer fills, which one job's row cannot): that the job's row arrived means its commit, and
+                // the WAL flush the commit waited for, came first. The job is durable; its lease is read after.
+                Remember(missing);
+                Publish(enqueued);
+                detached = true;
+                _ = FinishLeasesAsync(round, enqueued);
+                return enqueued;
+            }
+
+            var drained = await round.ReadLeasesAsync();
+            await round.ReadToEndAsync();
+            // Only a durable queue row may be skipped from now on.
+            Remember(missing);
+            // Announced before the leased jobs start, so that "queued" never comes after "running". A queue whose idle
+            // loop's lease took all its ready jobs is not woken: the loop would lease again for nothing.
+            Wake(enqueued, drained);
+            Publish(enqueued);
+            await round.StartLeasesAsync();
+            return enqueued;
+        }
+        finally
+        {
+            if (!detached)
+            {
+                await round.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Adds the jobs' transaction to the batch; true when it inserts several jobs (or one with a parent).</summary>
+    private bool AddJobs(NpgsqlBatch batch, IReadOnlyList<NewJob> jobs, string[] missing, out DateTimeOffset now)
+    {
+        var many = !JobInserts.IsOne(jobs);
+        if (many)
+        {
+            // PostgreSQL keeps planning the unnest insert afresh for every call (its custom plans never look costly
+            // enough to give up), and planning it costs more than running it: ~0.6 ms against ~0.4 ms measured
+            // (docs/benchmarks.md, "Queue latency"). The settings end with this implicit transaction.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"select {JobStates.GenericPlan}, {JobStates.KeyedLookups}"));
+        }
+
         if (missing.Length > 0)
         {
             var ensure = new NpgsqlBatchCommand(EnsureQueuesSql);
@@ -121,32 +169,108 @@ internal sealed class JobStore(
             batch.BatchCommands.Add(ensure);
         }
 
-        var insert = new NpgsqlBatchCommand(JobInserts.InsertSql);
-        var now = time.GetUtcNow();
-        JobInserts.AddParameters(insert.Parameters, jobs, now);
-        batch.BatchCommands.Add(insert);
-        // An idle local loop's lease rides along (after the insert, before the NOTIFY, which then names only the
-        // queues still holding ready jobs): the job can start right after this round trip, not after one more.
-        var leases = new List<IEnqueueLease>();
-        try
+        now = time.GetUtcNow();
+        var insert = new NpgsqlBatchCommand(many ? JobInserts.InsertSql : JobInserts.InsertOneSql);
+        if (many)
         {
-            foreach (var queue in jobs.Where(j => j.ParentId is null && (j.RunAt is null || j.RunAt <= now)).Select(j => j.Queue).Distinct(StringComparer.Ordinal))
+            JobInserts.AddParameters(insert.Parameters, jobs, now);
+        }
+        else
+        {
+            JobInserts.AddOneParameters(insert.Parameters, jobs[0], now);
+        }
+
+        batch.BatchCommands.Add(insert);
+        return many;
+    }
+
+    /// <summary>The lease transaction's own settings: its commit does not wait for the flush.</summary>
+    private const string LeaseSettingsSql = $"select {JobStates.GenericPlan}, {JobStates.AsyncCommit}, {JobStates.KeyedLookups}";
+
+    /// <summary>
+    /// An idle local loop's lease for each queue that got a ready job, after an error barrier that ends the jobs'
+    /// transaction: the job can start right after this round trip, not after one more. Each lease leases only if a
+    /// job of the insert exists, so one after a failed insert leases nothing.
+    /// </summary>
+    private void AddLeases(EnqueueRoundTrip round, IReadOnlyList<NewJob> jobs, DateTimeOffset now)
+    {
+        var batch = round.Batch;
+        var jobsEnd = batch.BatchCommands[^1];
+        var settings = new NpgsqlBatchCommand(LeaseSettingsSql);
+        batch.BatchCommands.Add(settings);
+        foreach (var job in jobs.Where(j => j.ParentId is null && (j.RunAt is null || j.RunAt <= now)).DistinctBy(j => j.Queue, StringComparer.Ordinal))
+        {
+            if (leaseAtEnqueue!.TryAdd(batch, job.Queue, job.Id) is { } lease)
             {
-                if (leaseAtEnqueue?.TryAdd(batch, queue) is { } lease)
-                {
-                    leases.Add(lease);
-                }
+                round.Leases.Add(lease);
+            }
+        }
+
+        if (round.Leases.Count == 0)
+        {
+            batch.BatchCommands.Remove(settings);
+        }
+        else
+        {
+            // The jobs' transaction ends before the leases', and the leases' before the NOTIFY's: PostgreSQL sends
+            // the leases' results at their Sync, before it runs the NOTIFY.
+            jobsEnd.AppendErrorBarrier = true;
+            batch.BatchCommands[^1].AppendErrorBarrier = true;
+        }
+    }
+
+    /// <summary>
+    /// After a one-job call returned: reads its lease, wakes the loops whose queues it did not drain, and starts
+    /// what it leased. Should the read fail, the loops are woken to lease the job themselves.
+    /// </summary>
+    private async Task FinishLeasesAsync(EnqueueRoundTrip round, EnqueuedJobs enqueued)
+    {
+        await using (round)
+        {
+            string[]? drained = null;
+            try
+            {
+                drained = await round.ReadLeasesAsync();
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException)
+            {
+                logger?.LogWarning(e, "Reading the lease that rode along with an enqueue failed; the queue's loops lease by themselves");
             }
 
-            return await RunEnqueueBatchAsync(conn, batch, jobs, missing, leases, ct);
-        }
-        finally
-        {
-            foreach (var lease in leases)
+            Wake(enqueued, drained);
+            await round.StartLeasesAsync();
+            if (drained is not null)
             {
-                lease.Dispose();
+                try
+                {
+                    await round.ReadToEndAsync();
+                }
+                catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException)
+                {
+                    // The NOTIFY only wakes other nodes, which find the job at their idle poll.
+                    logger?.LogWarning(e, "The NOTIFY after an enqueue's lease failed");
+                }
             }
         }
+    }
+
+    /// <summary>
+    /// The NOTIFY of the queues that got a ready job. One job without a parent, with no lease before the NOTIFY, is
+    /// queued for sure, and its queue is notified without a lookup (and without the planning a lookup would need).
+    /// </summary>
+    private NpgsqlBatchCommand Notify(IReadOnlyList<NewJob> jobs, bool lookUp)
+    {
+        if (!lookUp)
+        {
+            var one = new NpgsqlBatchCommand("select pg_notify('kiln_jobs', @payload)");
+            one.Parameters.AddWithValue("payload", jobs[0].Queue + wakeups.NotifySuffix);
+            return one;
+        }
+
+        var notify = new NpgsqlBatchCommand(NotifyQueuedSql);
+        notify.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
+        notify.Parameters.AddWithValue("sender", wakeups.NotifySuffix);
+        return notify;
     }
 
     /// <summary>
@@ -162,43 +286,6 @@ internal sealed class JobStore(
         with mine as materialized (select queue, state from jobs where id = any(@ids))
         select pg_notify('kiln_jobs', q || @sender) from (select distinct queue from mine where state = 'queued') d(q)
         """;
-
-    private async Task<EnqueuedJobs> RunEnqueueBatchAsync(
-        NpgsqlConnection conn, NpgsqlBatch batch, IReadOnlyList<NewJob> jobs, string[] missing, List<IEnqueueLease> leases, CancellationToken ct)
-    {
-        var notify = new NpgsqlBatchCommand(NotifyQueuedSql);
-        notify.Parameters.AddWithValue("ids", jobs.Select(j => j.Id).ToArray());
-        notify.Parameters.AddWithValue("sender", wakeups.NotifySuffix);
-        batch.BatchCommands.Add(notify);
-        // A Sync after the NOTIFY ends the implicit transaction there: its results reach us at once, while the
-        // flush statement after it runs in its own transaction, in the same round trip.
-        walFlush.AddTo(batch);
-
-        // The reader starts on the setting's row; it skips the queue insert (no rows) on its way to the job insert.
-        await using var r = await batch.ExecuteReaderAsync(ct);
-        await r.NextResultAsync(ct);
-        var inserted = await JobInserts.ReadAsync(r, jobs.Count, ct);
-        foreach (var lease in leases)
-        {
-            await lease.ReadAsync(r, ct);
-        }
-
-        var enqueued = new EnqueuedJobs(inserted);
-        // Announced before the flush: the jobs are committed and may already be leased, and a lease announces its
-        // start, so announcing later could put "queued" after "running". A queue whose idle loop's lease took all
-        // its ready jobs is not woken: the loop would lease again for nothing.
-        Announce(enqueued, leases.Count == 0 ? null : [.. leases.Where(l => l.Drained).Select(l => l.Queue)]);
-        foreach (var lease in leases)
-        {
-            await lease.StartAsync();
-        }
-
-        // The jobs exist now: a cancelled caller would be told they do not, so the flush is waited for regardless.
-        await walFlush.WaitAsync(r, CancellationToken.None);
-        // Only a durable queue row may be skipped from now on: one lost in a crash before the flush must be written again.
-        Remember(missing);
-        return enqueued;
-    }
 
     // Reads live in JobReader, which has no event sink: the hub's dispatchers read jobs without a DI loop through
     // JobStore -> IJobEventSink -> listeners -> JobStore. These forward for the endpoints and tests that enqueue and read.
@@ -216,23 +303,30 @@ internal sealed class JobStore(
     public int DefaultMaxAttempts => options.Value.DefaultMaxAttempts;
 
     /// <summary>After the jobs' transaction committed: wakes local loops at once and announces the jobs.</summary>
-    public void Announce(EnqueuedJobs enqueued) => Announce(enqueued, null);
-
-    private void Announce(EnqueuedJobs enqueued, string[]? drained)
+    public void Announce(EnqueuedJobs enqueued)
     {
-        var inserted = enqueued.Jobs;
-        foreach (var queue in inserted.Where(i => i.State == JobState.Queued).Select(i => i.Queue).Distinct(StringComparer.Ordinal))
+        Wake(enqueued, null);
+        Publish(enqueued);
+    }
+
+    /// <summary>Wakes the local loops of the queues that got a ready job, but those a lease on enqueue drained.</summary>
+    private void Wake(EnqueuedJobs enqueued, string[]? drained)
+    {
+        foreach (var queue in enqueued.Jobs.Where(i => i.State == JobState.Queued).Select(i => i.Queue).Distinct(StringComparer.Ordinal))
         {
             if (drained is null || !drained.Contains(queue, StringComparer.Ordinal))
             {
                 wakeups.Wake(queue);
             }
         }
+    }
 
+    private void Publish(EnqueuedJobs enqueued)
+    {
         // Bulk enqueues (benchmarks, batches) would flood listeners; one event per job is for interactive sizes.
-        if (inserted.Count <= 1000)
+        if (enqueued.Jobs.Count <= 1000)
         {
-            foreach (var job in inserted)
+            foreach (var job in enqueued.Jobs)
             {
                 events.Publish(job.State == JobState.Queued ? JobEvents.Queued(job.Id, job.OwnerId) : JobEvents.Update(job.Id, job.OwnerId, job.State));
             }

@@ -15,7 +15,6 @@ internal static class JobsExtensions
         services.AddSingleton<JobSignals>();
         services.AddSingleton<IJobEventSink, JobEventBus>();
         services.AddSingleton<JobReader>();
-        services.AddSingleton<WalFlush>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<JobCommands>();
         return builder;

@@ -64,10 +64,11 @@ internal sealed class QueueOptions
     public bool TagJobNotifications { get; set; } = true;
 
     /// <summary>
-    /// Whether an interactive enqueue leases its jobs for an idle in-process dispatch loop in its own round trip, so
-    /// the loop does not need a second one to lease them (about half of an idle queue's enqueue-to-start time). Only
-    /// for queues without limits, and never with <see cref="DurableLeases"/> (the job would start before that lease
-    /// is flushed). Turn it off to have every job leased by its loop.
+    /// Whether an interactive enqueue leases its jobs for an idle in-process dispatch loop in its own round trip, in a
+    /// transaction after the jobs' durable one, so the loop does not need a second round trip to lease them. For one
+    /// job the call still returns once the job is durable, and the lease is read after. Only for queues without
+    /// limits, and never with <see cref="DurableLeases"/> (the job would start before that lease is flushed). Turn it
+    /// off to have every job leased by its loop.
     /// </summary>
     public bool LeaseOnEnqueue { get; set; } = true;
 

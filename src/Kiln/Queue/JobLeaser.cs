@@ -129,12 +129,16 @@ internal sealed class JobLeaser(
     /// Adds the unlimited lease and, in the same transaction, the queue's state when it comes back short, to a batch:
     /// the lease's own, or an enqueue's (<see cref="LeaseAtEnqueue"/>). Read back with <see cref="ReadFastLeaseAsync"/>.
     /// </summary>
-    public void AddFastLease(NpgsqlBatch batch, LeaseRequest request, string[] kinds, int max, DateTimeOffset now)
+    public void AddFastLease(NpgsqlBatch batch, LeaseRequest request, string[] kinds, int max, DateTimeOffset now, Guid? guard = null)
     {
-        var lease = AddLease(batch, JobStates.LeaseFast, request, kinds, max, now);
+        var lease = AddLease(batch, guard is null ? JobStates.LeaseFast : JobStates.LeaseAfterInsert, request, kinds, max, now);
         var state = new NpgsqlBatchCommand(ShortLeaseStateSql);
         state.Parameters.AddRange(lease.Parameters.Select(p => p.Clone()).ToArray());
         batch.BatchCommands.Add(state);
+        if (guard is { } id)
+        {
+            lease.Parameters.AddWithValue("guard", id);
+        }
     }
 
     /// <summary>

@@ -143,7 +143,7 @@ internal sealed class IdleClaim(LeaseRequest request, string[] kinds, Func<JobLe
 /// </summary>
 internal sealed class LeaseAtEnqueue(IdleLoops idle, JobLeaser leaser, IOptions<QueueOptions> options, TimeProvider time) : ILeaseAtEnqueue
 {
-    public IEnqueueLease? TryAdd(NpgsqlBatch batch, string queue)
+    public IEnqueueLease? TryAdd(NpgsqlBatch batch, string queue, Guid guard)
     {
         var o = options.Value;
         if (!o.LeaseOnEnqueue || o.DurableLeases || leaser.IsLimited(queue) || idle.Claim(queue, o.MaxLeaseBatch) is not { } claim)
@@ -151,7 +151,7 @@ internal sealed class LeaseAtEnqueue(IdleLoops idle, JobLeaser leaser, IOptions<
             return null;
         }
 
-        leaser.AddFastLease(batch, claim.Request, claim.Kinds, claim.Request.Max, time.GetUtcNow());
+        leaser.AddFastLease(batch, claim.Request, claim.Kinds, claim.Request.Max, time.GetUtcNow(), guard);
         return new Pending(leaser, claim);
     }
 

@@ -35,7 +35,7 @@ public sealed class EnqueueClockTests : IAsyncLifetime
         });
         var options = _server.Get<IOptions<QueueOptions>>();
         var dataSource = _server.Get<NpgsqlDataSource>();
-        _jobs = new JobStore(dataSource, _server.Get<JobReader>(), _server.Get<QueueWakeups>(), _server.Get<IJobEventSink>(), _server.Get<WalFlush>(), options, _clock);
+        _jobs = new JobStore(dataSource, _server.Get<JobReader>(), _server.Get<QueueWakeups>(), _server.Get<IJobEventSink>(), options, _clock);
         _leaser = new JobLeaser(dataSource, _server.Get<LeaseRegistry>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), options, _clock);
         _dispatcher = new JobDispatcher(
             dataSource, _leaser, _server.Get<LeaseRegistry>(), _server.Get<CompletionWriter>(), _server.Get<IJobEventSink>(), _server.Get<KilnMetrics>(), _server.Get<QueueWakeups>(), options, _clock);

@@ -22,10 +22,10 @@ public sealed class EnqueuePlanTests : IAsyncLifetime
         _server = await QueueServer.StartAsync(_recorder, new Dictionary<string, string?> { ["Kiln:Workers:Slots:test"] = "0" });
         _dataSource = _server.Get<NpgsqlDataSource>();
         await using var cmd = _dataSource.CreateCommand("""
-            create table insert_plans (job_id uuid primary key, plan_cache_mode text not null);
+            create table insert_plans (job_id uuid primary key, plan_cache_mode text not null, synchronous_commit text not null);
             create function record_insert_plan() returns trigger language plpgsql as $$
             begin
-                insert into insert_plans values (new.id, current_setting('plan_cache_mode'));
+                insert into insert_plans values (new.id, current_setting('plan_cache_mode'), current_setting('synchronous_commit'));
                 return null;
             end $$;
             create trigger jobs_insert_plan after insert on jobs for each row execute function record_insert_plan();
@@ -35,15 +35,23 @@ public sealed class EnqueuePlanTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
+    /// <summary>
+    /// Several jobs are unnested from arrays on the generic plan; one job alone is a plain VALUES insert that needs no
+    /// setting. Both commit durably: the call returns only once its jobs survive a crash.
+    /// </summary>
     [Fact]
-    public async Task An_enqueue_inserts_its_jobs_on_the_generic_plan_and_leaves_the_setting_behind()
+    public async Task A_batch_is_inserted_on_the_generic_plan_one_job_without_settings_and_both_commit_durably()
     {
-        var id = await _server.EnqueueAsync();
-        var second = await _server.EnqueueAsync();
+        var pair = new[] { QueueServer.NewJob(), QueueServer.NewJob() };
+        await _server.Get<JobStore>().EnqueueAsync(pair, CancellationToken.None);
+        var one = await _server.EnqueueAsync();
+        var again = await _server.EnqueueAsync();
 
-        Assert.Equal("force_generic_plan", await SeenAsync(id));
-        Assert.Equal("force_generic_plan", await SeenAsync(second));
-        Assert.Equal("queued", (await _server.JobAsync(second)).State);
+        Assert.Equal("force_generic_plan on", await SeenAsync(pair[0].Id));
+        Assert.Equal("force_generic_plan on", await SeenAsync(pair[1].Id));
+        Assert.Equal("auto on", await SeenAsync(one));
+        Assert.Equal("auto on", await SeenAsync(again));
+        Assert.Equal("queued", (await _server.JobAsync(again)).State);
         await using var show = _dataSource.CreateCommand("show plan_cache_mode");
         Assert.Equal("auto", await show.ExecuteScalarAsync());
     }
@@ -88,7 +96,7 @@ public sealed class EnqueuePlanTests : IAsyncLifetime
 
     private async Task<string?> SeenAsync(Guid id)
     {
-        await using var cmd = _dataSource.CreateCommand("select plan_cache_mode from insert_plans where job_id = @id");
+        await using var cmd = _dataSource.CreateCommand("select plan_cache_mode || ' ' || synchronous_commit from insert_plans where job_id = @id");
         cmd.Parameters.AddWithValue("id", id);
         return (string?)await cmd.ExecuteScalarAsync();
     }

@@ -1,3 +1,4 @@
+using Kiln.Jobs;
 using Kiln.Tests.Infrastructure;
 using Npgsql;
 
@@ -36,7 +37,10 @@ public sealed class KeyedLookupTests : IAsyncLifetime
     [Fact]
     public async Task A_job_is_inserted_leased_and_completed_with_sequential_scans_off_and_the_pool_keeps_the_default()
     {
-        var id = await _server.EnqueueAsync();
+        // Two jobs: one job alone is inserted with plain values, which look nothing up (EnqueuePlanTests).
+        var pair = new[] { QueueServer.NewJob(), QueueServer.NewJob() };
+        await _server.Get<JobStore>().EnqueueAsync(pair, CancellationToken.None);
+        var id = pair[0].Id;
         await _server.WaitForStateAsync(id, "completed");
 
         Assert.Equal(["queued off", "running off", "completed off"], await SeenAsync(id));

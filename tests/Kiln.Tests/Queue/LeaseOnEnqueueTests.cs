@@ -4,6 +4,7 @@ using Kiln.Jobs;
 using Kiln.Queue;
 using Kiln.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace Kiln.Tests.Queue;
 
@@ -96,10 +97,65 @@ public sealed class LeaseOnEnqueueTests
         Assert.Contains(id, watch.Leased.Keys);
     }
 
-    private static Task<KilnServer> StartAsync(JobRecorder recorder, LeaseWatch watch, Dictionary<string, string?>? settings = null)
+    /// <summary>
+    /// The lease rides in a transaction of its own after the jobs', behind an error barrier, so it runs even when the
+    /// insert failed, and the enqueue's error ends it before that lease's results are read. It must then lease nothing:
+    /// here a job written behind the loop's back waits ready, and the enqueue's own job breaks a foreign key.
+    /// </summary>
+    [Fact]
+    public async Task An_enqueue_whose_insert_fails_leases_nothing_for_the_loop()
+    {
+        var recorder = new JobRecorder();
+        var watch = new LeaseWatch();
+        await using var server = await StartAsync(recorder, watch);
+        await WaitIdleAsync(server, TestKinds.Queue);
+        var waiting = Guid.NewGuid();
+        await server.ExecuteAsync(
+            "insert into jobs (id, kind, queue, state, priority, max_attempts) values (@id, @kind, @queue, 'queued', 10, 3)",
+            ("id", waiting), ("kind", TestKinds.Run), ("queue", TestKinds.Queue));
+
+        var broken = QueueServer.NewJob() with { OwnerId = Guid.NewGuid() };
+        var error = await Assert.ThrowsAsync<PostgresException>(() => server.Get<JobStore>().EnqueueAsync([broken], CancellationToken.None));
+
+        Assert.Equal(PostgresErrorCodes.ForeignKeyViolation, error.SqlState);
+        Assert.Equal("queued", (await server.JobAsync(waiting)).State);
+        Assert.Equal(0, await server.ScalarAsync("select count(*)::int from jobs where id = @id", ("id", broken.Id)));
+    }
+
+    /// <summary>
+    /// One job's enqueue returns once the job is durable, before the lease that rode along is read: here that read is
+    /// held, the call has returned, and the job is leased and starts only once the read goes on.
+    /// </summary>
+    [Fact]
+    public async Task One_job_enqueue_returns_before_the_lease_that_rode_along_is_read()
+    {
+        var recorder = new JobRecorder();
+        var watch = new LeaseWatch();
+        var held = new HeldReads();
+        await using var server = await StartAsync(recorder, watch, services: s =>
+        {
+            s.AddSingleton<LeaseAtEnqueue>();
+            s.AddSingleton<ILeaseAtEnqueue>(sp => held.Wrap(sp.GetRequiredService<LeaseAtEnqueue>()));
+        });
+        await WaitIdleAsync(server, TestKinds.Queue);
+
+        var id = await server.EnqueueAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        await Poll.UntilAsync(() => held.Waiting, "the lease's read to wait");
+        await Poll.UntilAsync(async () => (await server.JobAsync(id)).State == "running", "the lease to commit");
+        Assert.Empty(recorder.Runs);
+        held.Release();
+        var run = await recorder.StartedAsync(id);
+        await server.WaitForStateAsync(id, "completed");
+        Assert.Equal(1, run.Attempt);
+        Assert.DoesNotContain(id, watch.Leased.Keys);
+    }
+
+    private static Task<KilnServer> StartAsync(
+        JobRecorder recorder, LeaseWatch watch, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     {
         // A long idle poll: a loop leases only when woken, so what the watch sees comes from the enqueue's wake-up.
-        var all = new Dictionary<string, string?> { ["Kiln:Queue:IdlePollSeconds"] = "600" };
+        var all = new Dictionary<string, string?> { ["Kiln:Queue:IdlePollSeconds"] = "600", ["Kiln:Queue:LeaseOnEnqueue"] = "true" };
         foreach (var (key, value) in settings ?? [])
         {
             all[key] = value;
@@ -109,6 +165,7 @@ public sealed class LeaseOnEnqueueTests
         {
             s.AddSingleton<JobDispatcher>();
             s.AddSingleton<IJobDispatcher>(sp => watch.Wrap(sp.GetRequiredService<JobDispatcher>()));
+            services?.Invoke(s);
         });
     }
 
@@ -145,6 +202,43 @@ public sealed class LeaseOnEnqueueTests
             public Task<bool> FailAsync(FailureReport report, CancellationToken cancellationToken) => inner.FailAsync(report, cancellationToken);
 
             public Task<bool> ReleaseAsync(Guid jobId, Guid leaseId, CancellationToken cancellationToken) => inner.ReleaseAsync(jobId, leaseId, cancellationToken);
+        }
+    }
+
+    /// <summary>Holds the read of every lease that rides along with an enqueue until released.</summary>
+    private sealed class HeldReads
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private volatile bool _waiting;
+
+        public bool Waiting => _waiting;
+
+        public void Release() => _released.TrySetResult();
+
+        public ILeaseAtEnqueue Wrap(ILeaseAtEnqueue inner) => new Leases(inner, this);
+
+        private sealed class Leases(ILeaseAtEnqueue inner, HeldReads held) : ILeaseAtEnqueue
+        {
+            public IEnqueueLease? TryAdd(NpgsqlBatch batch, string queue, Guid guard) =>
+                inner.TryAdd(batch, queue, guard) is { } lease ? new Held(lease, held) : null;
+        }
+
+        private sealed class Held(IEnqueueLease inner, HeldReads held) : IEnqueueLease
+        {
+            public string Queue => inner.Queue;
+
+            public bool Drained => inner.Drained;
+
+            public async Task ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+            {
+                held._waiting = true;
+                await held._released.Task;
+                await inner.ReadAsync(reader, cancellationToken);
+            }
+
+            public Task StartAsync() => inner.StartAsync();
+
+            public void Dispose() => inner.Dispose();
         }
     }
 }

@@ -225,6 +225,9 @@ internal sealed class JobStore(
     /// </summary>
     private async Task FinishLeasesAsync(EnqueueRoundTrip round, EnqueuedJobs enqueued)
     {
+        // Off the caller's thread at once: when the lease's results are already in, reading them and starting the job
+        // would otherwise run before the call returns.
+        await Task.Yield();
         await using (round)
         {
             string[]? drained = null;

@@ -146,7 +146,9 @@ cmd_run() {
   build_web
   use_private_pg
   dotnet build "$ROOT/src/Kiln/Kiln.csproj" -c Release -nologo -v q
-  dotnet "$ROOT/src/Kiln/bin/Release/net10.0/kiln.dll" serve --urls "${KILN_URLS:-http://127.0.0.1:8080}" "$@"
+  # Two malloc arenas: libvips' threads otherwise spread freed image buffers over 16 (docs/decisions.md, "malloc
+  # arenas"); glibc reads this only when the process starts.
+  MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" dotnet "$ROOT/src/Kiln/bin/Release/net10.0/kiln.dll" serve --urls "${KILN_URLS:-http://127.0.0.1:8080}" "$@"
 }
 
 cmd_test() {

@@ -161,7 +161,10 @@ internal sealed class VipsReady : IDisposable
             MallocRetainBytes = (long)options.Value.MallocRetainMegabytes << 20,
         });
         VipsRuntime.Logged += _filter.Log;
-        logger.LogInformation("libvips {Version} ready: {Settings}", applied.Version, applied);
+        // glibc reads MALLOC_ARENA_MAX only as the process starts, so Kiln's launchers set it (docs/images.md, "Memory").
+        logger.LogInformation(
+            "libvips {Version} ready: {Settings}; malloc arenas: {Arenas}", applied.Version, applied,
+            Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") ?? "glibc default (8 per core; MALLOC_ARENA_MAX=2 keeps fewer)");
         Limits = options.Value.Limits;
         _releaseMemory = options.Value.ReleaseMemoryAfterJobs;
     }

@@ -234,24 +234,18 @@ internal sealed class JobStore(
             try
             {
                 drained = await round.ReadLeasesAsync();
+                Wake(enqueued, drained);
+                await round.StartLeasesAsync();
+                // The NOTIFY after the lease, for other nodes.
+                await round.ReadToEndAsync();
             }
-            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException)
+            catch (Exception e)
             {
-                logger?.LogWarning(e, "Reading the lease that rode along with an enqueue failed; the queue's loops lease by themselves");
-            }
-
-            Wake(enqueued, drained);
-            await round.StartLeasesAsync();
-            if (drained is not null)
-            {
-                try
+                // Nothing awaits this continuation, so it logs; without the lease's results the loops lease by themselves.
+                logger?.LogWarning(e, "Finishing the lease that rode along with an enqueue failed");
+                if (drained is null)
                 {
-                    await round.ReadToEndAsync();
-                }
-                catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException)
-                {
-                    // The NOTIFY only wakes other nodes, which find the job at their idle poll.
-                    logger?.LogWarning(e, "The NOTIFY after an enqueue's lease failed");
+                    Wake(enqueued, null);
                 }
             }
         }

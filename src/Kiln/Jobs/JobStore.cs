@@ -195,9 +195,7 @@ internal sealed class JobStore(
     private void AddLeases(EnqueueRoundTrip round, IReadOnlyList<NewJob> jobs, DateTimeOffset now)
     {
         var batch = round.Batch;
-        var jobsEnd = batch.BatchCommands[^1];
-        var settings = new NpgsqlBatchCommand(LeaseSettingsSql);
-        batch.BatchCommands.Add(settings);
+        var leasesStart = batch.BatchCommands.Count;
         foreach (var job in jobs.Where(j => j.ParentId is null && (j.RunAt is null || j.RunAt <= now)).DistinctBy(j => j.Queue, StringComparer.Ordinal))
         {
             if (leaseAtEnqueue!.TryAdd(batch, job.Queue, job.Id) is { } lease)
@@ -206,16 +204,13 @@ internal sealed class JobStore(
             }
         }
 
-        if (round.Leases.Count == 0)
-        {
-            batch.BatchCommands.Remove(settings);
-        }
-        else
+        if (round.Leases.Count > 0)
         {
             // The jobs' transaction ends before the leases', and the leases' before the NOTIFY's: PostgreSQL sends
-            // the leases' results at their Sync, before it runs the NOTIFY.
-            jobsEnd.AppendErrorBarrier = true;
+            // the leases' results at their Sync, before it runs the NOTIFY. The leases' settings open their transaction.
+            batch.BatchCommands[leasesStart - 1].AppendErrorBarrier = true;
             batch.BatchCommands[^1].AppendErrorBarrier = true;
+            batch.BatchCommands.Insert(leasesStart, new NpgsqlBatchCommand(LeaseSettingsSql));
         }
     }
 

@@ -135,6 +135,7 @@ internal sealed class JobLeaser(
         var state = new NpgsqlBatchCommand(ShortLeaseStateSql);
         state.Parameters.AddRange(lease.Parameters.Select(p => p.Clone()).ToArray());
         batch.BatchCommands.Add(state);
+        // Only the lease names the guard, so it is added after the state statement took its copies.
         if (guard is { } id)
         {
             lease.Parameters.AddWithValue("guard", id);

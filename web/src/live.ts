@@ -115,7 +115,7 @@ class LiveConnection {
     // Join the new scope before leaving the old one, so no announcement falls between them; jobs watched while
     // everything was heard must now be joined one by one.
     if (want) await hub.invoke(`join-${want}`);
-    if (had === "all") for (const id of new Set([...this.watched, ...this.followed])) await this.joinJob(id);
+    if (had === "all") await Promise.all([...new Set([...this.watched, ...this.followed])].map((id) => this.joinJob(id)));
     if (had) await hub.invoke(`leave-${had}`);
   }
 
